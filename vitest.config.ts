@@ -1,0 +1,35 @@
+import { defineConfig } from 'vitest/config';
+
+// One run, several projects: the runtime suites need root and real kernels; the server suites
+// need the throwaway PostgreSQL and Redis started by test/global-setup.ts.
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: 'runtime',
+          include: ['packages/runtime/test/**/*.test.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 900_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        test: {
+          name: 'server',
+          include: ['packages/server/test/**/*.test.ts'],
+          globalSetup: ['packages/server/test/global-setup.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+        },
+      },
+      {
+        test: {
+          name: 'sdk-cli',
+          include: ['packages/sdk/test/**/*.test.ts', 'packages/cli/test/**/*.test.ts'],
+          testTimeout: 60_000,
+        },
+      },
+    ],
+  },
+});
