@@ -1,0 +1,434 @@
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { RuntimeError } from '../../errors.js';
+import type { NetworkPolicy } from '../../interface.js';
+import { SANDBOX_ID_PATTERN } from '../../shared/ids.js';
+import {
+  allocateAddress,
+  formatIpv4,
+  type Ipv4Cidr,
+  type Lease,
+  loadState,
+  type NetworkState,
+  parseCidr,
+  saveState,
+} from './addresses.js';
+import { type DnsForwarder, type DnsVerdict, parseUpstream, startDnsForwarder } from './dns-forwarder.js';
+import type { AnswerAddress, DnsQuery } from './dns-wire.js';
+import {
+  enableForwarding,
+  ensureBridge,
+  ensureSandboxLink,
+  hostAddresses,
+  listNamespaces,
+  NETNS_DIR,
+  namespaceAddress,
+  removeSandboxLink,
+  vethCounters,
+} from './links.js';
+import {
+  applyNft,
+  baseRuleset,
+  type NftContext,
+  type NftSandbox,
+  readInventory,
+  resolvedElements,
+  sandboxRemoval,
+  sandboxRuleset,
+} from './nft.js';
+import { type CompiledPolicy, compilePolicy, domainAllowed } from './policy.js';
+
+/** How a sandbox's processes join its network. */
+export interface SandboxNetwork {
+  /** Bind-mounted network namespace to enter (setns) when starting the sandbox's processes. */
+  netnsPath: string;
+  /** The sandbox's IPv4 address on eth0. */
+  address: string;
+  /** Default gateway (the bridge address). */
+  gateway: string;
+  /** The resolver the sandbox must use (the forwarder on the bridge address, port 53). */
+  dnsServer: string;
+  /** A resolv.conf naming `dnsServer`, to bind-mount over the sandbox's /etc/resolv.conf. */
+  resolvConfPath: string;
+}
+
+/** Per-sandbox network namespaces, egress policy and DNS for the local runtime. */
+export interface NetworkManager {
+  /** Idempotent host set-up (bridge, nft tables, sysctls, DNS forwarder); recovers state after a restart. */
+  init(): Promise<void>;
+  /** Create (or repair) the sandbox's netns, veth and rules; the policy is enforced when it resolves. */
+  setup(sandboxId: string, policy: NetworkPolicy): Promise<SandboxNetwork>;
+  /** Replace the policy; enforced for new connections (and all traffic for `none`) before it resolves. */
+  update(sandboxId: string, policy: NetworkPolicy): Promise<void>;
+  /** Remove the netns, veth, nft chain/sets/elements and address lease. Idempotent. */
+  teardown(sandboxId: string): Promise<void>;
+  /** Bytes received and sent by the sandbox (its own perspective). */
+  counters(sandboxId: string): Promise<{ rxBytes: number; txBytes: number }>;
+  /** Ids of sandboxes that have a netns, for reconciliation. */
+  list(): Promise<string[]>;
+  /** The resolv.conf every sandbox should see as /etc/resolv.conf. */
+  resolvConfPath(sandboxId: string): string;
+  /** Stop the DNS forwarder; namespaces and rules stay in the kernel. */
+  close(): Promise<void>;
+}
+
+export interface NetworkManagerOptions {
+  /** Directory for the lease file and the sandbox resolv.conf. */
+  stateDir: string;
+  /** Host bridge name (≤ 15 chars). Default `corral0`. */
+  bridge?: string;
+  /** Sandbox subnet; the bridge takes the first host address. Default 100.100.0.0/16. */
+  subnet?: string;
+  /** Upstream resolvers (`ip`, `ip:port`, `[ip6]:port`). Default: the host's /etc/resolv.conf nameservers. */
+  upstreamDns?: string[];
+  /** Name of the `inet` and `bridge` nft tables. Default `corral`. */
+  tableName?: string;
+  /** Network namespaces are named `<netnsPrefix><sandboxId>`. Default `corral-`. */
+  netnsPrefix?: string;
+  /** Host-side veths are named `<vethPrefix><10 hex>` (prefix ≤ 5 chars). Default `cr-`. */
+  vethPrefix?: string;
+  /** Also write /etc/netns/<netns>/resolv.conf so `ip netns exec` sees the forwarder. Default true. */
+  netnsEtc?: boolean;
+}
+
+interface Active {
+  id: string;
+  key: string;
+  policy: CompiledPolicy;
+  /** Bumped on every policy change, so a DNS answer for an old policy is not added to the new one. */
+  generation: number;
+  /** Resolved address → when its nft element expires (ms since epoch). */
+  resolved: Map<string, number>;
+}
+
+const MIN_RESOLVED_SECONDS = 60;
+const MAX_RESOLVED_SECONDS = 7 * 86_400;
+
+async function defaultUpstreams(): Promise<string[]> {
+  try {
+    const text = await readFile('/etc/resolv.conf', 'utf8');
+    return [...text.matchAll(/^\s*nameserver\s+(\S+)/gm)].map((match) => match[1]!);
+  } catch {
+    return [];
+  }
+}
+
+function requireOption(condition: boolean, message: string): void {
+  if (!condition) throw new RuntimeError('INVALID_ARGUMENT', message);
+}
+
+/** Build the local runtime's network manager; nothing touches the host until `init()`. */
+export function createNetworkManager(options: NetworkManagerOptions): NetworkManager {
+  const bridge = options.bridge ?? 'corral0';
+  const tableName = options.tableName ?? 'corral';
+  const netnsPrefix = options.netnsPrefix ?? 'corral-';
+  const vethPrefix = options.vethPrefix ?? 'cr-';
+  const subnet: Ipv4Cidr | null = parseCidr(options.subnet ?? '100.100.0.0/16');
+  requireOption(/^[A-Za-z0-9_.-]{1,15}$/.test(bridge), `bad bridge name: ${bridge}`);
+  requireOption(/^[A-Za-z0-9_-]{1,5}$/.test(vethPrefix), `bad veth prefix: ${vethPrefix}`);
+  requireOption(/^[A-Za-z][A-Za-z0-9_]{0,30}$/.test(tableName), `bad nft table name: ${tableName}`);
+  requireOption(/^[A-Za-z0-9_.-]{0,32}$/.test(netnsPrefix), `bad netns prefix: ${netnsPrefix}`);
+  requireOption(
+    subnet !== null && subnet.prefix >= 8 && subnet.prefix <= 28,
+    `bad subnet: ${options.subnet}`,
+  );
+  const net = subnet!;
+  const gateway = formatIpv4(net.network + 1);
+  const statePath = join(options.stateDir, 'network.json');
+  const resolvConf = join(options.stateDir, 'resolv.conf');
+  const ctx: NftContext = {
+    table: tableName,
+    bridge,
+    vethPrefix,
+    subnet: `${formatIpv4(net.network)}/${net.prefix}`,
+    bridgeAddress: gateway,
+  };
+
+  let state: NetworkState | null = null;
+  const byAddress = new Map<string, Active>();
+  let forwarder: DnsForwarder | null = null;
+  let queue: Promise<unknown> = Promise.resolve();
+
+  /** Run `task` after every earlier one: state, links and nft change one step at a time. */
+  function serial<T>(task: () => Promise<T>): Promise<T> {
+    const result = queue.then(task);
+    queue = result.catch(() => {});
+    return result;
+  }
+
+  const keyOf = (id: string) => createHash('sha256').update(`${netnsPrefix}${id}`).digest('hex').slice(0, 10);
+  const netnsOf = (id: string) => `${netnsPrefix}${id}`;
+  const sandboxOf = (id: string, address: string): NftSandbox => ({
+    key: keyOf(id),
+    address,
+    veth: `${vethPrefix}${keyOf(id)}`,
+  });
+
+  function checkId(id: string): void {
+    if (typeof id !== 'string' || !SANDBOX_ID_PATTERN.test(id)) {
+      throw new RuntimeError('INVALID_ARGUMENT', `invalid sandbox id: ${String(id)}`, { id });
+    }
+  }
+
+  function ready(): NetworkState {
+    if (!state) throw new RuntimeError('INVALID_STATE', 'network manager: init() has not run');
+    return state;
+  }
+
+  function lease(id: string): Lease {
+    const found = ready().leases[id];
+    if (!found) throw new RuntimeError('SANDBOX_NOT_FOUND', `no network for sandbox ${id}`, { id });
+    return found;
+  }
+
+  function activate(id: string, entry: Lease, policy: CompiledPolicy): void {
+    const previous = byAddress.get(entry.address);
+    byAddress.set(entry.address, {
+      id,
+      key: keyOf(id),
+      policy,
+      generation: (previous?.generation ?? 0) + 1,
+      resolved: new Map(),
+    });
+  }
+
+  async function writeNetnsEtc(id: string): Promise<void> {
+    if (options.netnsEtc === false) return;
+    const dir = join('/etc/netns', netnsOf(id));
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'resolv.conf'), `nameserver ${gateway}\n`);
+  }
+
+  async function applySandbox(id: string, entry: Lease, policy: CompiledPolicy, flushResolved: boolean) {
+    const sandbox = sandboxOf(id, entry.address);
+    await ensureSandboxLink({
+      netns: netnsOf(id),
+      veth: sandbox.veth,
+      peer: `cp-${sandbox.key}`,
+      bridge,
+      address: entry.address,
+      prefix: net.prefix,
+      gateway,
+    });
+    await applyNft(sandboxRuleset(ctx, sandbox, policy, flushResolved));
+    await writeNetnsEtc(id);
+  }
+
+  async function removeSandbox(id: string, address: string | null): Promise<void> {
+    const sandbox = sandboxOf(id, address ?? '0.0.0.0');
+    await removeSandboxLink(netnsOf(id), sandbox.veth);
+    if (address) await applyNft(sandboxRemoval(ctx, sandbox));
+    await rm(join('/etc/netns', netnsOf(id)), { recursive: true, force: true });
+  }
+
+  /** Delete nft pieces that no lease accounts for (a crash between steps, a lost state file). */
+  async function sweepNft(current: NetworkState): Promise<void> {
+    const inventory = await readInventory(ctx);
+    const wanted = new Map(Object.entries(current.leases).map(([id, entry]) => [keyOf(id), entry.address]));
+    const addresses = new Set(wanted.values());
+    const t = `inet ${tableName}`;
+    const lines: string[] = [];
+    for (const address of inventory.mapAddresses) {
+      if (!addresses.has(address)) lines.push(`delete element ${t} sandboxes { ${address} }`);
+    }
+    for (const key of inventory.keys) {
+      if (wanted.has(key)) continue;
+      lines.push(
+        `add chain ${t} sb_${key}`,
+        `flush chain ${t} sb_${key}`,
+        `delete chain ${t} sb_${key}`,
+        `add set ${t} dns_${key} { type ipv4_addr; flags timeout; }`,
+        `delete set ${t} dns_${key}`,
+        `add set ${t} cidr_${key} { type ipv4_addr; flags interval; auto-merge; }`,
+        `delete set ${t} cidr_${key}`,
+      );
+    }
+    for (const port of inventory.ports) {
+      const key = port.veth.slice(vethPrefix.length);
+      if (wanted.get(key) !== port.address) {
+        lines.push(
+          `delete element bridge ${tableName} ports { ${JSON.stringify(port.veth)} . ${port.address} }`,
+        );
+      }
+    }
+    if (lines.length > 0) await applyNft(`${lines.join('\n')}\n`);
+  }
+
+  async function startForwarder(): Promise<void> {
+    if (forwarder) return;
+    const upstreams = (options.upstreamDns ?? (await defaultUpstreams()))
+      .map(parseUpstream)
+      .filter((upstream) => upstream.host !== gateway);
+    forwarder = await startDnsForwarder({ host: gateway, port: 53, upstreams, decide });
+  }
+
+  function decide(clientAddress: string, query: DnsQuery): DnsVerdict {
+    const active = byAddress.get(clientAddress);
+    if (!active || active.policy.mode === 'none') return { action: 'refuse' };
+    if (active.policy.mode === 'internet') return { action: 'forward' };
+    if (!domainAllowed(query.name, active.policy.domains)) return { action: 'nxdomain' };
+    const generation = active.generation;
+    return { action: 'forward', onAnswer: (answers) => allowResolved(clientAddress, generation, answers) };
+  }
+
+  /** Put the answered addresses into the sandbox's nft set (timeout ≥ TTL) before it sees them. */
+  function allowResolved(clientAddress: string, generation: number, answers: AnswerAddress[]): Promise<void> {
+    const now = Date.now();
+    const active = byAddress.get(clientAddress);
+    if (!active || active.generation !== generation) return Promise.reject(new Error('policy changed'));
+    const entries = answers
+      .map((answer) => ({
+        address: answer.address,
+        timeoutSeconds: Math.min(
+          Math.max(answer.ttlSeconds, MIN_RESOLVED_SECONDS) + 30,
+          MAX_RESOLVED_SECONDS,
+        ),
+        ttlSeconds: answer.ttlSeconds,
+      }))
+      .filter((entry) => (active.resolved.get(entry.address) ?? 0) < now + (entry.ttlSeconds + 15) * 1000);
+    if (entries.length === 0) return Promise.resolve();
+    return serial(async () => {
+      const current = byAddress.get(clientAddress);
+      if (!current || current.generation !== generation) throw new Error('policy changed');
+      await applyNft(resolvedElements(ctx, current.key, entries));
+      for (const entry of entries) current.resolved.set(entry.address, now + entry.timeoutSeconds * 1000);
+    });
+  }
+
+  return {
+    init: () =>
+      serial(async () => {
+        await enableForwarding();
+        await ensureBridge(bridge, gateway, net.prefix);
+        await mkdir(options.stateDir, { recursive: true });
+        await writeFile(resolvConf, `nameserver ${gateway}\n`);
+        const current = await loadState(statePath);
+        const namespaces = new Set(await listNamespaces(netnsPrefix));
+        // A lease whose netns is gone (reboot, crash before creation) is released.
+        for (const [id, entry] of Object.entries(current.leases)) {
+          if (!namespaces.has(netnsOf(id))) {
+            await removeSandbox(id, entry.address);
+            delete current.leases[id];
+          }
+        }
+        // A netns without a lease (lost state file) is adopted with policy `none` — the driver's
+        // reconciliation sets the real policy — or removed when its address is unusable.
+        for (const netns of namespaces) {
+          const id = netns.slice(netnsPrefix.length);
+          if (!SANDBOX_ID_PATTERN.test(id) || current.leases[id]) continue;
+          const address = await namespaceAddress(netns);
+          const value = address ? parseCidr(address) : null;
+          const used = new Set(Object.values(current.leases).map((entry) => entry.address));
+          if (
+            address &&
+            value &&
+            value.network !== net.network + 1 &&
+            !used.has(address) &&
+            inSubnet(value.network)
+          ) {
+            current.leases[id] = { address, policy: { mode: 'none' } };
+          } else {
+            await removeSandbox(id, null);
+          }
+        }
+        await saveState(statePath, current);
+        await applyNft(baseRuleset(ctx, await hostAddresses()));
+        byAddress.clear();
+        for (const [id, entry] of Object.entries(current.leases)) {
+          const policy = compilePolicy(entry.policy);
+          await applySandbox(id, entry, policy, false);
+          activate(id, entry, policy);
+        }
+        await sweepNft(current);
+        state = current;
+        await startForwarder();
+      }),
+
+    setup: (sandboxId, policy) => {
+      checkId(sandboxId);
+      const compiled = compilePolicy(policy);
+      return serial(async () => {
+        const current = ready();
+        const existing = current.leases[sandboxId];
+        const entry: Lease = {
+          address: existing?.address ?? allocateAddress(net, usedAddresses(current)),
+          policy,
+        };
+        current.leases[sandboxId] = entry;
+        await saveState(statePath, current);
+        try {
+          await applySandbox(sandboxId, entry, compiled, true);
+        } catch (err) {
+          // Leave nothing half-made behind.
+          await removeSandbox(sandboxId, entry.address).catch(() => {});
+          byAddress.delete(entry.address);
+          delete current.leases[sandboxId];
+          await saveState(statePath, current).catch(() => {});
+          throw err;
+        }
+        activate(sandboxId, entry, compiled);
+        return {
+          netnsPath: `${NETNS_DIR}/${netnsOf(sandboxId)}`,
+          address: entry.address,
+          gateway,
+          dnsServer: gateway,
+          resolvConfPath: resolvConf,
+        };
+      });
+    },
+
+    update: (sandboxId, policy) => {
+      checkId(sandboxId);
+      const compiled = compilePolicy(policy);
+      return serial(async () => {
+        const entry = lease(sandboxId);
+        // Stop answering DNS under the old policy before the rules change.
+        activate(sandboxId, entry, compiled);
+        await applyNft(sandboxRuleset(ctx, sandboxOf(sandboxId, entry.address), compiled, true));
+        entry.policy = policy;
+        await saveState(statePath, ready());
+      });
+    },
+
+    teardown: (sandboxId) => {
+      checkId(sandboxId);
+      return serial(async () => {
+        const current = ready();
+        const entry = current.leases[sandboxId];
+        await removeSandbox(sandboxId, entry?.address ?? null);
+        if (entry) {
+          byAddress.delete(entry.address);
+          delete current.leases[sandboxId];
+          await saveState(statePath, current);
+        }
+      });
+    },
+
+    counters: async (sandboxId) => {
+      checkId(sandboxId);
+      lease(sandboxId);
+      const host = await vethCounters(sandboxOf(sandboxId, '').veth);
+      // The host side receives what the sandbox sends.
+      return { rxBytes: host.txBytes, txBytes: host.rxBytes };
+    },
+
+    list: async () => (await listNamespaces(netnsPrefix)).map((netns) => netns.slice(netnsPrefix.length)),
+
+    resolvConfPath: () => resolvConf,
+
+    close: () =>
+      serial(async () => {
+        await forwarder?.close();
+        forwarder = null;
+      }),
+  };
+
+  function inSubnet(address: number): boolean {
+    return address > net.network && address < net.network + 2 ** (32 - net.prefix) - 1;
+  }
+
+  function usedAddresses(current: NetworkState): string[] {
+    return Object.values(current.leases).map((entry) => entry.address);
+  }
+}
