@@ -1,0 +1,87 @@
+/**
+ * The constant bash scripts behind SandboxFiles. Each runs inside the sandbox (so the kernel
+ * resolves every path within its root) and takes its paths as $1, $2 …; `fail` comes from the
+ * prelude in files-run.ts. Scripts that stream print the marker `K` on stdout once their checks
+ * have passed, so the host knows the rest of stdout is data.
+ */
+
+/** find -printf fields, each NUL-terminated: type letter, size, octal mode, mtime, name. */
+const FIND_FORMAT = '%y\\0%s\\0%m\\0%T@\\0%f\\0';
+export const FIND_FIELDS = 5;
+
+/** $1 = path. lstat semantics: a symlink is reported as a symlink. */
+export const STAT_SCRIPT = `exec find "$1" -maxdepth 0 -printf '${FIND_FORMAT}'`;
+
+/** $1 = directory (a symlink to a directory is followed). */
+export const LIST_SCRIPT = `
+if [ -e "$1" ] && [ ! -d "$1" ]; then fail NOT_A_DIRECTORY "$1: Not a directory"; fi
+if [ -L "$1" ] && [ ! -e "$1" ]; then fail FILE_NOT_FOUND "$1: No such file or directory"; fi
+exec find -H "$1" -mindepth 1 -maxdepth 1 -printf '${FIND_FORMAT}'`;
+
+/** $1 = file, $2 = first byte, $3 = byte count or empty for "to the end". */
+export const READ_SCRIPT = `
+if [ -d "$1" ]; then fail IS_A_DIRECTORY "$1: Is a directory"; fi
+if [ -p "$1" ] || [ -S "$1" ]; then fail INVALID_ARGUMENT "$1: not a regular file"; fi
+exec 3< "$1" || exit 1
+printf K
+if [ "$2" = 0 ] && [ -z "$3" ]; then exec cat <&3 3<&-; fi
+if [ -z "$3" ]; then exec dd bs=1M iflag=skip_bytes skip="$2" status=none <&3 3<&-; fi
+exec dd bs=1M iflag=skip_bytes,count_bytes skip="$2" count="$3" status=none <&3 3<&-`;
+
+/**
+ * $1 = directory to create (with parents), $2 = temp-name prefix. Prints the temp path then NUL,
+ * copies stdin into it, then prints its size. A TERM (the host aborting) removes the temp file.
+ * $3 = a path that must not be a directory (the write target), or empty.
+ */
+export const UPLOAD_SCRIPT = `
+if [ -n "$3" ] && [ -d "$3" ] && [ ! -L "$3" ]; then fail IS_A_DIRECTORY "$3: Is a directory"; fi
+mkdir -p -- "$1" || exit 1
+if [ ! -d "$1" ]; then fail NOT_A_DIRECTORY "$1: Not a directory"; fi
+tmp=$(mktemp -- "$1/$2XXXXXXXX") || exit 1
+trap 'rm -f -- "$tmp"; exit 143' TERM INT HUP PIPE
+printf '%s\\0' "$tmp"
+if ! cat > "$tmp"; then rm -f -- "$tmp"; exit 1; fi
+printf '%s' "$(stat -c %s -- "$tmp")"`;
+
+/** $1 = temp file, $2 = target, $3 = octal mode or empty (keep the old file's mode, else 644). */
+export const COMMIT_SCRIPT = `
+if [ -n "$3" ]; then mode=$3
+elif [ -f "$2" ] && [ ! -L "$2" ]; then mode=$(stat -c %a -- "$2") || mode=644
+else mode=644; fi
+chmod -- "$mode" "$1" && mv -fT -- "$1" "$2" && exit 0
+rc=$?; rm -f -- "$1"; exit $rc`;
+
+/** $1 = temp file to remove (after an aborted upload). */
+export const DISCARD_SCRIPT = `exec rm -f -- "$1"`;
+
+/** $1 = directory, created with parents; an existing directory is fine. */
+export const MKDIR_SCRIPT = `exec mkdir -p -- "$1"`;
+
+/** $1 = path, $2 = 'recursive' or empty. A missing path is an error. */
+export const REMOVE_SCRIPT = `
+if [ ! -e "$1" ] && [ ! -L "$1" ]; then ls -d -- "$1" >/dev/null || exit 1; fi
+if [ "$1" = / ]; then fail INVALID_ARGUMENT "refusing to remove /"; fi
+if [ -d "$1" ] && [ ! -L "$1" ]; then
+  if [ "$2" = recursive ]; then exec rm -rf -- "$1"; fi
+  if [ -n "$(ls -A -- "$1")" ]; then fail IS_A_DIRECTORY "$1: Directory not empty (remove it with recursive)"; fi
+  exec rmdir -- "$1"
+fi
+exec rm -f -- "$1"`;
+
+/** $1 = from, $2 = to. The target's parent must exist; a non-empty directory is not replaced. */
+export const MOVE_SCRIPT = `
+if [ ! -e "$1" ] && [ ! -L "$1" ]; then ls -d -- "$1" >/dev/null || exit 1; fi
+exec mv -T -- "$1" "$2"`;
+
+/** $1 = directory, $2 = 'gzip' or empty. Unreadable files are skipped, not fatal. */
+export const TAR_OUT_SCRIPT = `
+cd -- "$1" || exit 1
+printf K
+if [ "$2" = gzip ]; then exec tar -c -z -f - --ignore-failed-read --warning=no-file-ignored .; fi
+exec tar -c -f - --ignore-failed-read --warning=no-file-ignored .`;
+
+/** $1 = archive file (removed afterwards), $2 = target directory, $3 = 'gzip' or empty. */
+export const TAR_IN_SCRIPT = `
+z=; if [ "$3" = gzip ]; then z=-z; fi
+tar -x $z -f "$1" -C "$2" --no-same-owner --no-overwrite-dir --warning=no-timestamp
+rc=$?; rm -f -- "$1"; exit $rc`;

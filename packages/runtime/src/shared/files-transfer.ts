@@ -1,0 +1,181 @@
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { isRuntimeError, RuntimeError } from '../errors.js';
+import type { ExitStatus } from '../interface.js';
+import {
+  collect,
+  collectStderr,
+  type ExecFn,
+  type ExecUser,
+  failureError,
+  runScript,
+  scriptRequest,
+} from './files-run.js';
+import { DISCARD_SCRIPT, UPLOAD_SCRIPT } from './files-scripts.js';
+
+const MARKER = 0x4b; // 'K', printed by streaming scripts once their checks pass
+
+/**
+ * Start a streaming script and resolve with its stdout once it has printed the marker, so a
+ * missing file or a directory is a thrown RuntimeError, not a broken stream. The stream is
+ * the process's own stdout (no copy); it errors if the process later fails, and destroying it
+ * kills the process.
+ */
+export async function openStream(
+  exec: ExecFn,
+  sandboxId: string,
+  user: ExecUser,
+  script: string,
+  args: string[],
+  context: Record<string, unknown>,
+): Promise<Readable> {
+  const proc = await exec(sandboxId, scriptRequest(script, args, user));
+  proc.stdin.on('error', () => {});
+  proc.stdin.end();
+  const stderr = collectStderr(proc.stderr);
+  let exited = false;
+  const status = proc.wait().finally(() => {
+    exited = true;
+  });
+  const stdout = proc.stdout;
+  let marked: boolean;
+  try {
+    marked = await readMarker(stdout);
+  } catch (err) {
+    proc.kill('SIGKILL');
+    throw err;
+  }
+  if (!marked) throw failureError(await status, await stderr, context);
+  stdout.once('close', () => {
+    if (!exited) proc.kill('SIGKILL');
+  });
+  status.then(
+    async (st) => {
+      if (st.exitCode !== 0 && !stdout.destroyed && !stdout.readableEnded) {
+        stdout.destroy(failureError(st, await stderr, context));
+      }
+    },
+    (err: unknown) => {
+      if (!stdout.destroyed) stdout.destroy(err instanceof Error ? err : new Error(String(err)));
+    },
+  );
+  return stdout;
+}
+
+/** Resolve true when the first byte is the marker, false when the stream ends without it. */
+function readMarker(stream: Readable): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    const cleanup = () => {
+      stream.off('readable', onReadable);
+      stream.off('end', onEnd);
+      stream.off('error', onError);
+    };
+    const onReadable = () => {
+      const first = stream.read(1) as Buffer | string | null;
+      if (first === null) return;
+      cleanup();
+      resolve(typeof first === 'string' ? first === 'K' : first[0] === MARKER);
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve(false);
+    };
+    const onError = (err: Error) => {
+      cleanup();
+      reject(err);
+    };
+    stream.on('readable', onReadable);
+    stream.on('end', onEnd);
+    stream.on('error', onError);
+  });
+}
+
+export interface UploadOptions {
+  /** Directory for the temp file (created with parents). */
+  dir: string;
+  /** Temp file name prefix. */
+  prefix: string;
+  /** A path that must not be a directory, checked before any byte is taken; '' for none. */
+  notDirectory: string;
+  /** Sees every chunk before it is sent; throwing (or rejecting) aborts the upload. */
+  inspect?: (chunk: Buffer) => void | Promise<void>;
+  /** Runs after the last chunk; throwing aborts the upload. */
+  finish?: () => void | Promise<void>;
+  context: Record<string, unknown>;
+}
+
+/**
+ * Stream `data` into a new temp file inside the sandbox; resolves with its path and size. On
+ * any failure (the source errors, `inspect` refuses, the sandbox side fails) the temp file is
+ * removed and nothing else was touched.
+ */
+export async function upload(
+  exec: ExecFn,
+  sandboxId: string,
+  user: ExecUser,
+  data: Readable,
+  options: UploadOptions,
+): Promise<{ tempPath: string; bytes: number }> {
+  const { dir, prefix, notDirectory, inspect, finish, context } = options;
+  const proc = await exec(sandboxId, scriptRequest(UPLOAD_SCRIPT, [dir, prefix, notDirectory], user));
+  const stderr = collectStderr(proc.stderr);
+  const stdout = collect(proc.stdout, 64 * 1024).catch(() => Buffer.alloc(0));
+  const status = proc.wait();
+  let bytes = 0;
+  const feed = pipeline(
+    data,
+    async function* (source: AsyncIterable<Buffer | string>) {
+      for await (const chunk of source) {
+        const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+        bytes += buf.length;
+        if (inspect) await inspect(buf);
+        yield buf;
+      }
+      if (finish) await finish();
+    },
+    proc.stdin,
+  ).then(
+    () => null,
+    (err: unknown) => err ?? new Error('upload failed'),
+  );
+  // If the sandbox side gives up first (a directory in the way, no permission), stop feeding it.
+  let fed = false;
+  status.then(
+    (st) => {
+      if (!fed && st.exitCode !== 0) proc.stdin.destroy(new Error('upload process exited'));
+    },
+    () => {},
+  );
+  const feedError = await feed;
+  fed = true;
+  if (feedError !== null) proc.kill('SIGTERM');
+  const [st, out, err] = await Promise.all([status, stdout, stderr]);
+  const nul = out.indexOf(0);
+  const tempPath = nul > 0 ? out.subarray(0, nul).toString('utf8') : null;
+  const discard = async () => {
+    if (tempPath === null) return;
+    await runScript(exec, sandboxId, user, DISCARD_SCRIPT, [tempPath]).catch(() => {});
+  };
+
+  if (feedError !== null) {
+    await discard();
+    if (isRuntimeError(feedError)) throw feedError;
+    if (failedOnItsOwn(st)) throw failureError(st, err, context);
+    throw feedError;
+  }
+  if (st.exitCode !== 0 || tempPath === null) {
+    await discard();
+    throw failureError(st, err, context);
+  }
+  const written = Number(out.subarray(nul + 1).toString('latin1'));
+  if (written !== bytes) {
+    await discard();
+    throw new RuntimeError('INTERNAL', `wrote ${written} of ${bytes} bytes`, { ...context, bytes, written });
+  }
+  return { tempPath, bytes };
+}
+
+// Exit 143 is the script's TERM trap, i.e. our own abort.
+function failedOnItsOwn(status: ExitStatus): boolean {
+  return status.exitCode !== 0 && status.exitCode !== 143 && status.signal === null;
+}
