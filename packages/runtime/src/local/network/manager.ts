@@ -345,7 +345,7 @@ export function createNetworkManager(options: NetworkManagerOptions): NetworkMan
         await startForwarder();
       }),
 
-    setup: (sandboxId, policy) => {
+    setup: async (sandboxId, policy) => {
       checkId(sandboxId);
       const compiled = compilePolicy(policy);
       return serial(async () => {
@@ -378,7 +378,7 @@ export function createNetworkManager(options: NetworkManagerOptions): NetworkMan
       });
     },
 
-    update: (sandboxId, policy) => {
+    update: async (sandboxId, policy) => {
       checkId(sandboxId);
       const compiled = compilePolicy(policy);
       return serial(async () => {
@@ -391,7 +391,7 @@ export function createNetworkManager(options: NetworkManagerOptions): NetworkMan
       });
     },
 
-    teardown: (sandboxId) => {
+    teardown: async (sandboxId) => {
       checkId(sandboxId);
       return serial(async () => {
         const current = ready();
