@@ -71,7 +71,9 @@ export function parsePorts(text: string): PortInfo[] {
       pid,
     });
   }
-  return ports.sort((a, b) => a.port - b.port || a.address.localeCompare(b.address));
+  return ports.sort(
+    (a, b) => a.port - b.port || (a.address < b.address ? -1 : a.address > b.address ? 1 : 0),
+  );
 }
 
 /** /proc/net/tcp addresses: 32-bit words in host (little-endian) byte order, in hex. */
