@@ -1,6 +1,6 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
-import { connect } from 'node:net';
+import { connect, createServer as createTcpServer, type Server as TcpServer } from 'node:net';
 
 /**
  * Test fixtures for the network suite: fake "hosts" in their own network namespaces (reached
@@ -130,40 +130,87 @@ export function hostCanConnect(host: string, port: number): Promise<boolean> {
   });
 }
 
-/** A fake upstream resolver on loopback: A records from `records`, NXDOMAIN otherwise. */
+/** The fake resolver's answer to `query`: A records from `records`, NXDOMAIN otherwise. */
+function fakeAnswer(query: Buffer, records: Record<string, string>): Buffer {
+  let offset = 12;
+  const labels: string[] = [];
+  while (offset < query.length && query[offset] !== 0) {
+    const length = query[offset]!;
+    labels.push(query.toString('latin1', offset + 1, offset + 1 + length));
+    offset += 1 + length;
+  }
+  const questionEnd = offset + 5;
+  const type = query.readUInt16BE(offset + 1);
+  const address = records[labels.join('.').toLowerCase()];
+  const header = Buffer.from(query.subarray(0, questionEnd));
+  header.writeUInt16BE(0x8180 | (address ? 0 : 3), 2);
+  header.writeUInt16BE(0, 8);
+  header.writeUInt16BE(0, 10);
+  const answers: Buffer[] = [];
+  if (address && type === 1) {
+    const record = Buffer.alloc(16);
+    record.writeUInt16BE(0xc00c, 0); // pointer to the question name
+    record.writeUInt16BE(1, 2);
+    record.writeUInt16BE(1, 4);
+    record.writeUInt32BE(5, 6); // TTL 5 s
+    record.writeUInt16BE(4, 10);
+    for (const [i, octet] of address.split('.').entries()) record.writeUInt8(Number(octet), 12 + i);
+    answers.push(record);
+  }
+  header.writeUInt16BE(answers.length, 6);
+  return Buffer.concat([header, ...answers]);
+}
+
+/** A fake upstream resolver on loopback (UDP and TCP on one port). */
 export async function startTestDns(
   records: Record<string, string>,
-): Promise<{ port: number; socket: Socket }> {
-  const socket = createSocket('udp4');
-  socket.on('message', (query, rinfo) => {
-    let offset = 12;
-    const labels: string[] = [];
-    while (offset < query.length && query[offset] !== 0) {
-      const length = query[offset]!;
-      labels.push(query.toString('latin1', offset + 1, offset + 1 + length));
-      offset += 1 + length;
-    }
-    const questionEnd = offset + 5;
-    const type = query.readUInt16BE(offset + 1);
-    const address = records[labels.join('.').toLowerCase()];
-    const header = Buffer.from(query.subarray(0, questionEnd));
-    header.writeUInt16BE(0x8180 | (address ? 0 : 3), 2);
-    header.writeUInt16BE(0, 8);
-    header.writeUInt16BE(0, 10);
-    const answers: Buffer[] = [];
-    if (address && type === 1) {
-      const record = Buffer.alloc(16);
-      record.writeUInt16BE(0xc00c, 0); // pointer to the question name
-      record.writeUInt16BE(1, 2);
-      record.writeUInt16BE(1, 4);
-      record.writeUInt32BE(5, 6); // TTL 5 s
-      record.writeUInt16BE(4, 10);
-      address.split('.').forEach((octet, i) => record.writeUInt8(Number(octet), 12 + i));
-      answers.push(record);
-    }
-    header.writeUInt16BE(answers.length, 6);
-    socket.send(Buffer.concat([header, ...answers]), rinfo.port, rinfo.address);
+): Promise<{ port: number; socket: Socket; tcp: TcpServer }> {
+  const tcp = createTcpServer((conn) => {
+    let buffered = Buffer.alloc(0);
+    conn.on('error', () => {});
+    conn.on('data', (chunk: Buffer) => {
+      buffered = Buffer.concat([buffered, chunk]);
+      while (buffered.length >= 2 && buffered.length >= 2 + buffered.readUInt16BE(0)) {
+        const reply = fakeAnswer(buffered.subarray(2, 2 + buffered.readUInt16BE(0)), records);
+        buffered = buffered.subarray(2 + buffered.readUInt16BE(0));
+        const length = Buffer.alloc(2);
+        length.writeUInt16BE(reply.length);
+        conn.write(Buffer.concat([length, reply]));
+      }
+    });
   });
-  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
-  return { port: socket.address().port, socket };
+  await new Promise<void>((resolve) => tcp.listen(0, '127.0.0.1', resolve));
+  const port = (tcp.address() as { port: number }).port;
+  const socket = createSocket('udp4');
+  socket.on('message', (query, rinfo) => socket.send(fakeAnswer(query, records), rinfo.port, rinfo.address));
+  await new Promise<void>((resolve) => socket.bind(port, '127.0.0.1', resolve));
+  return { port, socket, tcp };
+}
+
+const TCP_QUERY = `
+const net = require('node:net');
+const [server, name] = [process.argv[1], process.argv[2]];
+const labels = name.split('.').map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l)]));
+const query = Buffer.concat([Buffer.from([0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0]), ...labels, Buffer.from([0, 0, 1, 0, 1])]);
+const socket = net.connect({ host: server, port: 53 }, () => socket.write(Buffer.concat([Buffer.from([0, query.length]), query])));
+let data = Buffer.alloc(0);
+socket.setTimeout(1500, () => { console.log('ERR timeout'); process.exit(0); });
+socket.on('error', (e) => { console.log('ERR ' + e.code); process.exit(0); });
+socket.on('data', (d) => {
+  data = Buffer.concat([data, d]);
+  if (data.length >= 2 && data.length >= 2 + data.readUInt16BE(0)) {
+    console.log('rcode=' + (data.readUInt16BE(4) & 15) + ' answers=' + data.readUInt16BE(8));
+    process.exit(0);
+  }
+});
+`;
+
+/** One A query over TCP from inside a netns: `rcode=N answers=M` or `ERR …`. */
+export async function tcpQueryFrom(netns: string, server: string, name: string): Promise<string> {
+  const result = await sh(
+    'ip',
+    ['netns', 'exec', netns, process.execPath, '-e', TCP_QUERY, server, name],
+    5_000,
+  );
+  return result.stdout.trim() || `ERR exit ${result.code}`;
 }

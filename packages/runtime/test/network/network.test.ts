@@ -3,6 +3,7 @@ import type { Socket } from 'node:dgram';
 import { mkdtemp, rm } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { createServer } from 'node:http';
+import type { Server as TcpServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -24,6 +25,7 @@ import {
   startTestHost,
   stopTestHost,
   type TestHost,
+  tcpQueryFrom,
 } from './hosts.js';
 
 // Names private to this suite, so it never touches a real Corral set-up on the same machine.
@@ -60,7 +62,7 @@ async function removeFixtures(): Promise<void> {
 describe.skipIf(!isRoot)('local network manager (real kernel)', () => {
   let stateDir: string;
   let manager: NetworkManager;
-  let dns: { port: number; socket: Socket };
+  let dns: { port: number; socket: Socket; tcp: TcpServer };
   const hosts: TestHost[] = [];
   const servers: ChildProcess[] = [];
   const hostServers: Server[] = [];
@@ -116,6 +118,7 @@ describe.skipIf(!isRoot)('local network manager (real kernel)', () => {
     for (const child of servers) child.kill('SIGKILL');
     for (const host of hosts) host.server.kill('SIGKILL');
     dns?.socket.close();
+    dns?.tcp.close();
     await removeFixtures();
     if (stateDir) await rm(stateDir, { recursive: true, force: true });
   });
@@ -197,6 +200,10 @@ describe.skipIf(!isRoot)('local network manager (real kernel)', () => {
       );
       await must('ip', ['-n', nsOf(aId), 'addr', 'del', '100.101.200.200/16', 'dev', 'eth0']);
       expect(spoofed.stdout).toBe('');
+      // …and it was the layer-2 anti-spoofing rule that dropped it.
+      const chain = await must('nft', ['list', 'chain', 'bridge', TABLE, 'prerouting_hook']);
+      const dropped = /ip saddr != @ports counter packets (\d+)/.exec(chain);
+      expect(Number(dropped?.[1] ?? 0)).toBeGreaterThan(0);
     });
 
     it('counts bytes from the sandbox perspective', async () => {
@@ -236,6 +243,8 @@ describe.skipIf(!isRoot)('local network manager (real kernel)', () => {
       expect(await resolveFrom(nsOf(id), GATEWAY, 'other.test')).toBe('ERR ENOTFOUND');
       expect(await resolveFrom(nsOf(id), GATEWAY, 'wild.test')).toBe('ERR ENOTFOUND');
       expect(await resolveFrom(nsOf(id), GATEWAY, 'a.wild.test')).toBe('OK 203.0.113.10');
+      expect(await tcpQueryFrom(nsOf(id), GATEWAY, 'other.test')).toBe('rcode=3 answers=0');
+      expect(await tcpQueryFrom(nsOf(id), GATEWAY, 'allowed.test')).toBe('rcode=0 answers=1');
       expect(await fetchFrom(nsOf(id), 'http://allowed.test/')).toBe('internet-10');
       expect(await fetchFrom(nsOf(id), 'http://203.0.113.11/')).toBeNull();
       expect(await fetchFrom(nsOf(id), 'http://169.254.169.254/')).toBeNull();
@@ -298,6 +307,34 @@ describe.skipIf(!isRoot)('local network manager (real kernel)', () => {
     expect(await resolveFrom(nsOf(id), GATEWAY, 'other.test')).toBe('ERR ENOTFOUND');
     expect(await fetchFrom(nsOf(id), 'http://allowed.test/')).toBe('internet-10');
     expect(await fetchFrom(nsOf(id), 'http://203.0.113.11/')).toBeNull();
+    await manager.teardown(id);
+  });
+
+  it('after a reboot (netns and nft gone) init releases the stale lease and rebuilds the tables', async () => {
+    const id = newId();
+    const lost = await manager.setup(id, { mode: 'internet' });
+    await manager.close();
+    await must('ip', ['netns', 'del', nsOf(id)]);
+    await must('nft', ['delete', 'table', 'inet', TABLE]);
+    await must('nft', ['delete', 'table', 'bridge', TABLE]);
+    manager = makeManager();
+    await manager.init();
+    expect(await manager.list()).not.toContain(id);
+    const update = await manager.update(id, { mode: 'none' }).catch((e) => e);
+    expect(isRuntimeError(update, 'SANDBOX_NOT_FOUND')).toBe(true);
+    const fresh = newId();
+    const network = await manager.setup(fresh, { mode: 'internet' });
+    expect(network.address).toBe(lost.address);
+    expect(await fetchFrom(nsOf(fresh), 'http://203.0.113.10/')).toBe('internet-10');
+    expect(await fetchFrom(nsOf(fresh), 'http://169.254.169.254/')).toBeNull();
+  });
+
+  it('TCP DNS follows the same policy', async () => {
+    const id = newId();
+    await manager.setup(id, { mode: 'none' });
+    expect(await tcpQueryFrom(nsOf(id), GATEWAY, 'allowed.test')).toBe('rcode=5 answers=0');
+    await manager.update(id, { mode: 'internet' });
+    expect(await tcpQueryFrom(nsOf(id), GATEWAY, 'other.test')).toBe('rcode=0 answers=1');
     await manager.teardown(id);
   });
 

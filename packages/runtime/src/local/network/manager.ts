@@ -303,6 +303,8 @@ export function createNetworkManager(options: NetworkManagerOptions): NetworkMan
         await ensureBridge(bridge, gateway, net.prefix);
         await mkdir(options.stateDir, { recursive: true });
         await writeFile(resolvConf, `nameserver ${gateway}\n`);
+        // First, so that everything below may refer to the shared sets and chains.
+        await applyNft(baseRuleset(ctx, await hostAddresses()));
         const current = await loadState(statePath);
         const namespaces = new Set(await listNamespaces(netnsPrefix));
         // A lease whose netns is gone (reboot, crash before creation) is released.
@@ -333,7 +335,6 @@ export function createNetworkManager(options: NetworkManagerOptions): NetworkMan
           }
         }
         await saveState(statePath, current);
-        await applyNft(baseRuleset(ctx, await hostAddresses()));
         byAddress.clear();
         for (const [id, entry] of Object.entries(current.leases)) {
           const policy = compilePolicy(entry.policy);

@@ -26,7 +26,8 @@ export const NEVER_RANGES = ['0.0.0.0/8', '127.0.0.0/8', '169.254.0.0/16', '224.
 /** Destinations an `internet` sandbox may not reach; an allowlist may name them explicitly. */
 export const FORBIDDEN_RANGES = ['10.0.0.0/8', '100.64.0.0/10', '172.16.0.0/12', '192.168.0.0/16'];
 
-const REJECT = 'reject with icmpx type admin-prohibited';
+/** Refuse loudly (TCP reset, else ICMP) so clients fail at once instead of timing out. */
+const REJECT = 'goto deny';
 
 function elements(values: string[]): string {
   return `{ ${values.join(', ')} }`;
@@ -51,6 +52,10 @@ export function baseRuleset(ctx: NftContext, hostAddresses: string[]): string {
     `flush set ${t} forbidden`,
     `add element ${t} forbidden ${elements([...FORBIDDEN_RANGES, ...never])}`,
     `add map ${t} sandboxes { type ipv4_addr : verdict; }`,
+    `add chain ${t} deny`,
+    `flush chain ${t} deny`,
+    `add rule ${t} deny meta l4proto tcp reject with tcp reset`,
+    `add rule ${t} deny reject with icmpx type admin-prohibited`,
     // Routed traffic from the bridge: each sandbox's chain, chosen by source address.
     `add chain ${t} from_sandbox`,
     `flush chain ${t} from_sandbox`,
@@ -82,8 +87,8 @@ export function baseRuleset(ctx: NftContext, hostAddresses: string[]): string {
     `add chain ${b} prerouting_hook { type filter hook prerouting priority filter; policy accept; }`,
     `flush chain ${b} prerouting_hook`,
     `add rule ${b} prerouting_hook iifname ${ports} ether type != { ip, arp } drop`,
-    `add rule ${b} prerouting_hook iifname ${ports} ether type ip iifname . ip saddr != @ports drop`,
-    `add rule ${b} prerouting_hook iifname ${ports} ether type arp iifname . arp saddr ip != @ports drop`,
+    `add rule ${b} prerouting_hook iifname ${ports} ether type ip iifname . ip saddr != @ports counter drop`,
+    `add rule ${b} prerouting_hook iifname ${ports} ether type arp iifname . arp saddr ip != @ports counter drop`,
     `add chain ${b} forward_hook { type filter hook forward priority filter; policy accept; }`,
     `flush chain ${b} forward_hook`,
     `add rule ${b} forward_hook iifname ${ports} oifname ${ports} drop`,
@@ -148,6 +153,10 @@ export function sandboxRemoval(ctx: NftContext, sandbox: NftSandbox): string {
   const chain = `sb_${sandbox.key}`;
   const port = `${JSON.stringify(sandbox.veth)} . ${sandbox.address}`;
   return [
+    `add table ${t}`,
+    `add map ${t} sandboxes { type ipv4_addr : verdict; }`,
+    `add table bridge ${ctx.table}`,
+    `add set bridge ${ctx.table} ports { type ifname . ipv4_addr; }`,
     `add chain ${t} ${chain}`,
     `add element ${t} sandboxes { ${sandbox.address} : jump ${chain} }`,
     `delete element ${t} sandboxes { ${sandbox.address} }`,
