@@ -250,6 +250,15 @@ describe.skipIf(!isRoot)('local network manager (real kernel)', () => {
       expect(await fetchFrom(nsOf(id), 'http://169.254.169.254/')).toBeNull();
       const set = await must('nft', ['list', 'set', 'inet', TABLE, `dns_${await keyOf(id)}`]);
       expect(set).toContain('203.0.113.10');
+      // Same names, one more CIDR: resolved addresses stay allowed.
+      await manager.update(id, { mode: 'allowlist', allow: ['*.wild.test', 'allowed.test', '203.0.113.11'] });
+      expect(await fetchFrom(nsOf(id), 'http://203.0.113.10/')).toBe('internet-10');
+      expect(await fetchFrom(nsOf(id), 'http://203.0.113.11/')).toBe('internet-11');
+      // Different names: what was resolved under the old list is forgotten.
+      await manager.update(id, { mode: 'allowlist', allow: ['other.test'] });
+      expect(await fetchFrom(nsOf(id), 'http://203.0.113.10/')).toBeNull();
+      expect(await resolveFrom(nsOf(id), GATEWAY, 'allowed.test')).toBe('ERR ENOTFOUND');
+      expect(await fetchFrom(nsOf(id), 'http://other.test/')).toBe('internet-11');
       await manager.teardown(id);
     });
 

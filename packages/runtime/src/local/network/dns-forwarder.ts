@@ -41,6 +41,8 @@ export interface DnsForwarder {
 
 const MAX_TCP_MESSAGE = 65_535;
 const TCP_IDLE_MS = 10_000;
+const MAX_IN_FLIGHT = 512;
+const MAX_TCP_CONNECTIONS = 128;
 
 /** Parse `host`, `host:port`, `[v6]` or `[v6]:port` (port 53 by default). */
 export function parseUpstream(text: string): DnsUpstream {
@@ -132,18 +134,29 @@ export async function startDnsForwarder(options: DnsForwarderOptions): Promise<D
     return buildErrorResponse(message, query, RCODE_SERVFAIL);
   }
 
+  // Bound the work a flood of queries can cause; beyond this, UDP queries are dropped (clients retry).
+  let inFlight = 0;
   const udp: Socket = createSocket('udp4');
   udp.on('message', (message: Buffer, rinfo: RemoteInfo) => {
+    if (inFlight >= MAX_IN_FLIGHT) return;
+    inFlight++;
     answer(message, rinfo.address, false)
       .then((reply) => {
         if (reply) udp.send(reply, rinfo.port, rinfo.address);
       })
-      .catch(() => {});
+      .catch(() => {})
+      .finally(() => {
+        inFlight--;
+      });
   });
   udp.on('error', () => {});
 
   const sockets = new Set<TcpSocket>();
   const tcp: Server = createServer((socket) => {
+    if (sockets.size >= MAX_TCP_CONNECTIONS) {
+      socket.destroy();
+      return;
+    }
     sockets.add(socket);
     socket.setTimeout(TCP_IDLE_MS, () => socket.destroy());
     socket.on('close', () => sockets.delete(socket));

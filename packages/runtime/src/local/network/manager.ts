@@ -384,9 +384,20 @@ export function createNetworkManager(options: NetworkManagerOptions): NetworkMan
       const compiled = compilePolicy(policy);
       return serial(async () => {
         const entry = lease(sandboxId);
-        // Stop answering DNS under the old policy before the rules change.
-        activate(sandboxId, entry, compiled);
-        await applyNft(sandboxRuleset(ctx, sandboxOf(sandboxId, entry.address), compiled, true));
+        // Addresses learnt through DNS stay valid while the allowed names do not change (clients
+        // cache answers); otherwise they are forgotten with the old policy.
+        const active = byAddress.get(entry.address);
+        const sameNames =
+          active?.policy.mode === 'allowlist' &&
+          compiled.mode === 'allowlist' &&
+          [...active.policy.domains].sort().join() === [...compiled.domains].sort().join();
+        if (sameNames) {
+          active.policy = compiled;
+        } else {
+          // Stop answering DNS under the old policy before the rules change.
+          activate(sandboxId, entry, compiled);
+        }
+        await applyNft(sandboxRuleset(ctx, sandboxOf(sandboxId, entry.address), compiled, !sameNames));
         entry.policy = policy;
         await saveState(statePath, ready());
       });
@@ -409,7 +420,14 @@ export function createNetworkManager(options: NetworkManagerOptions): NetworkMan
     counters: async (sandboxId) => {
       checkId(sandboxId);
       lease(sandboxId);
-      const host = await vethCounters(sandboxOf(sandboxId, '').veth);
+      const host = await vethCounters(sandboxOf(sandboxId, '').veth).catch((err: unknown) => {
+        throw new RuntimeError(
+          'INTERNAL',
+          `network counters of sandbox ${sandboxId} are unavailable`,
+          {},
+          { cause: err },
+        );
+      });
       // The host side receives what the sandbox sends.
       return { rxBytes: host.txBytes, txBytes: host.rxBytes };
     },

@@ -65,6 +65,9 @@ export function baseRuleset(ctx: NftContext, hostAddresses: string[]): string {
     `add rule ${t} from_sandbox drop`,
     `add chain ${t} forward_hook { type filter hook forward priority filter; policy accept; }`,
     `flush chain ${t} forward_hook`,
+    // The host's uplink may have a smaller MTU than the veths (1500): clamp the MSS to the route's.
+    `add rule ${t} forward_hook iifname ${br} tcp flags syn tcp option maxseg size set rt mtu`,
+    `add rule ${t} forward_hook oifname ${br} tcp flags syn tcp option maxseg size set rt mtu`,
     `add rule ${t} forward_hook iifname ${br} jump from_sandbox`,
     `add rule ${t} forward_hook oifname ${br} ct state established,related accept`,
     `add rule ${t} forward_hook oifname ${br} drop`,
