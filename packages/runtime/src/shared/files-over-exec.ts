@@ -1,3 +1,4 @@
+import { posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import { RuntimeError } from '../errors.js';
 import type { FileInfo, FileType, SandboxFiles } from '../interface.js';
@@ -59,6 +60,7 @@ export function createExecFiles(exec: ExecFn, options: ExecFilesOptions = {}): S
     },
 
     async write(id, path, data, writeOptions) {
+      data.pause(); // a caller's flowing stream must not lose data while the process starts
       const file = normalizeSandboxPath(path);
       const mode = checkMode(writeOptions?.mode);
       if (file === '/') throw new RuntimeError('IS_A_DIRECTORY', '/: Is a directory', { path: file });
@@ -69,7 +71,9 @@ export function createExecFiles(exec: ExecFn, options: ExecFilesOptions = {}): S
         notDirectory: file,
         context,
       });
-      await run(id, COMMIT_SCRIPT, [tempPath, file, mode === undefined ? '' : mode.toString(8)], context);
+      // Rename within the temp file's (physical) directory: same filesystem, same directory.
+      const target = posix.join(parentDir(tempPath), baseName(file));
+      await run(id, COMMIT_SCRIPT, [tempPath, target, mode === undefined ? '' : mode.toString(8)], context);
       return bytes;
     },
 
@@ -97,6 +101,7 @@ export function createExecFiles(exec: ExecFn, options: ExecFilesOptions = {}): S
     },
 
     async tarIn(id, path, data: Readable) {
+      data.pause();
       const dir = normalizeSandboxPath(path);
       const context = { op: 'tarIn', path: dir };
       const inspector = new ArchiveInspector();

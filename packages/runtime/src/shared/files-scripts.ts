@@ -29,15 +29,18 @@ if [ -z "$3" ]; then exec dd bs=1M iflag=skip_bytes skip="$2" status=none <&3 3<
 exec dd bs=1M iflag=skip_bytes,count_bytes skip="$2" count="$3" status=none <&3 3<&-`;
 
 /**
- * $1 = directory to create (with parents), $2 = temp-name prefix. Prints the temp path then NUL,
- * copies stdin into it, then prints its size. A TERM (the host aborting) removes the temp file.
- * $3 = a path that must not be a directory (the write target), or empty.
+ * $1 = directory to create (with parents), $2 = temp-name prefix, $3 = a path that must not be a
+ * directory (the write target), or empty. Prints the temp path then NUL, copies stdin into it,
+ * then prints its size. A TERM (the host aborting) removes the temp file. The temp file is made
+ * in the directory's physical path, so a symlink swapped later cannot split temp and target.
  */
 export const UPLOAD_SCRIPT = `
 if [ -n "$3" ] && [ -d "$3" ] && [ ! -L "$3" ]; then fail IS_A_DIRECTORY "$3: Is a directory"; fi
+if [ -e "$1" ] && [ ! -d "$1" ]; then fail NOT_A_DIRECTORY "$1: Not a directory"; fi
 mkdir -p -- "$1" || exit 1
-if [ ! -d "$1" ]; then fail NOT_A_DIRECTORY "$1: Not a directory"; fi
-tmp=$(mktemp -- "$1/$2XXXXXXXX") || exit 1
+dir=$(cd -- "$1" && pwd -P && echo .) || exit 1
+dir=\${dir%?.}
+tmp=$(mktemp -- "\${dir%/}/$2XXXXXXXX") || exit 1
 trap 'rm -f -- "$tmp"; exit 143' TERM INT HUP PIPE
 printf '%s\\0' "$tmp"
 if ! cat > "$tmp"; then rm -f -- "$tmp"; exit 1; fi

@@ -1,0 +1,358 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { Readable, Transform } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Runtime } from '../../src/interface.js';
+import { patternStream, readAll, shellOk } from '../shared/sandbox-shell.js';
+import { buildArchive, ESCAPES } from '../shared/tar-fixtures.js';
+
+const MiB = 1024 * 1024;
+
+/**
+ * The `files` section of the conformance suite: every driver's `runtime.files` against a running
+ * sandbox (base template: coreutils, findutils, tar, gzip, bash, perl-base).
+ */
+export function describeFiles(getRuntime: () => Runtime, getSandboxId: () => string): void {
+  describe('files', () => {
+    const rt = () => getRuntime();
+    const id = () => getSandboxId();
+    const files = () => getRuntime().files;
+    const sh = (script: string, user: 'user' | 'root' = 'user', args: string[] = []) =>
+      shellOk(rt(), id(), script, { user, args });
+    const text = async (path: string, range?: { start: number; end?: number }) =>
+      (await readAll(await files().read(id(), path, range))).toString('utf8');
+    const errorCode = (promise: Promise<unknown>) =>
+      promise.then(
+        () => 'resolved',
+        (err: { code?: string }) => err.code ?? String(err),
+      );
+    let dir: string;
+
+    beforeAll(async () => {
+      dir = `/home/user/files-${randomBytes(4).toString('hex')}`;
+      await files().mkdir(id(), dir);
+    });
+
+    it('round-trips binary data and reports it in stat and list', async () => {
+      const data = Buffer.concat([Buffer.from(Array.from({ length: 256 }, (_, i) => i)), randomBytes(MiB)]);
+      const written = await files().write(id(), `${dir}/bin/data.bin`, Readable.from([data]), {
+        mode: 0o640,
+      });
+      expect(written).toBe(data.length);
+      expect(await readAll(await files().read(id(), `${dir}/bin/data.bin`))).toEqual(data);
+      const info = await files().stat(id(), `${dir}/bin/data.bin`);
+      expect(info).toMatchObject({
+        name: 'data.bin',
+        path: `${dir}/bin/data.bin`,
+        type: 'file',
+        size: data.length,
+      });
+      expect(info.mode).toBe(0o640);
+      expect(Math.abs(Date.parse(info.mtime) - Date.now())).toBeLessThan(5 * 60_000);
+      const listing = await files().list(id(), `${dir}/bin`);
+      expect(listing.map((f) => [f.name, f.type, f.size])).toEqual([['data.bin', 'file', data.length]]);
+      expect((await files().stat(id(), `${dir}/bin`)).type).toBe('directory');
+    });
+
+    it('streams a 50 MiB file both ways', async () => {
+      const size = 50 * MiB;
+      const hashIn = createHash('sha256');
+      const source = patternStream(size, 7).pipe(
+        new Transform({
+          transform(chunk: Buffer, _encoding, done) {
+            hashIn.update(chunk);
+            done(null, chunk);
+          },
+        }),
+      );
+      expect(await files().write(id(), `${dir}/big.bin`, source)).toBe(size);
+      const hashOut = createHash('sha256');
+      let received = 0;
+      for await (const chunk of await files().read(id(), `${dir}/big.bin`)) {
+        hashOut.update(chunk as Buffer);
+        received += (chunk as Buffer).length;
+      }
+      expect(received).toBe(size);
+      const expected = hashIn.digest('hex');
+      expect(hashOut.digest('hex')).toBe(expected);
+      expect((await sh('sha256sum -- "$1"', 'user', [`${dir}/big.bin`])).split(' ')[0]).toBe(expected);
+    });
+
+    it('reads byte ranges', async () => {
+      await files().write(id(), `${dir}/range.txt`, Readable.from([Buffer.from('0123456789')]));
+      expect(await text(`${dir}/range.txt`, { start: 0, end: 0 })).toBe('0');
+      expect(await text(`${dir}/range.txt`, { start: 3, end: 6 })).toBe('3456');
+      expect(await text(`${dir}/range.txt`, { start: 7 })).toBe('789');
+      expect(await text(`${dir}/range.txt`, { start: 8, end: 100 })).toBe('89');
+      expect(await text(`${dir}/range.txt`, { start: 50 })).toBe('');
+      expect(await errorCode(files().read(id(), `${dir}/range.txt`, { start: 5, end: 4 }))).toBe(
+        'INVALID_ARGUMENT',
+      );
+      expect(await errorCode(files().read(id(), `${dir}/range.txt`, { start: -1 }))).toBe('INVALID_ARGUMENT');
+      const big = await files().read(id(), `${dir}/big.bin`, { start: 10 * MiB, end: 20 * MiB - 1 });
+      expect((await readAll(big)).length).toBe(10 * MiB);
+    });
+
+    it('keeps unicode, newline and odd names exact', async () => {
+      const names = [
+        'ünï cødé 🐄.txt',
+        'line\nbreak',
+        'tab\there',
+        ' leading space',
+        '-dash',
+        'quote\'"',
+        '$(reboot)',
+      ];
+      for (const name of names) {
+        await files().write(id(), `${dir}/names/${name}`, Readable.from([Buffer.from(name)]));
+      }
+      const listing = await files().list(id(), `${dir}/names`);
+      expect(listing.map((f) => f.name).sort()).toEqual([...names].sort());
+      for (const entry of listing) {
+        expect(entry.path).toBe(`${dir}/names/${entry.name}`);
+        expect(await text(entry.path)).toBe(entry.name);
+      }
+    });
+
+    it('takes relative paths from the home directory', async () => {
+      const relative = `${dir.slice('/home/user/'.length)}/relative.txt`;
+      await files().write(id(), relative, Readable.from([Buffer.from('rel')]));
+      expect(await text(`${dir}/relative.txt`)).toBe('rel');
+      expect((await files().stat(id(), relative)).path).toBe(`${dir}/relative.txt`);
+    });
+
+    it('maps errors to codes', async () => {
+      await files().write(id(), `${dir}/err/file`, Readable.from([Buffer.from('x')]));
+      expect(await errorCode(files().read(id(), `${dir}/err/missing`))).toBe('FILE_NOT_FOUND');
+      expect(await errorCode(files().stat(id(), `${dir}/err/missing`))).toBe('FILE_NOT_FOUND');
+      expect(await errorCode(files().list(id(), `${dir}/err/missing`))).toBe('FILE_NOT_FOUND');
+      expect(await errorCode(files().read(id(), `${dir}/err`))).toBe('IS_A_DIRECTORY');
+      expect(await errorCode(files().list(id(), `${dir}/err/file`))).toBe('NOT_A_DIRECTORY');
+      expect(await errorCode(files().stat(id(), `${dir}/err/file/below`))).toBe('NOT_A_DIRECTORY');
+      expect(await errorCode(files().write(id(), `${dir}/err`, Readable.from([Buffer.from('x')])))).toBe(
+        'IS_A_DIRECTORY',
+      );
+      expect(
+        await errorCode(files().write(id(), `${dir}/err/file/x`, Readable.from([Buffer.from('x')]))),
+      ).toBe('NOT_A_DIRECTORY');
+      expect(await errorCode(files().mkdir(id(), `${dir}/err/file`))).toBe('FILE_EXISTS');
+      expect(await errorCode(files().stat(id(), ''))).toBe('INVALID_ARGUMENT');
+      expect(await errorCode(files().stat(id(), 'a\0b'))).toBe('INVALID_ARGUMENT');
+      expect(await errorCode(files().list(id(), '/root'))).toBe('PERMISSION_DENIED');
+      expect(await errorCode(files().read(id(), '/root/.profile'))).toBe('PERMISSION_DENIED');
+      expect(await errorCode(files().write(id(), '/root/x', Readable.from([Buffer.from('x')])))).toBe(
+        'PERMISSION_DENIED',
+      );
+      expect(await errorCode(files().write(id(), '/etc/corral-x', Readable.from([Buffer.from('x')])))).toBe(
+        'PERMISSION_DENIED',
+      );
+    });
+
+    it('replaces files atomically: a reader never sees a partial file', async () => {
+      const path = `${dir}/atomic/file`;
+      const small = Buffer.alloc(2 * MiB, 'a');
+      const large = Buffer.alloc(8 * MiB, 'b');
+      await files().write(id(), path, Readable.from([small]));
+      let writing = true;
+      const writer = (async () => {
+        for (let i = 0; i < 6; i++) {
+          await files().write(id(), path, Readable.from([i % 2 === 0 ? large : small]));
+        }
+        writing = false;
+      })();
+      let reads = 0;
+      while (writing) {
+        const content = await readAll(await files().read(id(), path));
+        const whole = content.equals(small) || content.equals(large);
+        expect(whole, `read ${content.length} bytes`).toBe(true);
+        reads++;
+      }
+      await writer;
+      expect(reads).toBeGreaterThan(0);
+      expect((await files().list(id(), `${dir}/atomic`)).map((f) => f.name)).toEqual(['file']);
+    });
+
+    it('leaves the old file and no temp file when the data stream fails', async () => {
+      const path = `${dir}/abort/file`;
+      await files().write(id(), path, Readable.from([Buffer.from('old')]));
+      const failing = new Readable({
+        read() {
+          this.push(Buffer.alloc(MiB, 'n'));
+          setTimeout(() => this.destroy(new Error('client went away')), 20);
+        },
+      });
+      await expect(files().write(id(), path, failing)).rejects.toThrow(/client went away/);
+      expect(await text(path)).toBe('old');
+      expect((await files().list(id(), `${dir}/abort`)).map((f) => f.name)).toEqual(['file']);
+    });
+
+    it('makes directories, moves and removes', async () => {
+      const base = `${dir}/ops`;
+      await files().mkdir(id(), `${base}/a/b/c`);
+      await files().mkdir(id(), `${base}/a/b/c`);
+      await files().write(id(), `${base}/a/b/c/f.txt`, Readable.from([Buffer.from('f')]));
+      await files().move(id(), `${base}/a/b/c/f.txt`, `${base}/a/g.txt`);
+      expect(await text(`${base}/a/g.txt`)).toBe('f');
+      expect(await errorCode(files().stat(id(), `${base}/a/b/c/f.txt`))).toBe('FILE_NOT_FOUND');
+      await files().move(id(), `${base}/a/b`, `${base}/moved`);
+      expect((await files().stat(id(), `${base}/moved/c`)).type).toBe('directory');
+      expect(await errorCode(files().move(id(), `${base}/a/g.txt`, `${base}/nope/g.txt`))).toBe(
+        'FILE_NOT_FOUND',
+      );
+      expect(await errorCode(files().move(id(), `${base}/missing`, `${base}/x`))).toBe('FILE_NOT_FOUND');
+      await files().write(id(), `${base}/full/x`, Readable.from([Buffer.from('x')]));
+      expect(await errorCode(files().remove(id(), `${base}/full`))).toBe('IS_A_DIRECTORY');
+      await files().remove(id(), `${base}/full`, { recursive: true });
+      await files().remove(id(), `${base}/moved/c`);
+      await files().remove(id(), `${base}/a/g.txt`);
+      expect(await errorCode(files().remove(id(), `${base}/a/g.txt`))).toBe('FILE_NOT_FOUND');
+      expect((await files().list(id(), base)).map((f) => f.name).sort()).toEqual(['a', 'moved']);
+    });
+
+    for (const gzip of [false, true]) {
+      it(`round-trips a tree through tarOut and tarIn (gzip ${gzip})`, async () => {
+        const src = `${dir}/tar-src-${gzip}`;
+        const dst = `${dir}/tar-dst-${gzip}`;
+        await sh(
+          `mkdir -p "$1/sub/deeper" && cd "$1" && printf 'one' > one.txt && head -c 300000 /dev/urandom > sub/r.bin &&
+           printf 'x' > 'sub/ünï 🐄' && chmod 751 sub/deeper && ln -s ../one.txt sub/link`,
+          'user',
+          [src],
+        );
+        const archive = await readAll(await files().tarOut(id(), src, { gzip }));
+        expect(archive[0] === 0x1f && archive[1] === 0x8b).toBe(gzip);
+        await files().tarIn(id(), dst, Readable.from([archive]));
+        const manifest = `cd "$1" && find . -type d -printf '%p d %m\\n' -o -printf '%p %y %m %s %l\\n' | LC_ALL=C sort && find . -type f -exec sha256sum {} + | LC_ALL=C sort`;
+        expect(await sh(manifest, 'user', [dst])).toBe(await sh(manifest, 'user', [src]));
+        expect((await files().list(id(), dst)).some((f) => f.name.startsWith('.corral-'))).toBe(false);
+      });
+    }
+
+    it('unpacks members written through a symlink that stays inside', async () => {
+      await files().tarIn(id(), `${dir}/inner`, Readable.from([buildArchive('inner-symlink')]));
+      expect(await text(`${dir}/inner/sub/through-link.txt`)).toBe('payload\n');
+    });
+
+    for (const [kind] of ESCAPES) {
+      it(`refuses the tar-slip archive '${kind}' and writes nothing`, async () => {
+        const target = `${dir}/slip-${kind}/target`;
+        await files().mkdir(id(), target);
+        for (const gzip of [false, true]) {
+          const err = await files()
+            .tarIn(id(), target, Readable.from([buildArchive(kind, { gzip })]))
+            .then(
+              () => null,
+              (e: { code?: string; details?: { entry?: string } }) => e,
+            );
+          expect(err?.code).toBe('INVALID_ARGUMENT');
+          expect(err?.details?.entry).toBeTruthy();
+        }
+        expect(await files().list(id(), target)).toEqual([]);
+        expect((await files().list(id(), `${dir}/slip-${kind}`)).map((f) => f.name)).toEqual(['target']);
+        const anywhere = await sh(
+          'find / -xdev -name "corral-escaped.txt" -o -name escaped.txt 2>/dev/null | head -5',
+          'root',
+        );
+        expect(anywhere).toBe('');
+      });
+    }
+
+    describe('never reaches a host file', () => {
+      const tag = randomBytes(6).toString('hex');
+      const hostRootSecret = `/root/corral-host-secret-${tag}`;
+      const hostTmpDir = `/tmp/corral-host-${tag}`;
+      const hostContent = `HOST-ONLY-${tag}`;
+
+      beforeAll(() => {
+        writeFileSync(hostRootSecret, hostContent, { mode: 0o644 });
+        mkdirSync(hostTmpDir, { mode: 0o755 });
+        writeFileSync(`${hostTmpDir}/secret`, hostContent, { mode: 0o644 });
+      });
+      afterAll(() => {
+        rmSync(hostRootSecret, { force: true });
+        rmSync(hostTmpDir, { recursive: true, force: true });
+      });
+
+      /** Every way of reading `path` must not yield the host's content. */
+      async function expectNoHostContent(path: string) {
+        const content = await text(path).catch((err: { code?: string }) => `error:${err.code}`);
+        expect(content).not.toContain(hostContent);
+        return content;
+      }
+
+      it('through .., absolute and relative symlinks', async () => {
+        const base = `${dir}/escape`;
+        await sh(
+          `mkdir -p "$1" && cd "$1" && ln -s /etc/shadow shadow && ln -s ../../../../../../etc up &&
+           ln -s "$2" abs-secret && ln -s "../../../../../..$2" rel-secret && ln -s "$3" tmpdir`,
+          'user',
+          [base, hostRootSecret, hostTmpDir],
+        );
+        for (const path of [
+          `${base}/abs-secret`,
+          `${base}/rel-secret`,
+          `${base}/tmpdir/secret`,
+          `/../../../..${hostRootSecret}`,
+          `../../../../../../..${hostTmpDir}/secret`,
+          hostRootSecret,
+          `${hostTmpDir}/secret`,
+        ]) {
+          expect(await expectNoHostContent(path)).toMatch(/^error:(FILE_NOT_FOUND|PERMISSION_DENIED)$/);
+        }
+        // Symlinks resolve to the sandbox's own files.
+        const sandboxPasswd = await sh('cat /etc/passwd');
+        expect(await text(`${base}/up/passwd`)).toBe(sandboxPasswd);
+        expect(await errorCode(files().read(id(), `${base}/shadow`))).toBe('PERMISSION_DENIED');
+        // A sandbox file at the same path as the host's is the one that is read.
+        await files().write(id(), `${hostTmpDir}/secret`, Readable.from([Buffer.from('SANDBOX')]));
+        expect(await text(`${base}/tmpdir/secret`)).toBe('SANDBOX');
+        expect((await files().list(id(), `${base}/tmpdir`)).map((f) => f.name)).toEqual(['secret']);
+        expect(await errorCode(files().list(id(), `${base}/up/../root`))).toBe('FILE_NOT_FOUND');
+      });
+
+      it('through a symlink swapped in during the operations', async () => {
+        const base = `${dir}/swap`;
+        await sh(`mkdir -p "$1/real" && printf REAL > "$1/real/secret" && ln -s real "$1/link"`, 'user', [
+          base,
+        ]);
+        const swapper = await rt().exec(id(), {
+          command: '/bin/bash',
+          args: [
+            '-c',
+            'cd "$1"; end=$((SECONDS + 60)); while [ $SECONDS -lt $end ]; do ln -sfn "$2" link.new && mv -T link.new link; ln -sfn real link.new && mv -T link.new link; done',
+            'swapper',
+            base,
+            hostTmpDir,
+          ],
+          user: 'user',
+        });
+        swapper.stdin.end();
+        swapper.stdout.resume();
+        swapper.stderr.resume();
+        try {
+          const seen = new Set<string>();
+          for (let i = 0; i < 60; i++) {
+            seen.add(await expectNoHostContent(`${base}/link/secret`));
+            const listing = await files()
+              .list(id(), `${base}/link`)
+              .catch(() => []);
+            for (const entry of listing) seen.add(await expectNoHostContent(entry.path));
+            await files()
+              .write(id(), `${base}/link/written`, Readable.from([Buffer.from('w')]))
+              .catch(() => {});
+          }
+          for (const value of seen) expect(value).toMatch(/^(REAL|SANDBOX|w|error:[A-Z_]+)$/);
+        } finally {
+          swapper.kill('SIGKILL');
+          await swapper.wait();
+        }
+      });
+
+      it('leaves the host untouched', async () => {
+        const { readFileSync, readdirSync } = await import('node:fs');
+        expect(readFileSync(`${hostTmpDir}/secret`, 'utf8')).toBe(hostContent);
+        expect(readdirSync(hostTmpDir)).toEqual(['secret']);
+      });
+    });
+  });
+}
