@@ -1,2 +1,2 @@
-export type { NetworkManager, NetworkManagerOptions, SandboxNetwork } from './manager.js';
 export { createNetworkManager } from './manager.js';
+export type { NetworkManager, NetworkManagerOptions, SandboxNetwork } from './types.js';

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, readlink, writeFile } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { run } from './exec.js';
 
 /** Where `ip netns add` keeps its bind-mounted namespaces. */
@@ -117,6 +118,16 @@ export async function ensureSandboxLink(link: SandboxLink): Promise<void> {
       '',
     ].join('\n'),
   });
+}
+
+/** True when the netns exists and the host veth is attached to the bridge (its peer dies with it). */
+export async function sandboxLinkIntact(link: SandboxLink): Promise<boolean> {
+  if (!namespaceExists(link.netns) || !linkExists(link.veth)) return false;
+  try {
+    return basename(await readlink(`/sys/class/net/${link.veth}/master`)) === link.bridge;
+  } catch {
+    return false;
+  }
 }
 
 /** Delete a sandbox's veth and netns; succeeds when they are already gone. */

@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RuntimeError } from '../../errors.js';
-import type { NetworkPolicy } from '../../interface.js';
 import { SANDBOX_ID_PATTERN } from '../../shared/ids.js';
 import {
   allocateAddress,
@@ -25,6 +24,8 @@ import {
   NETNS_DIR,
   namespaceAddress,
   removeSandboxLink,
+  type SandboxLink,
+  sandboxLinkIntact,
   vethCounters,
 } from './links.js';
 import {
@@ -36,61 +37,10 @@ import {
   resolvedElements,
   sandboxRemoval,
   sandboxRuleset,
+  sweepRuleset,
 } from './nft.js';
 import { type CompiledPolicy, compilePolicy, domainAllowed } from './policy.js';
-
-/** How a sandbox's processes join its network. */
-export interface SandboxNetwork {
-  /** Bind-mounted network namespace to enter (setns) when starting the sandbox's processes. */
-  netnsPath: string;
-  /** The sandbox's IPv4 address on eth0. */
-  address: string;
-  /** Default gateway (the bridge address). */
-  gateway: string;
-  /** The resolver the sandbox must use (the forwarder on the bridge address, port 53). */
-  dnsServer: string;
-  /** A resolv.conf naming `dnsServer`, to bind-mount over the sandbox's /etc/resolv.conf. */
-  resolvConfPath: string;
-}
-
-/** Per-sandbox network namespaces, egress policy and DNS for the local runtime. */
-export interface NetworkManager {
-  /** Idempotent host set-up (bridge, nft tables, sysctls, DNS forwarder); recovers state after a restart. */
-  init(): Promise<void>;
-  /** Create (or repair) the sandbox's netns, veth and rules; the policy is enforced when it resolves. */
-  setup(sandboxId: string, policy: NetworkPolicy): Promise<SandboxNetwork>;
-  /** Replace the policy; enforced for new connections (and all traffic for `none`) before it resolves. */
-  update(sandboxId: string, policy: NetworkPolicy): Promise<void>;
-  /** Remove the netns, veth, nft chain/sets/elements and address lease. Idempotent. */
-  teardown(sandboxId: string): Promise<void>;
-  /** Bytes received and sent by the sandbox (its own perspective). */
-  counters(sandboxId: string): Promise<{ rxBytes: number; txBytes: number }>;
-  /** Ids of sandboxes that have a netns, for reconciliation. */
-  list(): Promise<string[]>;
-  /** The resolv.conf every sandbox should see as /etc/resolv.conf. */
-  resolvConfPath(sandboxId: string): string;
-  /** Stop the DNS forwarder; namespaces and rules stay in the kernel. */
-  close(): Promise<void>;
-}
-
-export interface NetworkManagerOptions {
-  /** Directory for the lease file and the sandbox resolv.conf. */
-  stateDir: string;
-  /** Host bridge name (≤ 15 chars). Default `corral0`. */
-  bridge?: string;
-  /** Sandbox subnet; the bridge takes the first host address. Default 100.100.0.0/16. */
-  subnet?: string;
-  /** Upstream resolvers (`ip`, `ip:port`, `[ip6]:port`). Default: the host's /etc/resolv.conf nameservers. */
-  upstreamDns?: string[];
-  /** Name of the `inet` and `bridge` nft tables. Default `corral`. */
-  tableName?: string;
-  /** Network namespaces are named `<netnsPrefix><sandboxId>`. Default `corral-`. */
-  netnsPrefix?: string;
-  /** Host-side veths are named `<vethPrefix><10 hex>` (prefix ≤ 5 chars). Default `cr-`. */
-  vethPrefix?: string;
-  /** Also write /etc/netns/<netns>/resolv.conf so `ip netns exec` sees the forwarder. Default true. */
-  netnsEtc?: boolean;
-}
+import type { NetworkManager, NetworkManagerOptions } from './types.js';
 
 interface Active {
   id: string;
@@ -165,6 +115,19 @@ export function createNetworkManager(options: NetworkManagerOptions): NetworkMan
     veth: `${vethPrefix}${keyOf(id)}`,
   });
 
+  function linkOf(id: string, address: string): SandboxLink {
+    const key = keyOf(id);
+    return {
+      netns: netnsOf(id),
+      veth: `${vethPrefix}${key}`,
+      peer: `cp-${key}`,
+      bridge,
+      address,
+      prefix: net.prefix,
+      gateway,
+    };
+  }
+
   function checkId(id: string): void {
     if (typeof id !== 'string' || !SANDBOX_ID_PATTERN.test(id)) {
       throw new RuntimeError('INVALID_ARGUMENT', `invalid sandbox id: ${String(id)}`, { id });
@@ -202,15 +165,7 @@ export function createNetworkManager(options: NetworkManagerOptions): NetworkMan
 
   async function applySandbox(id: string, entry: Lease, policy: CompiledPolicy, flushResolved: boolean) {
     const sandbox = sandboxOf(id, entry.address);
-    await ensureSandboxLink({
-      netns: netnsOf(id),
-      veth: sandbox.veth,
-      peer: `cp-${sandbox.key}`,
-      bridge,
-      address: entry.address,
-      prefix: net.prefix,
-      gateway,
-    });
+    await ensureSandboxLink(linkOf(id, entry.address));
     await applyNft(sandboxRuleset(ctx, sandbox, policy, flushResolved));
     await writeNetnsEtc(id);
   }
@@ -224,35 +179,9 @@ export function createNetworkManager(options: NetworkManagerOptions): NetworkMan
 
   /** Delete nft pieces that no lease accounts for (a crash between steps, a lost state file). */
   async function sweepNft(current: NetworkState): Promise<void> {
-    const inventory = await readInventory(ctx);
     const wanted = new Map(Object.entries(current.leases).map(([id, entry]) => [keyOf(id), entry.address]));
-    const addresses = new Set(wanted.values());
-    const t = `inet ${tableName}`;
-    const lines: string[] = [];
-    for (const address of inventory.mapAddresses) {
-      if (!addresses.has(address)) lines.push(`delete element ${t} sandboxes { ${address} }`);
-    }
-    for (const key of inventory.keys) {
-      if (wanted.has(key)) continue;
-      lines.push(
-        `add chain ${t} sb_${key}`,
-        `flush chain ${t} sb_${key}`,
-        `delete chain ${t} sb_${key}`,
-        `add set ${t} dns_${key} { type ipv4_addr; flags timeout; }`,
-        `delete set ${t} dns_${key}`,
-        `add set ${t} cidr_${key} { type ipv4_addr; flags interval; auto-merge; }`,
-        `delete set ${t} cidr_${key}`,
-      );
-    }
-    for (const port of inventory.ports) {
-      const key = port.veth.slice(vethPrefix.length);
-      if (wanted.get(key) !== port.address) {
-        lines.push(
-          `delete element bridge ${tableName} ports { ${JSON.stringify(port.veth)} . ${port.address} }`,
-        );
-      }
-    }
-    if (lines.length > 0) await applyNft(`${lines.join('\n')}\n`);
+    const script = sweepRuleset(ctx, await readInventory(ctx), wanted);
+    if (script) await applyNft(script);
   }
 
   async function startForwarder(): Promise<void> {
@@ -260,7 +189,16 @@ export function createNetworkManager(options: NetworkManagerOptions): NetworkMan
     const upstreams = (options.upstreamDns ?? (await defaultUpstreams()))
       .map(parseUpstream)
       .filter((upstream) => upstream.host !== gateway);
-    forwarder = await startDnsForwarder({ host: gateway, port: 53, upstreams, decide });
+    try {
+      forwarder = await startDnsForwarder({ host: gateway, port: 53, upstreams, decide });
+    } catch (err) {
+      throw new RuntimeError(
+        'INTERNAL',
+        `cannot listen for DNS on ${gateway}:53 (another resolver bound to 0.0.0.0:53?)`,
+        { address: gateway },
+        { cause: err },
+      );
+    }
   }
 
   function decide(clientAddress: string, query: DnsQuery): DnsVerdict {
@@ -336,11 +274,17 @@ export function createNetworkManager(options: NetworkManagerOptions): NetworkMan
         }
         await saveState(statePath, current);
         byAddress.clear();
+        // Repair only what is broken, then re-assert every sandbox's rules in one transaction.
+        const scripts: string[] = [];
         for (const [id, entry] of Object.entries(current.leases)) {
           const policy = compilePolicy(entry.policy);
-          await applySandbox(id, entry, policy, false);
+          const link = linkOf(id, entry.address);
+          if (!(await sandboxLinkIntact(link))) await ensureSandboxLink(link);
+          await writeNetnsEtc(id);
+          scripts.push(sandboxRuleset(ctx, sandboxOf(id, entry.address), policy, false));
           activate(id, entry, policy);
         }
+        if (scripts.length > 0) await applyNft(scripts.join(''));
         await sweepNft(current);
         state = current;
         await startForwarder();

@@ -243,3 +243,33 @@ export async function readInventory(ctx: NftContext): Promise<NftInventory> {
   }
   return inventory;
 }
+
+/** A script deleting what `inventory` holds beyond the `wanted` sandboxes (key → address); '' if nothing. */
+export function sweepRuleset(ctx: NftContext, inventory: NftInventory, wanted: Map<string, string>): string {
+  const t = `inet ${ctx.table}`;
+  const addresses = new Set(wanted.values());
+  const lines: string[] = [];
+  for (const address of inventory.mapAddresses) {
+    if (!addresses.has(address)) lines.push(`delete element ${t} sandboxes { ${address} }`);
+  }
+  for (const key of inventory.keys) {
+    if (wanted.has(key)) continue;
+    lines.push(
+      `add chain ${t} sb_${key}`,
+      `flush chain ${t} sb_${key}`,
+      `delete chain ${t} sb_${key}`,
+      `add set ${t} dns_${key} { type ipv4_addr; flags timeout; }`,
+      `delete set ${t} dns_${key}`,
+      `add set ${t} cidr_${key} { type ipv4_addr; flags interval; auto-merge; }`,
+      `delete set ${t} cidr_${key}`,
+    );
+  }
+  for (const port of inventory.ports) {
+    if (wanted.get(port.veth.slice(ctx.vethPrefix.length)) !== port.address) {
+      lines.push(
+        `delete element bridge ${ctx.table} ports { ${JSON.stringify(port.veth)} . ${port.address} }`,
+      );
+    }
+  }
+  return lines.length > 0 ? `${lines.join('\n')}\n` : '';
+}
