@@ -1,0 +1,526 @@
+import { mkdir, readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
+import { RuntimeError } from '../errors.js';
+import type {
+  ExecProcess,
+  ExecRequest,
+  NetworkPolicy,
+  ProcessInfo,
+  PtyProcess,
+  PtyRequest,
+  Runtime,
+  SandboxFiles,
+  SandboxInfo,
+  SandboxSpec,
+  SandboxState,
+  SandboxStats,
+  SnapshotInfo,
+  SnapshotOptions,
+} from '../interface.js';
+import { createExecFiles } from '../shared/files-over-exec.js';
+import { SANDBOX_ID_PATTERN } from '../shared/ids.js';
+import { listPortsOverExec } from '../shared/ports-over-exec.js';
+import type { TemplateStore } from '../templates/interface.js';
+import { type CgroupDriver, type CgroupLimits, detectCgroupDriver } from './cgroups/index.js';
+import { buildExecArgs } from './env.js';
+import { type SandboxEntry, signalGroup, startExec, startPty } from './exec.js';
+import { startInit } from './init.js';
+import { ensureHelper } from './native.js';
+import type { NetworkManager } from './network/index.js';
+import { checkPrerequisites } from './prereqs.js';
+import { isSameProcess, processStartTimeSync } from './proc.js';
+import { ProcessTable } from './processes.js';
+import { openRelay } from './relay.js';
+import { prepareLayers, removeSandboxDir, unmountLayers, upperBytes, writeIdentity } from './rootfs.js';
+import { archiveUpper, extractArchive, validateArchive } from './snapshot.js';
+import { listRecordIds, readRecord, type SandboxRecord, sandboxPaths, writeJsonAtomic } from './state.js';
+
+export interface LocalRuntimeOptions {
+  /** Root of the driver's on-disk state: `sandboxes/<id>/`, `bin/`. */
+  stateDir: string;
+  templates: TemplateStore;
+  /** Per-sandbox netns and egress policy. Without one, each sandbox gets a loopback-only netns. */
+  network?: NetworkManager;
+  /** Override cgroup detection (tests). */
+  cgroups?: CgroupDriver;
+}
+
+const CPU_PERIOD_US = 100_000;
+
+/**
+ * The `local` driver: Linux namespaces + overlayfs + cgroups, entered through a small C helper.
+ * No per-sandbox daemon runs in Node; all state lives under `stateDir` so a new instance finds
+ * every sandbox again.
+ */
+export function createLocalRuntime(options: LocalRuntimeOptions): Runtime {
+  return new LocalRuntime(options);
+}
+
+class LocalRuntime implements Runtime {
+  readonly name = 'local';
+  readonly files: SandboxFiles;
+  private readonly records = new Map<string, SandboxRecord>();
+  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly procTable: ProcessTable;
+  private helper = '';
+  private cgroups!: CgroupDriver;
+  private readonly ready: Promise<void>;
+
+  constructor(private readonly options: LocalRuntimeOptions) {
+    this.files = createExecFiles((id, request) => this.exec(id, request));
+    this.procTable = new ProcessTable((id) => sandboxPaths(options.stateDir, id, false).processes);
+    this.ready = this.initialize();
+    this.ready.catch(() => undefined);
+  }
+
+  private async initialize(): Promise<void> {
+    await checkPrerequisites();
+    await mkdir(this.options.stateDir, { recursive: true, mode: 0o700 });
+    this.cgroups = this.options.cgroups ?? detectCgroupDriver();
+    this.helper = await ensureHelper(this.options.stateDir);
+    await this.options.network?.init();
+    for (const id of await listRecordIds(this.options.stateDir)) {
+      const record = await readRecord(sandboxPaths(this.options.stateDir, id, false).state);
+      if (!record) continue;
+      this.records.set(id, record);
+      await this.procTable.load(id);
+      await this.reconcile(record);
+    }
+  }
+
+  /** A running/paused sandbox whose init died (crash, host reboot) becomes 'stopped', cleaned up. */
+  private async reconcile(record: SandboxRecord): Promise<void> {
+    if (record.state !== 'running' && record.state !== 'paused') return;
+    if (record.init && (await isSameProcess(record.init.pid, record.init.startTime))) return;
+    await this.teardownProcesses(record);
+    record.state = 'stopped';
+    await this.save(record);
+  }
+
+  // ---- lifecycle ----
+
+  async create(spec: SandboxSpec): Promise<SandboxInfo> {
+    validateSpec(spec);
+    await this.ready;
+    return this.locked(spec.id, async () => {
+      const paths = sandboxPaths(this.options.stateDir, spec.id, spec.resources.diskMb > 0);
+      if (this.records.has(spec.id))
+        throw new RuntimeError('SANDBOX_EXISTS', `sandbox ${spec.id} already exists`);
+      await mkdir(join(this.options.stateDir, 'sandboxes'), { recursive: true, mode: 0o700 });
+      try {
+        await mkdir(paths.dir, { mode: 0o700 });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
+          throw new RuntimeError('SANDBOX_EXISTS', `sandbox ${spec.id} already exists`);
+        }
+        throw err;
+      }
+      const template = await this.options.templates.resolve(spec.template).catch(async (err) => {
+        await rm(paths.dir, { recursive: true, force: true });
+        throw err;
+      });
+      const record: SandboxRecord = {
+        version: 1,
+        spec: structuredClone(spec),
+        state: 'stopped',
+        createdAt: new Date().toISOString(),
+        templateId: template.id,
+        lowerDir: template.rootfs,
+        diskImage: spec.resources.diskMb > 0,
+        init: null,
+        network: null,
+      };
+      this.records.set(spec.id, record);
+      try {
+        await prepareLayers(paths, spec.resources.diskMb, record.diskImage);
+        await writeIdentity(paths, hostnameOf(spec));
+        await this.boot(record);
+      } catch (err) {
+        await this.destroyUnlocked(spec.id).catch(() => undefined);
+        throw err;
+      }
+      return toInfo(record);
+    });
+  }
+
+  async get(id: string): Promise<SandboxInfo | null> {
+    await this.ready;
+    const record = this.records.get(id);
+    if (!record) return null;
+    await this.checkAlive(record);
+    return toInfo(record);
+  }
+
+  async list(): Promise<SandboxInfo[]> {
+    await this.ready;
+    const out: SandboxInfo[] = [];
+    for (const record of this.records.values()) {
+      await this.checkAlive(record);
+      out.push(toInfo(record));
+    }
+    return out;
+  }
+
+  async start(id: string): Promise<SandboxInfo> {
+    return this.transition(id, ['stopped', 'hibernated'], async (record) => {
+      await prepareLayers(this.paths(record), record.spec.resources.diskMb, record.diskImage);
+      await this.boot(record);
+    });
+  }
+
+  async stop(id: string): Promise<SandboxInfo> {
+    return this.transition(id, ['running', 'paused'], (record) => this.halt(record, 'stopped'));
+  }
+
+  async hibernate(id: string): Promise<SandboxInfo> {
+    // Local isolation cannot keep memory: hibernate persists the filesystem and frees the processes.
+    return this.transition(id, ['running', 'paused'], (record) => this.halt(record, 'hibernated'));
+  }
+
+  async pause(id: string): Promise<SandboxInfo> {
+    return this.transition(id, ['running'], async (record) => {
+      await this.cgroups.forSandbox(id).freeze();
+      record.state = 'paused';
+      await this.save(record);
+    });
+  }
+
+  async resume(id: string): Promise<SandboxInfo> {
+    return this.transition(id, ['paused', 'hibernated'], async (record) => {
+      if (record.state === 'hibernated') {
+        await prepareLayers(this.paths(record), record.spec.resources.diskMb, record.diskImage);
+        await this.boot(record);
+        return;
+      }
+      await this.cgroups.forSandbox(id).thaw();
+      record.state = 'running';
+      await this.save(record);
+    });
+  }
+
+  async destroy(id: string): Promise<void> {
+    await this.ready;
+    await this.locked(id, () => this.destroyUnlocked(id));
+  }
+
+  private async destroyUnlocked(id: string): Promise<void> {
+    const record = this.records.get(id);
+    const paths = sandboxPaths(this.options.stateDir, id, record?.diskImage ?? false);
+    const cgroup = this.cgroups.forSandbox(id);
+    await cgroup.killAll().catch(() => undefined);
+    if (record) await unmountLayers(this.helper, paths);
+    else await unmountLayers(this.helper, sandboxPaths(this.options.stateDir, id, true));
+    await cgroup.remove();
+    await this.options.network?.teardown(id);
+    await removeSandboxDir(paths);
+    this.procTable.forget(id);
+    this.records.delete(id);
+  }
+
+  /** Mount-free part of starting: cgroup, network, init. Leaves the record 'running'. */
+  private async boot(record: SandboxRecord): Promise<void> {
+    const { spec } = record;
+    const cgroup = await this.cgroups.create(spec.id, limitsOf(spec));
+    const attachment = this.options.network ? await this.options.network.setup(spec.id, spec.network) : null;
+    record.network = attachment
+      ? { netnsPath: attachment.netnsPath, resolvConf: attachment.resolvConfPath }
+      : null;
+    const paths = this.paths(record);
+    record.init = await startInit({
+      helper: this.helper,
+      paths,
+      lowerDir: record.lowerDir,
+      mountOverlay: true,
+      hostname: hostnameOf(spec),
+      procsFiles: cgroup.procsFiles,
+      netnsPath: record.network?.netnsPath ?? null,
+      resolvConf: record.network?.resolvConf ?? null,
+    });
+    record.state = 'running';
+    delete record.error;
+    await this.save(record);
+  }
+
+  private async halt(record: SandboxRecord, state: 'stopped' | 'hibernated'): Promise<void> {
+    await this.teardownProcesses(record);
+    record.state = state;
+    await this.save(record);
+  }
+
+  /** Kill every process (cgroup-wide) and unmount; the upper layer stays on disk. */
+  private async teardownProcesses(record: SandboxRecord): Promise<void> {
+    await this.cgroups
+      .forSandbox(record.spec.id)
+      .killAll()
+      .catch(() => undefined);
+    await unmountLayers(this.helper, this.paths(record));
+    record.init = null;
+    this.procTable.forget(record.spec.id);
+  }
+
+  private async checkAlive(record: SandboxRecord): Promise<void> {
+    if (record.state !== 'running' && record.state !== 'paused') return;
+    const init = record.init;
+    if (init && processStartTimeSync(init.pid) === init.startTime) return;
+    await this.locked(record.spec.id, () => this.reconcile(record));
+  }
+
+  // ---- processes ----
+
+  async exec(id: string, request: ExecRequest): Promise<ExecProcess> {
+    const { record, entry } = await this.runningEntry(id);
+    const args = buildExecArgs(record.spec, request, false);
+    const { process, started } = await startExec(entry, args);
+    this.procTable.add(id, started, { command: request.command, args: request.args ?? [], tty: false });
+    return process;
+  }
+
+  async pty(id: string, request: PtyRequest): Promise<PtyProcess> {
+    const { record, entry } = await this.runningEntry(id);
+    const args = buildExecArgs(record.spec, request, true);
+    const statusFile = join(
+      this.paths(record).dir,
+      `pty-${Date.now()}-${Math.random().toString(36).slice(2)}`,
+    );
+    const { process, started } = await startPty(entry, {
+      ...args,
+      cols: request.cols,
+      rows: request.rows,
+      statusFile,
+    });
+    this.procTable.add(id, started, { command: args.command, args: args.args, tty: true });
+    return process;
+  }
+
+  async processes(id: string): Promise<ProcessInfo[]> {
+    await this.requireRecord(id);
+    return this.procTable.list(id);
+  }
+
+  async signal(id: string, pid: number, signal: NodeJS.Signals): Promise<void> {
+    await this.requireRecord(id);
+    const tracked = await this.procTable.find(id, pid);
+    if (!tracked)
+      throw new RuntimeError('PROCESS_NOT_FOUND', `no process ${pid} started through the API in ${id}`);
+    signalGroup(tracked.hostPid, signal);
+  }
+
+  async ports(id: string) {
+    await this.runningEntry(id);
+    return listPortsOverExec((sid, request) => this.exec(sid, request), id);
+  }
+
+  async connect(id: string, port: number): Promise<Duplex> {
+    if (!Number.isInteger(port) || port < 1 || port > 65_535) {
+      throw new RuntimeError('INVALID_ARGUMENT', `bad port ${port}`);
+    }
+    const { entry } = await this.runningEntry(id);
+    return openRelay(entry, port);
+  }
+
+  async setNetwork(id: string, policy: NetworkPolicy): Promise<void> {
+    await this.locked(id, async () => {
+      const record = await this.requireRecord(id);
+      if (this.options.network && record.network) await this.options.network.update(id, policy);
+      record.spec.network = structuredClone(policy);
+      await this.save(record);
+    });
+  }
+
+  async stats(id: string): Promise<SandboxStats> {
+    const record = await this.requireRecord(id);
+    const running = record.state === 'running' || record.state === 'paused';
+    const usage = running
+      ? await this.cgroups.forSandbox(id).usage()
+      : { cpuSeconds: 0, memoryBytes: 0, memoryPeakBytes: 0, pids: 0 };
+    const net = this.options.network && record.network ? await this.options.network.counters(id) : null;
+    return {
+      ...usage,
+      diskBytes: await upperBytes(this.paths(record)),
+      networkRxBytes: net?.rxBytes ?? 0,
+      networkTxBytes: net?.txBytes ?? 0,
+    };
+  }
+
+  // ---- snapshots ----
+
+  async snapshot(id: string, destPath: string, options: SnapshotOptions = {}): Promise<SnapshotInfo> {
+    if (options.includeMemory) {
+      throw new RuntimeError(
+        'UNSUPPORTED',
+        'the local runtime cannot snapshot process memory (use gvisor isolation)',
+      );
+    }
+    await this.ready;
+    return this.locked(id, async () => {
+      const record = await this.requireRecord(id);
+      const paths = this.paths(record);
+      if (record.state === 'stopped' || record.state === 'hibernated') {
+        await prepareLayers(paths, record.spec.resources.diskMb, record.diskImage);
+      }
+      // Freeze writers for a consistent upper layer; thaw whatever happens.
+      const freeze = record.state === 'running';
+      if (freeze) await this.cgroups.forSandbox(id).freeze();
+      try {
+        const { sizeBytes, sha256 } = await archiveUpper(paths.upper, destPath);
+        return { path: destPath, sizeBytes, sha256, includesMemory: false, template: record.spec.template };
+      } finally {
+        if (freeze) await this.cgroups.forSandbox(id).thaw();
+      }
+    });
+  }
+
+  async restore(id: string, srcPath: string): Promise<SandboxInfo> {
+    await this.ready;
+    await validateArchive(srcPath);
+    return this.locked(id, async () => {
+      const record = await this.requireRecord(id);
+      if (record.state === 'running' || record.state === 'paused') await this.halt(record, 'stopped');
+      const paths = this.paths(record);
+      await prepareLayers(paths, record.spec.resources.diskMb, record.diskImage);
+      for (const dir of [paths.upper, paths.work]) {
+        for (const entry of await readdir(dir)) await rm(join(dir, entry), { recursive: true, force: true });
+      }
+      await extractArchive(srcPath, paths.upper);
+      await this.boot(record);
+      return toInfo(record);
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.ready.catch(() => undefined);
+    await this.procTable.flush();
+  }
+
+  // ---- helpers ----
+
+  private paths(record: SandboxRecord) {
+    return sandboxPaths(this.options.stateDir, record.spec.id, record.diskImage);
+  }
+
+  private async save(record: SandboxRecord): Promise<void> {
+    await writeJsonAtomic(this.paths(record).state, record);
+  }
+
+  private async requireRecord(id: string): Promise<SandboxRecord> {
+    await this.ready;
+    const record = this.records.get(id);
+    if (!record) throw new RuntimeError('SANDBOX_NOT_FOUND', `no sandbox ${id}`);
+    return record;
+  }
+
+  private async runningEntry(id: string): Promise<{ record: SandboxRecord; entry: SandboxEntry }> {
+    const record = await this.requireRecord(id);
+    if (
+      record.state === 'running' &&
+      record.init &&
+      processStartTimeSync(record.init.pid) !== record.init.startTime
+    ) {
+      await this.checkAlive(record);
+    }
+    if (record.state !== 'running' || !record.init) {
+      throw new RuntimeError('INVALID_STATE', `sandbox ${id} is ${record.state}, not running`, {
+        state: record.state,
+      });
+    }
+    const entry = {
+      helper: this.helper,
+      initPid: record.init.pid,
+      procsFiles: this.cgroups.forSandbox(id).procsFiles,
+    };
+    return { record, entry };
+  }
+
+  private async transition(
+    id: string,
+    from: SandboxState[],
+    apply: (record: SandboxRecord) => Promise<void>,
+  ): Promise<SandboxInfo> {
+    await this.ready;
+    return this.locked(id, async () => {
+      const record = await this.requireRecord(id);
+      await this.reconcile(record);
+      if (!from.includes(record.state)) {
+        throw new RuntimeError(
+          'INVALID_STATE',
+          `sandbox ${id} is ${record.state}; expected ${from.join(' or ')}`,
+          {
+            state: record.state,
+          },
+        );
+      }
+      try {
+        await apply(record);
+      } catch (err) {
+        if (err instanceof RuntimeError) throw err;
+        record.state = 'error';
+        record.error = (err as Error).message;
+        await this.save(record).catch(() => undefined);
+        throw new RuntimeError('INTERNAL', (err as Error).message, {}, { cause: err });
+      }
+      return toInfo(record);
+    });
+  }
+
+  /** Serialize lifecycle work per sandbox. */
+  private locked<T>(id: string, work: () => Promise<T>): Promise<T> {
+    const previous = this.locks.get(id) ?? Promise.resolve();
+    const next = previous.then(work, work);
+    const tail = next.catch(() => undefined);
+    this.locks.set(id, tail);
+    void tail.then(() => {
+      if (this.locks.get(id) === tail) this.locks.delete(id);
+    });
+    return next;
+  }
+}
+
+function validateSpec(spec: SandboxSpec): void {
+  if (!SANDBOX_ID_PATTERN.test(spec.id))
+    throw new RuntimeError('INVALID_ARGUMENT', `bad sandbox id: ${spec.id}`);
+  const r = spec.resources;
+  const ok =
+    r &&
+    r.cpu > 0 &&
+    Number.isInteger(r.memoryMb) &&
+    r.memoryMb >= 16 &&
+    Number.isInteger(r.diskMb) &&
+    r.diskMb >= 0 &&
+    Number.isInteger(r.pids) &&
+    r.pids >= 8;
+  if (!ok)
+    throw new RuntimeError('INVALID_ARGUMENT', 'resources need cpu > 0, memoryMb ≥ 16, diskMb ≥ 0, pids ≥ 8');
+  if (spec.hostname !== undefined && !/^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/.test(spec.hostname)) {
+    throw new RuntimeError('INVALID_ARGUMENT', `bad hostname: ${spec.hostname}`);
+  }
+}
+
+function hostnameOf(spec: SandboxSpec): string {
+  return spec.hostname ?? spec.id.replace(/_/g, '-').slice(0, 63);
+}
+
+function limitsOf(spec: SandboxSpec): CgroupLimits {
+  return {
+    memoryBytes: spec.resources.memoryMb * 1024 * 1024,
+    cpuPeriodUs: CPU_PERIOD_US,
+    cpuQuotaUs: Math.max(1000, Math.round(spec.resources.cpu * CPU_PERIOD_US)),
+    pids: spec.resources.pids,
+  };
+}
+
+function toInfo(record: SandboxRecord): SandboxInfo {
+  const { spec } = record;
+  const info: SandboxInfo = {
+    id: spec.id,
+    state: record.state,
+    isolation: 'local',
+    template: spec.template,
+    resources: { ...spec.resources },
+    network: structuredClone(spec.network),
+    metadata: { ...spec.metadata },
+    createdAt: record.createdAt,
+  };
+  if (record.error) info.error = record.error;
+  return info;
+}

@@ -1,0 +1,217 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readFile, rm } from 'node:fs/promises';
+import { constants } from 'node:os';
+import { PassThrough, type Readable } from 'node:stream';
+import * as pty from '@lydell/node-pty';
+import { RuntimeError } from '../errors.js';
+import type { ExecProcess, ExitStatus, PtyProcess } from '../interface.js';
+
+/** How to enter a sandbox: the helper binary, the init's host pid and the cgroup.procs files. */
+export interface SandboxEntry {
+  helper: string;
+  initPid: number;
+  procsFiles: string[];
+}
+
+/** A process started inside a sandbox, as the driver tracks it. */
+export interface StartedProcess {
+  /** Host pid of the in-sandbox process; also its process group (it calls setsid). */
+  hostPid: number;
+  /** Pid inside the sandbox's pid namespace (the API's pid). */
+  pid: number;
+  exited: Promise<ExitStatus>;
+}
+
+export interface ExecArgs {
+  command: string;
+  args: string[];
+  env: Record<string, string>;
+  cwd: string | undefined;
+  uid: number;
+  gid: number;
+  timeoutMs: number;
+}
+
+const SIGNAL_NAMES = new Map<number, NodeJS.Signals>(
+  Object.entries(constants.signals).map(([name, num]) => [num, name as NodeJS.Signals]),
+);
+
+function helperArgs(entry: SandboxEntry, request: ExecArgs, extra: string[]): string[] {
+  const args = [
+    'exec',
+    '--pid',
+    String(entry.initPid),
+    '--uid',
+    String(request.uid),
+    '--gid',
+    String(request.gid),
+  ];
+  for (const file of entry.procsFiles) args.push('--cgroup', file);
+  if (request.cwd) args.push('--cwd', request.cwd);
+  return [...args, ...extra, '--', request.command, ...request.args];
+}
+
+function exitFrom(code: number, signal: number, timedOut: boolean): ExitStatus {
+  return { exitCode: code, signal: signal ? (SIGNAL_NAMES.get(signal) ?? null) : null, timedOut };
+}
+
+/** Signal a process group, ignoring one that is already gone. */
+export function signalGroup(hostPid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-hostPid, signal);
+  } catch {
+    // gone
+  }
+}
+
+/** Start `request` inside the sandbox with piped stdio; resolves once the process runs. */
+export async function startExec(
+  entry: SandboxEntry,
+  request: ExecArgs,
+): Promise<{ process: ExecProcess; started: StartedProcess }> {
+  const child = spawn(entry.helper, helperArgs(entry, request, ['--status-fd', '3']), {
+    env: request.env,
+    stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
+    detached: true,
+  });
+  const status = child.stdio[3] as Readable;
+  const lines = statusLines(status);
+  const first = await lines.next();
+  if (first.done || !first.value.startsWith('pid ')) {
+    const stderr = await collect(child.stderr!);
+    throw new RuntimeError('INTERNAL', `exec failed to start: ${stderr.trim() || 'helper exited'}`);
+  }
+  const [, hostPid, nsPid] = first.value.split(' ').map(Number) as [number, number, number];
+  let timedOut = false;
+  let timer: NodeJS.Timeout | undefined;
+  if (request.timeoutMs > 0) {
+    timer = setTimeout(() => {
+      timedOut = true;
+      signalGroup(hostPid, 'SIGKILL');
+    }, request.timeoutMs);
+  }
+  const exited = (async (): Promise<ExitStatus> => {
+    let code = 125;
+    let signal = 0;
+    for await (const line of lines) {
+      if (line.startsWith('exit '))
+        [, code, signal] = line.split(' ').map(Number) as [number, number, number];
+    }
+    // A caller that never reads an output stream would otherwise never see it end.
+    for (const stream of [child.stdout!, child.stderr!]) if (stream.readableFlowing === null) stream.resume();
+    await Promise.all([ended(child.stdout!), ended(child.stderr!), exitedChild(child)]);
+    if (timer) clearTimeout(timer);
+    return exitFrom(code, signal, timedOut);
+  })();
+  child.stdin!.on('error', () => undefined);
+  const proc: ExecProcess = {
+    pid: nsPid,
+    stdin: child.stdin!,
+    stdout: child.stdout!,
+    stderr: child.stderr!,
+    wait: () => exited,
+    kill: (signal = 'SIGKILL') => signalGroup(hostPid, signal),
+  };
+  return { process: proc, started: { hostPid, pid: nsPid, exited } };
+}
+
+/** Start `request` on a pseudo-terminal inside the sandbox. */
+export async function startPty(
+  entry: SandboxEntry,
+  request: ExecArgs & { cols: number; rows: number; statusFile: string },
+): Promise<{ process: PtyProcess; started: StartedProcess }> {
+  await rm(request.statusFile, { force: true });
+  const term = pty.spawn(
+    entry.helper,
+    helperArgs(entry, request, ['--tty', '--status-file', request.statusFile]),
+    {
+      name: request.env.TERM ?? 'xterm-256color',
+      cols: request.cols,
+      rows: request.rows,
+      cwd: '/',
+      env: request.env,
+      encoding: null,
+    },
+  );
+  const output = new PassThrough();
+  term.onData((data: string | Buffer) => output.write(data));
+  const helperExit = new Promise<{ exitCode: number; signal?: number }>((resolve) => term.onExit(resolve));
+  const deadline = Date.now() + 10_000;
+  let pidLine: string | undefined;
+  let helperDone = false;
+  void helperExit.then(() => {
+    helperDone = true;
+  });
+  while (!pidLine) {
+    const text = await readFile(request.statusFile, 'utf8').catch(() => '');
+    pidLine = text.split('\n').find((l) => l.startsWith('pid '));
+    if (pidLine) break;
+    if (helperDone || Date.now() > deadline) {
+      output.end();
+      throw new RuntimeError('INTERNAL', 'pty failed to start');
+    }
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+  const [, hostPid, nsPid] = pidLine.split(' ').map(Number) as [number, number, number];
+  let timedOut = false;
+  const timer =
+    request.timeoutMs > 0
+      ? setTimeout(() => {
+          timedOut = true;
+          signalGroup(hostPid, 'SIGKILL');
+        }, request.timeoutMs)
+      : undefined;
+  const exited = helperExit.then(async ({ exitCode }) => {
+    if (timer) clearTimeout(timer);
+    const text = await readFile(request.statusFile, 'utf8').catch(() => '');
+    await rm(request.statusFile, { force: true });
+    const exitLine = text.split('\n').find((l) => l.startsWith('exit '));
+    output.end();
+    if (!exitLine) return exitFrom(exitCode, 0, timedOut);
+    const [, code, signal] = exitLine.split(' ').map(Number) as [number, number, number];
+    return exitFrom(code, signal, timedOut);
+  });
+  const proc: PtyProcess = {
+    pid: nsPid,
+    output,
+    write: (data) => term.write(typeof data === 'string' ? data : data.toString('utf8')),
+    resize: (cols, rows) => term.resize(cols, rows),
+    wait: () => exited,
+    kill: (signal = 'SIGKILL') => signalGroup(hostPid, signal),
+  };
+  return { process: proc, started: { hostPid, pid: nsPid, exited } };
+}
+
+async function* statusLines(stream: Readable): AsyncGenerator<string> {
+  let buffer = '';
+  for await (const chunk of stream) {
+    buffer += String(chunk);
+    let nl = buffer.indexOf('\n');
+    while (nl >= 0) {
+      yield buffer.slice(0, nl);
+      buffer = buffer.slice(nl + 1);
+      nl = buffer.indexOf('\n');
+    }
+  }
+}
+
+function ended(stream: Readable): Promise<void> {
+  if (stream.readableEnded || stream.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    stream.once('end', resolve);
+    stream.once('close', resolve);
+    stream.once('error', resolve);
+  });
+}
+
+function exitedChild(child: ChildProcess): Promise<unknown> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return once(child, 'exit');
+}
+
+async function collect(stream: Readable): Promise<string> {
+  let text = '';
+  for await (const chunk of stream) text += String(chunk);
+  return text;
+}

@@ -1,0 +1,1 @@
+export { createLocalRuntime, type LocalRuntimeOptions } from './driver.js';

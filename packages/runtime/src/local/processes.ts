@@ -1,0 +1,105 @@
+import { readFile } from 'node:fs/promises';
+import type { ProcessInfo } from '../interface.js';
+import type { StartedProcess } from './exec.js';
+import { processStartTime } from './proc.js';
+import { writeJsonAtomic } from './state.js';
+
+interface Tracked {
+  pid: number;
+  hostPid: number;
+  /** /proc start time of hostPid, so a reused pid is never mistaken for ours. */
+  hostStartTime: string | null;
+  command: string;
+  args: string[];
+  startedAt: string;
+  tty: boolean;
+}
+
+/**
+ * Processes started through exec/pty, per sandbox, persisted to `processes.json` (written in the
+ * background, coalesced) so a restarted control plane can still list and signal them.
+ */
+export class ProcessTable {
+  private readonly bySandbox = new Map<string, Map<number, Tracked>>();
+  private readonly writing = new Map<string, Promise<void>>();
+  private readonly dirty = new Set<string>();
+
+  constructor(private readonly fileOf: (sandboxId: string) => string) {}
+
+  async load(id: string): Promise<void> {
+    try {
+      const list = JSON.parse(await readFile(this.fileOf(id), 'utf8')) as Tracked[];
+      this.bySandbox.set(id, new Map(list.map((p) => [p.pid, p])));
+    } catch {
+      // none recorded
+    }
+  }
+
+  add(id: string, started: StartedProcess, meta: { command: string; args: string[]; tty: boolean }): void {
+    const table = this.bySandbox.get(id) ?? new Map<number, Tracked>();
+    this.bySandbox.set(id, table);
+    const entry: Tracked = {
+      pid: started.pid,
+      hostPid: started.hostPid,
+      hostStartTime: null,
+      startedAt: new Date().toISOString(),
+      ...meta,
+    };
+    table.set(started.pid, entry);
+    void processStartTime(started.hostPid).then((t) => {
+      entry.hostStartTime = t;
+      this.persist(id);
+    });
+    void started.exited.then(() => {
+      if (table.get(started.pid) === entry) table.delete(started.pid);
+      this.persist(id);
+    });
+  }
+
+  async list(id: string): Promise<ProcessInfo[]> {
+    const out: ProcessInfo[] = [];
+    for (const p of await this.alive(id)) {
+      out.push({ pid: p.pid, command: p.command, args: [...p.args], startedAt: p.startedAt, tty: p.tty });
+    }
+    return out;
+  }
+
+  async find(id: string, pid: number): Promise<Tracked | undefined> {
+    return (await this.alive(id)).find((p) => p.pid === pid);
+  }
+
+  forget(id: string): void {
+    this.bySandbox.delete(id);
+    this.persist(id);
+  }
+
+  async flush(): Promise<void> {
+    await Promise.all(this.writing.values());
+  }
+
+  private async alive(id: string): Promise<Tracked[]> {
+    const table = this.bySandbox.get(id);
+    if (!table) return [];
+    const out: Tracked[] = [];
+    for (const p of table.values()) {
+      const start = await processStartTime(p.hostPid);
+      if (start !== null && (p.hostStartTime === null || p.hostStartTime === start)) out.push(p);
+      else table.delete(p.pid);
+    }
+    return out;
+  }
+
+  private persist(id: string): void {
+    this.dirty.add(id);
+    if (this.writing.has(id)) return;
+    const run = async () => {
+      while (this.dirty.has(id)) {
+        this.dirty.delete(id);
+        const table = this.bySandbox.get(id);
+        await writeJsonAtomic(this.fileOf(id), table ? [...table.values()] : []).catch(() => undefined);
+      }
+      this.writing.delete(id);
+    };
+    this.writing.set(id, run());
+  }
+}

@@ -1,0 +1,24 @@
+import { RuntimeError } from './errors.js';
+import type { Isolation, Runtime } from './interface.js';
+import { createLocalRuntime } from './local/index.js';
+import type { NetworkManager } from './local/network/index.js';
+import type { TemplateStore } from './templates/interface.js';
+
+export interface RuntimeOptions {
+  isolation: Isolation;
+  /** Root of the driver's on-disk state (sandboxes, compiled helper). */
+  stateDir: string;
+  templates: TemplateStore;
+  /** Per-sandbox networking; without it sandboxes get a loopback-only network namespace. */
+  network?: NetworkManager;
+}
+
+/** The one factory for sandbox drivers: one line per isolation. */
+export function createRuntime(options: RuntimeOptions): Runtime {
+  switch (options.isolation) {
+    case 'local':
+      return createLocalRuntime(options);
+    default:
+      throw new RuntimeError('UNSUPPORTED', `isolation ${options.isolation} is not available`);
+  }
+}
