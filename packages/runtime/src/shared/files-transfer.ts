@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { isRuntimeError, RuntimeError } from '../errors.js';
 import type { ExitStatus } from '../interface.js';
@@ -16,10 +16,9 @@ import { DISCARD_SCRIPT, UPLOAD_SCRIPT } from './files-scripts.js';
 const MARKER = 0x4b; // 'K', printed by streaming scripts once their checks pass
 
 /**
- * Start a streaming script and resolve with its stdout once it has printed the marker, so a
- * missing file or a directory is a thrown RuntimeError, not a broken stream. The stream is
- * the process's own stdout (no copy); it errors if the process later fails, and destroying it
- * kills the process.
+ * Start a streaming script and resolve with its output once it has printed the marker, so a
+ * missing file or a directory is a thrown RuntimeError, not a broken stream. The returned stream
+ * ends only once the process exited 0 and errors if it failed; destroying it kills the process.
  */
 export async function openStream(
   exec: ExecFn,
@@ -37,29 +36,29 @@ export async function openStream(
   const status = proc.wait().finally(() => {
     exited = true;
   });
-  const stdout = proc.stdout;
   let marked: boolean;
   try {
-    marked = await readMarker(stdout);
+    marked = await readMarker(proc.stdout);
   } catch (err) {
     proc.kill('SIGKILL');
     throw err;
   }
   if (!marked) throw failureError(await status, await stderr, context);
-  stdout.once('close', () => {
+  // A stream of our own: it holds data until the caller reads (the process's stdout may be
+  // drained by its driver once the process exits), and it can end with the exit status.
+  const output = new PassThrough({ highWaterMark: 1024 * 1024 });
+  proc.stdout.pipe(output, { end: false });
+  output.once('close', () => {
     if (!exited) proc.kill('SIGKILL');
   });
   status.then(
     async (st) => {
-      if (st.exitCode !== 0 && !stdout.destroyed && !stdout.readableEnded) {
-        stdout.destroy(failureError(st, await stderr, context));
-      }
+      if (st.exitCode === 0) output.end();
+      else output.destroy(failureError(st, await stderr, context));
     },
-    (err: unknown) => {
-      if (!stdout.destroyed) stdout.destroy(err instanceof Error ? err : new Error(String(err)));
-    },
+    (err: unknown) => output.destroy(err instanceof Error ? err : new Error(String(err))),
   );
-  return stdout;
+  return output;
 }
 
 /** Resolve true when the first byte is the marker, false when the stream ends without it. */
