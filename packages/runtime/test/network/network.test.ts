@@ -1,4 +1,4 @@
-import type { ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import type { Socket } from 'node:dgram';
 import { mkdtemp, rm } from 'node:fs/promises';
 import type { Server } from 'node:http';
@@ -224,6 +224,35 @@ describe.skipIf(!isRoot)('local network manager (real kernel)', () => {
     });
   });
 
+  it('update to none also cuts a connection that is already open', async () => {
+    const id = newId();
+    await manager.setup(id, { mode: 'internet' });
+    const client = spawn('ip', ['netns', 'exec', nsOf(id), process.execPath, '-e', KEEPALIVE_CLIENT]);
+    servers.push(client);
+    const lines = collectLines(client);
+    await lines.waitFor('connected');
+    client.stdin.write('go\n');
+    await lines.waitFor('response 1');
+    await manager.update(id, { mode: 'none' });
+    client.stdin.write('go\n');
+    // Either a reset arrives at once or nothing does; a second response must not.
+    await lines.waitFor('error', 2_000).catch(() => {});
+    expect(lines.seen).not.toContain('response 2');
+    client.kill('SIGKILL');
+    await manager.teardown(id);
+  });
+
+  it('setup on an existing id keeps its address and replaces the policy', async () => {
+    const id = newId();
+    const first = await manager.setup(id, { mode: 'none' });
+    expect(await fetchFrom(nsOf(id), 'http://203.0.113.10/')).toBeNull();
+    const second = await manager.setup(id, { mode: 'internet' });
+    expect(second.address).toBe(first.address);
+    expect(await fetchFrom(nsOf(id), 'http://203.0.113.10/')).toBe('internet-10');
+    await manager.teardown(id);
+    await manager.teardown(id);
+  });
+
   describe('none', () => {
     it('reaches nothing and DNS refuses', async () => {
       const id = newId();
@@ -361,6 +390,44 @@ describe.skipIf(!isRoot)('local network manager (real kernel)', () => {
     expect(await sh('ls', ['/etc/netns'])).not.toContain(NETNS_PREFIX);
   });
 });
+
+/** One keep-alive HTTP connection to the internet host; one request per stdin line. */
+const KEEPALIVE_CLIENT = `
+const socket = require('node:net').connect({ host: '203.0.113.10', port: 80 }, () => console.log('connected'));
+let responses = 0;
+socket.on('data', (d) => { if (d.toString().includes('internet-10')) console.log('response ' + ++responses); });
+socket.on('error', (e) => { console.log('error ' + e.code); process.exit(0); });
+process.stdin.on('data', () => socket.write('GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n'));
+setTimeout(() => process.exit(0), 10000);
+`;
+
+/** Lines a child prints, with a wait-for-line helper bounded by a deadline. */
+function collectLines(child: ChildProcess) {
+  const seen: string[] = [];
+  const waiters: (() => void)[] = [];
+  let partial = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    const parts = (partial + chunk.toString()).split('\n');
+    partial = parts.pop() ?? '';
+    seen.push(...parts);
+    for (const wake of waiters.splice(0)) wake();
+  });
+  return {
+    seen,
+    waitFor(prefix: string, timeoutMs = 3_000): Promise<void> {
+      const deadline = Date.now() + timeoutMs;
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          if (seen.some((line) => line.startsWith(prefix))) return resolve();
+          if (Date.now() >= deadline) return reject(new Error(`no "${prefix}" in ${JSON.stringify(seen)}`));
+          waiters.push(check);
+          setTimeout(check, Math.max(0, deadline - Date.now()));
+        };
+        check();
+      });
+    },
+  };
+}
 
 async function keyOf(id: string): Promise<string> {
   const { createHash } = await import('node:crypto');
