@@ -65,6 +65,7 @@ export async function signAccessToken(
   claims: Omit<AccessClaims, 'jti'> & { jti?: string },
   expiresAt: Date = new Date(Date.now() + JWT_TTL_SECONDS * 1000),
 ): Promise<{ token: string; expiresAt: Date }> {
+  const expSeconds = Math.floor(expiresAt.getTime() / 1000);
   const token = await new SignJWT({ wid: claims.wid, scopes: claims.scopes, kid: claims.kid })
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setSubject(claims.sub)
@@ -72,9 +73,9 @@ export async function signAccessToken(
     .setIssuer(JWT_ISSUER)
     .setAudience(JWT_AUDIENCE)
     .setIssuedAt()
-    .setExpirationTime(Math.floor(expiresAt.getTime() / 1000))
+    .setExpirationTime(expSeconds)
     .sign(secret);
-  return { token, expiresAt };
+  return { token, expiresAt: new Date(expSeconds * 1000) };
 }
 
 /**

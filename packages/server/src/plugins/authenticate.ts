@@ -1,0 +1,98 @@
+import cookie from '@fastify/cookie';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { PluginDeps } from '../app.js';
+import { apiError } from '../errors.js';
+import { SESSION_COOKIE_NAME } from '../openapi.js';
+import type { Auth } from '../services/access.js';
+import { requireScope } from '../services/access.js';
+import { authenticateApiKey, authenticateJwt, authenticateSession } from '../services/credentials.js';
+import { registerCsrf } from './csrf.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The caller, resolved before the handler; null only on public routes without credentials. */
+    auth: Auth | null;
+    /** The session's CSRF token when the caller authenticated with the session cookie. */
+    csrfToken: string | null;
+  }
+  interface FastifyContextConfig {
+    /** No credentials needed (health, pricing, register/login/token …). */
+    public?: boolean;
+    /** The scope a key/JWT must hold for this route (sessions hold `*`). */
+    scope?: string;
+  }
+}
+
+/**
+ * Paths that are public without declaring it in their route config: operational routes and
+ * the OpenAPI document/UI (registered by plugins that cannot take our config). API.md lists
+ * the public routes; every other route declares `config: { public: true }` itself.
+ */
+const PUBLIC_PATHS = new Set(['/healthz', '/readyz', '/metrics', '/v1/openapi.json', '/v1/pricing']);
+
+function isPublicRoute(request: FastifyRequest): boolean {
+  const url = request.routeOptions.url;
+  // No matched route: the not-found handler answers 404 without needing credentials.
+  if (url === undefined) return true;
+  return (
+    request.routeOptions.config.public === true ||
+    PUBLIC_PATHS.has(url) ||
+    url === '/docs' ||
+    url.startsWith('/docs/')
+  );
+}
+
+/** The credential in the Authorization header: `Bearer <key or jwt>` or `ApiKey <key>`. */
+function parseAuthorization(header: string): { scheme: 'bearer' | 'apikey'; value: string } | null {
+  const match = /^(Bearer|ApiKey)[ \t]+(\S+)[ \t]*$/i.exec(header);
+  if (!match) return null;
+  return { scheme: match[1]!.toLowerCase() as 'bearer' | 'apikey', value: match[2]! };
+}
+
+/**
+ * Authentication: an onRequest hook resolving `request.auth` from the Authorization header (API
+ * key or JWT) or else the session cookie. Missing, malformed, unknown, expired and revoked
+ * credentials all get the same 401 UNAUTHORIZED on non-public routes; a route's
+ * `config.scope` is then checked (403 FORBIDDEN `{required_scope}`), then CSRF for
+ * cookie-authenticated state-changing requests (see csrf.ts). Public routes ignore the cookie;
+ * an Authorization header there is optional but, when present and invalid, still 401.
+ */
+export async function registerAuthentication(app: FastifyInstance, deps: PluginDeps): Promise<void> {
+  await app.register(cookie);
+  const jwtSecret = new TextEncoder().encode(deps.config.jwtSecret);
+  app.decorateRequest('auth', null);
+  app.decorateRequest('csrfToken', null);
+
+  app.addHook('onRequest', async (request) => {
+    const isPublic = isPublicRoute(request);
+    const header = request.headers.authorization;
+    if (header !== undefined) {
+      const credential = parseAuthorization(header);
+      let auth: Auth | null = null;
+      if (credential) {
+        auth = credential.value.startsWith('crl_sk_')
+          ? await authenticateApiKey(deps.store, credential.value)
+          : credential.scheme === 'bearer'
+            ? await authenticateJwt(deps.store, jwtSecret, credential.value)
+            : null;
+      }
+      if (!auth) throw apiError('UNAUTHORIZED');
+      request.auth = auth;
+    } else if (!isPublic) {
+      // Public routes ignore the cookie: they need no caller, and so no CSRF check either.
+      const token = request.cookies[SESSION_COOKIE_NAME];
+      const session = token ? await authenticateSession(deps.store, token) : null;
+      if (session) {
+        const { csrfToken, ...auth } = session;
+        request.auth = auth;
+        request.csrfToken = csrfToken;
+      }
+    }
+    if (isPublic) return;
+    if (!request.auth) throw apiError('UNAUTHORIZED');
+    const scope = request.routeOptions.config.scope;
+    if (scope !== undefined) requireScope(request, scope);
+  });
+
+  registerCsrf(app);
+}

@@ -1,0 +1,75 @@
+import type { Kysely } from 'kysely';
+import { type Page, type PageRequest, paginate } from './pagination.js';
+import type { ApiKeyRow, Database, NewApiKeyRow } from './schema.js';
+
+/** Inserts a key. */
+export async function insertApiKey(db: Kysely<Database>, key: NewApiKeyRow): Promise<void> {
+  await db.insertInto('api_keys').values(key).execute();
+}
+
+/** The key whose secret hashes to `hash`, if any (revocation/expiry are the caller's check). */
+export async function findApiKeyByHash(db: Kysely<Database>, hash: string): Promise<ApiKeyRow | undefined> {
+  return db.selectFrom('api_keys').selectAll().where('hash', '=', hash).executeTakeFirst();
+}
+
+/** The key with this id, if any. */
+export async function findApiKeyById(db: Kysely<Database>, id: string): Promise<ApiKeyRow | undefined> {
+  return db.selectFrom('api_keys').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+/** Marks a live key revoked; true when this call revoked it. */
+export async function revokeApiKey(db: Kysely<Database>, id: string, at: string): Promise<boolean> {
+  const result = await db
+    .updateTable('api_keys')
+    .set({ revoked_at: at })
+    .where('id', '=', id)
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) > 0;
+}
+
+/** Sets `last_used_at`. */
+export async function touchApiKey(db: Kysely<Database>, id: string, at: string): Promise<void> {
+  await db.updateTable('api_keys').set({ last_used_at: at }).where('id', '=', id).execute();
+}
+
+/** A key with what authentication needs of its workspace and of its user's membership there. */
+export type ApiKeyAuthRow = ApiKeyRow & { plan: string; role: string | null };
+
+/**
+ * One query for the hot path: the key (by hash or by id), its workspace's plan, and its user's
+ * current role in that workspace (null when no longer a member). Keys of deleted workspaces
+ * are not returned.
+ */
+export async function findApiKeyForAuth(
+  db: Kysely<Database>,
+  by: { hash: string } | { id: string },
+): Promise<ApiKeyAuthRow | undefined> {
+  let query = db
+    .selectFrom('api_keys as k')
+    .innerJoin('workspaces as w', 'w.id', 'k.workspace_id')
+    .leftJoin('members as m', (join) =>
+      join.onRef('m.workspace_id', '=', 'k.workspace_id').onRef('m.user_id', '=', 'k.user_id'),
+    )
+    .selectAll('k')
+    .select(['w.plan as plan', 'm.role as role'])
+    .where('w.deleted_at', 'is', null);
+  query = 'hash' in by ? query.where('k.hash', '=', by.hash) : query.where('k.id', '=', by.id);
+  return query.executeTakeFirst();
+}
+
+/** A user's unrevoked keys, newest first; only those of `workspaceId` when given. */
+export async function listApiKeys(
+  db: Kysely<Database>,
+  userId: string,
+  workspaceId: string | null,
+  page: PageRequest,
+): Promise<Page<ApiKeyRow>> {
+  let query = db
+    .selectFrom('api_keys')
+    .selectAll()
+    .where('user_id', '=', userId)
+    .where('revoked_at', 'is', null);
+  if (workspaceId) query = query.where('workspace_id', '=', workspaceId);
+  return paginate(query, page);
+}
