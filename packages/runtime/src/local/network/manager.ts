@@ -305,7 +305,13 @@ export function createNetworkManager(options: NetworkManagerOptions): NetworkMan
         try {
           await applySandbox(sandboxId, entry, compiled, true);
         } catch (err) {
-          // Leave nothing half-made behind.
+          // A repair of an existing sandbox keeps what it had (nft transactions are atomic).
+          if (existing) {
+            current.leases[sandboxId] = existing;
+            await saveState(statePath, current).catch(() => {});
+            throw err;
+          }
+          // A new one leaves nothing half-made behind.
           await removeSandbox(sandboxId, entry.address).catch(() => {});
           byAddress.delete(entry.address);
           delete current.leases[sandboxId];
