@@ -88,7 +88,7 @@ describe.skipIf(!isRoot)('local network manager (real kernel)', () => {
     // Safety net: whatever the rules under test do, sandbox traffic may only leave through a
     // test host's veth — never through a real interface.
     await sh('nft', [
-      `add table inet ${GUARD_TABLE}; add chain inet ${GUARD_TABLE} guard_forward { type filter hook forward priority -50; }; add rule inet ${GUARD_TABLE} guard_forward iifname "${BRIDGE}" oifname != "crth-*" drop`,
+      `add table inet ${GUARD_TABLE}; add chain inet ${GUARD_TABLE} guard_forward { type filter hook forward priority -50; }; add rule inet ${GUARD_TABLE} guard_forward iifname "${BRIDGE}" oifname != "crth-*" counter drop`,
     ]).then((result) => {
       if (result.code !== 0) throw new Error(`guard table: ${result.stderr}`);
     });
@@ -388,6 +388,11 @@ describe.skipIf(!isRoot)('local network manager (real kernel)', () => {
     const bridge = await must('nft', ['list', 'table', 'bridge', TABLE]);
     expect(bridge).not.toMatch(/"ct-[0-9a-f]{10}"/);
     expect(await sh('ls', ['/etc/netns'])).not.toContain(NETNS_PREFIX);
+  });
+
+  it('no sandbox packet ever tried to leave through a real interface (the guard never fired)', async () => {
+    const guard = await must('nft', ['list', 'table', 'inet', GUARD_TABLE]);
+    expect(guard).toMatch(/counter packets 0 bytes 0 drop/);
   });
 });
 
