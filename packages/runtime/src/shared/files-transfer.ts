@@ -145,9 +145,10 @@ export async function upload(
     },
     () => {},
   );
+  // On a feed error pipeline has closed stdin: the script sees EOF, finishes its temp file and
+  // exits, and the temp file is discarded below by name. No signal, so no race with mktemp.
   const feedError = await feed;
   fed = true;
-  if (feedError !== null) proc.kill('SIGTERM');
   const [st, out, err] = await Promise.all([status, stdout, stderr]);
   const nul = out.indexOf(0);
   const tempPath = nul > 0 ? out.subarray(0, nul).toString('utf8') : null;
@@ -174,7 +175,7 @@ export async function upload(
   return { tempPath, bytes };
 }
 
-// Exit 143 is the script's TERM trap, i.e. our own abort.
+// Exit 143 is the script's TERM trap (someone stopped it), not a failure of its own.
 function failedOnItsOwn(status: ExitStatus): boolean {
   return status.exitCode !== 0 && status.exitCode !== 143 && status.signal === null;
 }

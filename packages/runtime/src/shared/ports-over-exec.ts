@@ -22,8 +22,14 @@ exit 0`;
  * processes through /proc/PID/fd. Deduplicated and sorted by port, then address.
  */
 export async function listPortsOverExec(exec: ExecFn, sandboxId: string): Promise<PortInfo[]> {
-  const out = await runChecked(exec, sandboxId, 'root', PORTS_SCRIPT, [], { op: 'ports' });
-  return parsePorts(out.toString('utf8'));
+  // Root inside a sandbox may lack CAP_SYS_PTRACE, so it cannot read the user's /proc/PID/fd:
+  // scan as both and merge (the socket tables are the same for both).
+  const outputs = await Promise.all(
+    (['root', 'user'] as const).map((user) =>
+      runChecked(exec, sandboxId, user, PORTS_SCRIPT, [], { op: 'ports' }),
+    ),
+  );
+  return parsePorts(outputs.map((out) => out.toString('utf8')).join('\n@tcp\n'));
 }
 
 /** Parse PORTS_SCRIPT's output (exported for tests). */

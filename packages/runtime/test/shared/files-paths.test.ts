@@ -89,4 +89,14 @@ describe('ports parsing', () => {
       { port: 8123, address: '::', protocol: 'tcp', process: 'node server', pid: 43 },
     ]);
   });
+
+  it('merges scans made as different users (a second @tcp section)', () => {
+    const listen =
+      '   0: 00000000:1FBB 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000 0 111 1 0';
+    const asRoot = [listen, '@fds', '@comm', '1 init'].join('\n');
+    const asUser = [listen, '@fds', '/proc/2/fd socket:[111]', '@comm', '2 perl'].join('\n');
+    expect(parsePorts(`${asRoot}\n@tcp\n${asUser}`)).toEqual([
+      { port: 8123, address: '0.0.0.0', protocol: 'tcp', process: 'perl', pid: 2 },
+    ]);
+  });
 });
