@@ -282,6 +282,18 @@ static void setup_root(int rootfd, const char *hostname, int resolvfd) {
   rmdir("oldroot");
 }
 
+/* The init only reaps: it keeps no capability and the same seccomp filter, so a sandbox process
+ * that manages to ptrace it gains nothing. */
+static void drop_all_privileges(void) {
+  for (int cap = 0; cap < 64; cap++)
+    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL) die("capbset drop");
+  install_seccomp();
+  struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+  struct __user_cap_data_struct data[2];
+  memset(data, 0, sizeof data);
+  if (syscall(SYS_capset, &hdr, data) < 0) die("capset");
+}
+
 static _Noreturn void reap_forever(void) {
   sigset_t set;
   sigfillset(&set);
@@ -366,6 +378,7 @@ static int cmd_init(int argc, char **argv) {
     close(go[0]);
     setsid();
     prctl(PR_SET_NAME, "corral-init", 0, 0, 0);
+    drop_all_privileges();
     memset(g_args_start, 0, (size_t)(g_args_end - g_args_start));
     strncpy(g_args_start, "corral-init", (size_t)(g_args_end - g_args_start) - 1);
     int null = open("/dev/null", O_RDWR);
@@ -525,7 +538,87 @@ static void join_namespaces(pid_t pid, int with_all) {
   if (with_all) {
     if (fchdir(rootfd) < 0 || chroot(".") < 0) die("chroot");
     close(rootfd);
+    /* Act as the sandbox's root from here: files (e.g. a pty) created inside are owned by it. */
+    if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0) die("setresuid sandbox root");
   }
+}
+
+/* ---- pty: a terminal from the sandbox's own devpts, relayed to the caller's terminal ---- */
+
+static volatile sig_atomic_t g_winch = 0;
+
+static void on_sigwinch(int sig) {
+  (void)sig;
+  g_winch = 1;
+  int saved = errno;
+  if (write(g_selfpipe[1], "w", 1) < 0) {
+  }
+  errno = saved;
+}
+
+static void copy_winsize(int from, int to) {
+  struct winsize ws;
+  if (ioctl(from, TIOCGWINSZ, &ws) == 0) ioctl(to, TIOCSWINSZ, &ws);
+}
+
+/* Open a pty pair in the sandbox's /dev/pts, owned by the user and group tty (5). */
+static int open_sandbox_pty(uid_t uid, int *slave) {
+  int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0) die("open /dev/ptmx");
+  int unlock = 0;
+  if (ioctl(master, TIOCSPTLCK, &unlock) < 0) die("unlock pty");
+  *slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY);
+  if (*slave < 0) die("open pty peer");
+  if (fchown(*slave, uid, 5) < 0) die("chown pty");
+  fchmod(*slave, 0620);
+  copy_winsize(0, master);
+  /* The caller's terminal becomes a raw byte pipe (before the pid is reported, so no input is
+   * echoed twice); line discipline and echo happen on the sandbox's pty. */
+  struct termios raw;
+  if (tcgetattr(0, &raw) == 0) {
+    cfmakeraw(&raw);
+    tcsetattr(0, TCSANOW, &raw);
+  }
+  return master;
+}
+
+/* Relay between the caller's terminal (fd 0/1, put in raw mode) and the sandbox pty until the child exits. */
+static int relay_pty(pid_t child, int master) {
+  static char buf[65536];
+  int in_open = 1, status = 0, exited = 0;
+  while (!exited) {
+    struct pollfd p[3] = {{.fd = in_open ? 0 : -1, .events = POLLIN}, {.fd = master, .events = POLLIN}, {.fd = g_selfpipe[0], .events = POLLIN}};
+    if (poll(p, 3, -1) < 0 && errno != EINTR) die("poll");
+    if (in_open && (p[0].revents & (POLLIN | POLLHUP | POLLERR))) {
+      ssize_t n = read(0, buf, sizeof buf);
+      int broken = 0;
+      if (n > 0) write_all(master, buf, n, &broken);
+      else if (n == 0 || errno != EINTR) in_open = 0;
+    }
+    if (p[1].revents & (POLLIN | POLLHUP | POLLERR)) {
+      ssize_t n = read(master, buf, sizeof buf);
+      int broken = 0;
+      if (n > 0) write_all(1, buf, n, &broken);
+    }
+    if (p[2].revents & POLLIN) {
+      char c[64];
+      while (read(g_selfpipe[0], c, sizeof c) > 0) {
+      }
+    }
+    if (g_winch) {
+      g_winch = 0;
+      copy_winsize(0, master);
+    }
+    if (waitpid(child, &status, WNOHANG) == child) exited = 1;
+  }
+  fcntl(master, F_SETFL, O_NONBLOCK);
+  for (;;) {
+    ssize_t n = read(master, buf, sizeof buf);
+    int broken = 0;
+    if (n <= 0) break;
+    write_all(1, buf, n, &broken);
+  }
+  return status;
 }
 
 static int cmd_exec(int argc, char **argv) {
@@ -553,12 +646,15 @@ static int cmd_exec(int argc, char **argv) {
   if (init <= 0 || i >= argc) { fprintf(stderr, "corral-nsenter: exec needs --pid and a command\n"); return 125; }
   char **cmd = argv + i;
   if (status_fd >= 0) fcntl(status_fd, F_SETFD, FD_CLOEXEC);
+  /* Opened before entering the sandbox: afterwards every path resolves inside its root. */
+  if (status_fd < 0 && status_file) {
+    status_fd = open(status_file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (status_fd < 0) dief("open", status_file);
+  }
   join_cgroups(cgroups, ncg);
   join_namespaces(init, 1);
-  if (tty) {
-    signal(SIGHUP, SIG_IGN);
-    ioctl(0, TIOCNOTTY);
-  }
+  int master = -1, slave = -1;
+  if (tty) master = open_sandbox_pty(uid, &slave);
   int pidpipe[2], outp[2] = {-1, -1}, errp[2] = {-1, -1};
   if (pipe2(pidpipe, O_CLOEXEC) < 0) die("pipe");
   if (!tty && (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0)) die("pipe");
@@ -579,7 +675,11 @@ static int cmd_exec(int argc, char **argv) {
       dup2(errp[1], 2);
     }
     setsid();
-    if (tty) ioctl(0, TIOCSCTTY, 0);
+    if (tty) {
+      dup2(slave, 0), dup2(slave, 1), dup2(slave, 2);
+      if (slave > 2) close(slave);
+      if (ioctl(0, TIOCSCTTY, 0) < 0) die("TIOCSCTTY");
+    }
     pid_t me = getpid();
     if (write(pidpipe[1], &me, sizeof me) != sizeof me) _exit(125);
     close(pidpipe[1]);
@@ -608,16 +708,20 @@ static int cmd_exec(int argc, char **argv) {
   sa.sa_handler = forward_signal;
   int fwd[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGCONT, SIGTSTP};
   for (size_t k = 0; k < sizeof fwd / sizeof fwd[0]; k++) sigaction(fwd[k], &sa, NULL);
-  if (tty) signal(SIGHUP, SIG_IGN);
   sa.sa_handler = on_sigchld;
   sa.sa_flags = SA_NOCLDSTOP;
   sigaction(SIGCHLD, &sa, NULL);
+  if (tty) {
+    sa.sa_handler = on_sigwinch;
+    sa.sa_flags = 0;
+    sigaction(SIGWINCH, &sa, NULL);
+  }
   signal(SIGPIPE, SIG_IGN);
   sigprocmask(SIG_SETMASK, &old, NULL);
   int status = 0;
   if (tty) {
-    while (waitpid(child, &status, 0) < 0)
-      if (errno != EINTR) die("waitpid");
+    close(slave);
+    status = relay_pty(child, master);
   } else {
     status = relay_output(child, outp[0], errp[0], uid, gid);
   }

@@ -6,6 +6,7 @@ import type {
   ExecProcess,
   ExecRequest,
   NetworkPolicy,
+  PortInfo,
   ProcessInfo,
   PtyProcess,
   PtyRequest,
@@ -20,7 +21,6 @@ import type {
 } from '../interface.js';
 import { createExecFiles } from '../shared/files-over-exec.js';
 import { SANDBOX_ID_PATTERN } from '../shared/ids.js';
-import { listPortsOverExec } from '../shared/ports-over-exec.js';
 import type { TemplateStore } from '../templates/interface.js';
 import { type CgroupDriver, type CgroupLimits, detectCgroupDriver } from './cgroups/index.js';
 import { buildExecArgs } from './env.js';
@@ -28,6 +28,7 @@ import { type SandboxEntry, signalGroup, startExec, startPty } from './exec.js';
 import { startInit } from './init.js';
 import { ensureHelper } from './native.js';
 import type { NetworkManager } from './network/index.js';
+import { listPortsFromHost } from './ports.js';
 import { checkPrerequisites } from './prereqs.js';
 import { isSameProcess, processStartTimeSync } from './proc.js';
 import { ProcessTable } from './processes.js';
@@ -306,9 +307,9 @@ class LocalRuntime implements Runtime {
     signalGroup(tracked.hostPid, signal);
   }
 
-  async ports(id: string) {
-    await this.runningEntry(id);
-    return listPortsOverExec((sid, request) => this.exec(sid, request), id);
+  async ports(id: string): Promise<PortInfo[]> {
+    const { entry } = await this.runningEntry(id);
+    return listPortsFromHost(entry.initPid, await this.cgroups.forSandbox(id).pids());
   }
 
   async connect(id: string, port: number): Promise<Duplex> {
@@ -388,9 +389,11 @@ class LocalRuntime implements Runtime {
     });
   }
 
+  /** Flush state and close the network manager handed to this runtime (its DNS forwarder sockets). */
   async close(): Promise<void> {
     await this.ready.catch(() => undefined);
     await this.procTable.flush();
+    await this.options.network?.close();
   }
 
   // ---- helpers ----

@@ -138,9 +138,11 @@ export async function validateArchive(srcPath: string): Promise<void> {
     const m = LISTING.exec(line);
     if (!m) throw bad('unparsable', line);
     const [, type, uid, gid, size, rest] = m as unknown as [string, string, string, string, string, string];
+    // Overlay whiteouts (char 0,0) are created by the mounter, host root.
+    const whiteout = type === 'c' && size === '0,0';
     for (const id of [Number(uid), Number(gid)]) {
-      if (id < SANDBOX_ID_BASE || id >= SANDBOX_ID_BASE + SANDBOX_ID_COUNT)
-        throw bad('owner outside the sandbox', line);
+      const inSandbox = id >= SANDBOX_ID_BASE && id < SANDBOX_ID_BASE + SANDBOX_ID_COUNT;
+      if (!inSandbox && !(whiteout && id === 0)) throw bad('owner outside the sandbox', line);
     }
     if (type === 'l') {
       const [name] = rest.split(' -> ');
@@ -151,7 +153,7 @@ export async function validateArchive(srcPath: string): Promise<void> {
       checkPath(target ?? '', line);
     } else if (type === '-' || type === 'd') {
       checkPath(rest, line);
-    } else if (type === 'c' && size === '0,0') {
+    } else if (whiteout) {
       checkPath(rest, line);
     } else {
       throw bad('file type not allowed', line);

@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import type { PtyProcess } from '../../src/interface.js';
+import { waitFor } from '../shared/sandbox-shell.js';
+import type { ConformanceContext } from './context.js';
+
+function capture(proc: PtyProcess): () => string {
+  let text = '';
+  proc.output.on('data', (chunk: Buffer | string) => {
+    text += String(chunk);
+  });
+  return () => text;
+}
+
+/** PTY: an interactive shell as the sandbox user; resize reaches the terminal. */
+export function describePty(ctx: ConformanceContext): void {
+  describe('pty', () => {
+    it('runs an interactive shell as the user and echoes input', async () => {
+      const proc = await ctx
+        .runtime()
+        .pty(ctx.sharedSandbox(), { command: 'bash', args: ['-l'], cols: 80, rows: 24 });
+      const output = capture(proc);
+      proc.write('echo "sum=$((40+2)) uid=$(id -u) tty=$(tty)"\n');
+      await waitFor('the echo', async () =>
+        /sum=42 uid=1000 tty=\/dev\/pts\/\d+/.test(output()) ? true : undefined,
+      );
+      proc.write('exit 5\n');
+      expect((await proc.wait()).exitCode).toBe(5);
+    });
+
+    it('resize changes what stty size reports', async () => {
+      const proc = await ctx.runtime().pty(ctx.sharedSandbox(), { command: 'bash', cols: 80, rows: 24 });
+      const output = capture(proc);
+      proc.write('stty size\n');
+      await waitFor('24 80', async () => (output().includes('24 80') ? true : undefined));
+      proc.resize(132, 43);
+      proc.write('stty size\n');
+      await waitFor('43 132', async () => (output().includes('43 132') ? true : undefined));
+      proc.kill('SIGKILL');
+      expect((await proc.wait()).signal).toBe('SIGKILL');
+    });
+  });
+}

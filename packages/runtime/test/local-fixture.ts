@@ -1,0 +1,47 @@
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import type { Runtime } from '../src/interface.js';
+import { createNetworkManager } from '../src/local/network/index.js';
+import { createRuntime } from '../src/runtime.js';
+import { createTemplateStore } from '../src/templates/index.js';
+
+/** Template cache shared by every runtime test. */
+export const TEMPLATE_DIR = '/var/cache/corral/templates';
+
+// Network names private to the local driver's tests (the network suite uses its own).
+export const NET = {
+  bridge: 'crlbr0',
+  tableName: 'corral_lt',
+  netnsPrefix: 'corrallt-',
+  vethPrefix: 'lt-',
+  subnet: '100.102.0.0/16',
+};
+
+/** A local runtime over `stateDir` with a real network manager under `<stateDir>/network`. */
+export function makeLocalRuntime(stateDir: string): Runtime {
+  return createRuntime({
+    isolation: 'local',
+    stateDir,
+    templates: createTemplateStore({ dir: TEMPLATE_DIR }),
+    network: createNetworkManager({ stateDir: join(stateDir, 'network'), ...NET }),
+  });
+}
+
+/** Remove the test network's host-side objects (bridge, nft tables, leftover netns). */
+export function removeTestNetwork(): void {
+  const quiet = (cmd: string, args: string[]) => {
+    try {
+      execFileSync(cmd, args, { stdio: 'ignore' });
+    } catch {
+      // absent
+    }
+  };
+  const list = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
+  for (const line of list.split('\n')) {
+    const name = line.split(' ')[0] ?? '';
+    if (name.startsWith(NET.netnsPrefix)) quiet('ip', ['netns', 'del', name]);
+  }
+  quiet('nft', ['delete', 'table', 'inet', NET.tableName]);
+  quiet('nft', ['delete', 'table', 'bridge', NET.tableName]);
+  quiet('ip', ['link', 'del', NET.bridge]);
+}

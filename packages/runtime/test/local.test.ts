@@ -1,0 +1,115 @@
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Runtime, SandboxSpec } from '../src/interface.js';
+import { describeRuntimeConformance } from './conformance/index.js';
+import { makeLocalRuntime, NET, removeTestNetwork } from './local-fixture.js';
+import { shellOk, waitFor } from './shared/sandbox-shell.js';
+
+const isRoot = process.getuid?.() === 0;
+
+describe.skipIf(!isRoot)('local driver', () => {
+  afterAll(() => removeTestNetwork());
+
+  describeRuntimeConformance('local', makeLocalRuntime);
+
+  describe('local specifics', () => {
+    let stateDir = '';
+    let rt: Runtime;
+    const spec = (id: string, diskMb = 256): SandboxSpec => ({
+      id: `loc-${process.pid}-${id}`,
+      template: 'base',
+      resources: { cpu: 1, memoryMb: 256, diskMb, pids: 128 },
+      env: { SECRET: 's3cret' },
+      network: { mode: 'none' },
+      metadata: {},
+    });
+    const initPidOf = (id: string) =>
+      (
+        JSON.parse(readFileSync(join(stateDir, 'sandboxes', id, 'state.json'), 'utf8')) as {
+          init: { pid: number };
+        }
+      ).init.pid;
+
+    beforeAll(() => {
+      stateDir = mkdtempSync(join(tmpdir(), 'corral-local-'));
+      rt = makeLocalRuntime(stateDir);
+    });
+    afterAll(async () => {
+      for (const s of await rt.list()) await rt.destroy(s.id);
+      await rt.close();
+      rmSync(stateDir, { recursive: true, force: true });
+    });
+
+    it('keeps state on disk, 0600 (it holds the env)', async () => {
+      const s = spec('state');
+      await rt.create(s);
+      const file = join(stateDir, 'sandboxes', s.id, 'state.json');
+      expect(statSync(file).mode & 0o777).toBe(0o600);
+      expect(JSON.parse(readFileSync(file, 'utf8')).state).toBe('running');
+    });
+
+    it('destroy leaves no mount, cgroup, netns or directory behind', async () => {
+      const s = spec('leak');
+      await rt.create(s);
+      const mounts = () => readFileSync('/proc/self/mountinfo', 'utf8');
+      expect(mounts()).toContain(s.id);
+      expect(
+        existsSync(`/sys/fs/cgroup/memory/corral/${s.id}`) || existsSync(`/sys/fs/cgroup/corral/${s.id}`),
+      ).toBe(true);
+      expect(existsSync(`/run/netns/${NET.netnsPrefix}${s.id}`)).toBe(true);
+      await rt.destroy(s.id);
+      expect(mounts()).not.toContain(s.id);
+      for (const c of readdirSync('/sys/fs/cgroup'))
+        expect(existsSync(`/sys/fs/cgroup/${c}/corral/${s.id}`)).toBe(false);
+      expect(existsSync(`/run/netns/${NET.netnsPrefix}${s.id}`)).toBe(false);
+      expect(existsSync(join(stateDir, 'sandboxes', s.id))).toBe(false);
+    });
+
+    it('refuses memory snapshots', async () => {
+      const s = spec('nomem');
+      await rt.create(s);
+      await expect(rt.snapshot(s.id, join(stateDir, 'x.tar'), { includeMemory: true })).rejects.toMatchObject(
+        {
+          code: 'UNSUPPORTED',
+        },
+      );
+    });
+
+    it('marks a sandbox whose init died as stopped, and starts it again', async () => {
+      const s = spec('crash');
+      await rt.create(s);
+      await shellOk(rt, s.id, 'echo persisted > ~/p');
+      process.kill(initPidOf(s.id), 'SIGKILL');
+      await waitFor('the sandbox to be seen stopped', async () =>
+        (await rt.get(s.id))?.state === 'stopped' ? true : undefined,
+      );
+      expect((await rt.start(s.id)).state).toBe('running');
+      expect(await shellOk(rt, s.id, 'cat ~/p')).toBe('persisted\n');
+    });
+
+    it('reports stats from the cgroup and the upper layer', async () => {
+      const s = spec('stats');
+      await rt.create(s);
+      await shellOk(rt, s.id, 'head -c 3000000 /dev/urandom > ~/blob');
+      const stats = await rt.stats(s.id);
+      expect(stats.diskBytes).toBeGreaterThan(3_000_000);
+      expect(stats.memoryBytes).toBeGreaterThan(0);
+      expect(stats.cpuSeconds).toBeGreaterThan(0);
+      expect(stats.pids).toBeGreaterThanOrEqual(1);
+    });
+
+    it('caps the disk: a fill stops at diskMb and the sandbox keeps working', async () => {
+      const s = spec('disk', 64);
+      await rt.create(s);
+      const out = await shellOk(
+        rt,
+        s.id,
+        'dd if=/dev/zero of=~/fill bs=1M count=200 2>&1 | tail -1; du -m ~/fill | cut -f1',
+      );
+      expect(Number(out.trim().split('\n').pop())).toBeLessThanOrEqual(64);
+      expect(await shellOk(rt, s.id, 'rm ~/fill; echo ok > ~/small; cat ~/small')).toBe('ok\n');
+    });
+  });
+});
