@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream';
 import { RuntimeError } from '../errors.js';
 import type { FileInfo, FileType, SandboxFiles } from '../interface.js';
 import { baseName, normalizeSandboxPath, parentDir } from './files-paths.js';
-import { type ExecFn, type ExecUser, runChecked } from './files-run.js';
+import { type ExecFn, type ExecUser, REMOVE_TIMEOUT_MS, runChecked, SCRIPT_TIMEOUT_MS } from './files-run.js';
 import {
   COMMIT_SCRIPT,
   FIND_FIELDS,
@@ -33,8 +33,13 @@ export interface ExecFilesOptions {
  */
 export function createExecFiles(exec: ExecFn, options: ExecFilesOptions = {}): SandboxFiles {
   const user = options.user ?? 'user';
-  const run = (id: string, script: string, args: string[], context: Record<string, unknown>) =>
-    runChecked(exec, id, user, script, args, context);
+  const run = (
+    id: string,
+    script: string,
+    args: string[],
+    context: Record<string, unknown>,
+    timeoutMs = SCRIPT_TIMEOUT_MS,
+  ) => runChecked(exec, id, user, script, args, context, timeoutMs);
 
   return {
     async list(id, path) {
@@ -85,7 +90,7 @@ export function createExecFiles(exec: ExecFn, options: ExecFilesOptions = {}): S
     async remove(id, path, removeOptions) {
       const target = normalizeSandboxPath(path);
       const recursive = removeOptions?.recursive === true ? 'recursive' : '';
-      await run(id, REMOVE_SCRIPT, [target, recursive], { op: 'remove', path: target });
+      await run(id, REMOVE_SCRIPT, [target, recursive], { op: 'remove', path: target }, REMOVE_TIMEOUT_MS);
     },
 
     async move(id, from, to) {
@@ -115,7 +120,8 @@ export function createExecFiles(exec: ExecFn, options: ExecFilesOptions = {}): S
         finish: () => inspector.end(),
         context,
       });
-      await run(id, TAR_IN_SCRIPT, [tempPath, dir, inspector.gzip === true ? 'gzip' : ''], context);
+      const args = [tempPath, dir, inspector.gzip === true ? 'gzip' : ''];
+      await run(id, TAR_IN_SCRIPT, args, context, 0);
     },
   };
 }

@@ -22,15 +22,21 @@ const PRELUDE = `fail() { printf '${ERROR_TAG}%s\\n' "$1" >&2; shift; printf '%s
  * The exec request for a constant bash script; arguments travel as argv ($1, $2 …), never
  * inside the script text, so no path is ever parsed by a shell.
  */
-export function scriptRequest(script: string, args: string[], user: ExecUser): ExecRequest {
+export function scriptRequest(script: string, args: string[], user: ExecUser, timeoutMs = 0): ExecRequest {
   return {
     command: '/bin/bash',
     args: ['-c', PRELUDE + script, 'corral-files', ...args],
     user,
     cwd: '/',
     env: { LC_ALL: 'C', LANG: 'C' },
+    timeoutMs,
   };
 }
+
+/** Bound on a non-streaming script (stat, list, mkdir, move, commit …): fail loudly, never hang. */
+export const SCRIPT_TIMEOUT_MS = 120_000; // two minutes
+/** Removing a large tree can take a while on a slow disk. */
+export const REMOVE_TIMEOUT_MS = 600_000; // ten minutes
 
 export interface ScriptResult {
   status: ExitStatus;
@@ -78,8 +84,9 @@ export async function runScript(
   user: ExecUser,
   script: string,
   args: string[],
+  timeoutMs = SCRIPT_TIMEOUT_MS,
 ): Promise<ScriptResult> {
-  const proc = await exec(sandboxId, scriptRequest(script, args, user));
+  const proc = await exec(sandboxId, scriptRequest(script, args, user, timeoutMs));
   proc.stdin.on('error', () => {});
   proc.stdin.end();
   const stderr = collectStderr(proc.stderr);
@@ -101,8 +108,9 @@ export async function runChecked(
   script: string,
   args: string[],
   context: Record<string, unknown>,
+  timeoutMs = SCRIPT_TIMEOUT_MS,
 ): Promise<Buffer> {
-  const result = await runScript(exec, sandboxId, user, script, args);
+  const result = await runScript(exec, sandboxId, user, script, args, timeoutMs);
   if (result.status.exitCode !== 0) throw failureError(result.status, result.stderr, context);
   return result.stdout;
 }
@@ -143,8 +151,9 @@ export function failureError(
       return new RuntimeError(code as RuntimeErrorCode, message, { ...details, stderr: message });
     }
   }
-  if (status.signal !== null || status.timedOut) {
-    return new RuntimeError('INTERNAL', `file operation killed (${status.signal ?? 'timeout'})`, details);
+  if (status.timedOut) return new RuntimeError('INTERNAL', 'file operation timed out', details);
+  if (status.signal !== null) {
+    return new RuntimeError('INTERNAL', `file operation killed (${status.signal})`, details);
   }
   for (const [pattern, code] of STDERR_CODES) {
     const line = lines.find((l) => pattern.test(l));
