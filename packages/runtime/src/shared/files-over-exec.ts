@@ -1,9 +1,15 @@
 import { posix } from 'node:path';
 import type { Readable } from 'node:stream';
-import { RuntimeError } from '../errors.js';
+import { isRuntimeError, RuntimeError } from '../errors.js';
 import type { FileInfo, FileType, SandboxFiles } from '../interface.js';
 import { baseName, normalizeSandboxPath, parentDir } from './files-paths.js';
-import { type ExecFn, type ExecUser, REMOVE_TIMEOUT_MS, runChecked, SCRIPT_TIMEOUT_MS } from './files-run.js';
+import {
+  type ExecFn,
+  type ExecUser,
+  REMOVE_TIMEOUT_MS,
+  runChecked,
+  type ScriptOptions,
+} from './files-run.js';
 import {
   COMMIT_SCRIPT,
   FIND_FIELDS,
@@ -38,8 +44,8 @@ export function createExecFiles(exec: ExecFn, options: ExecFilesOptions = {}): S
     script: string,
     args: string[],
     context: Record<string, unknown>,
-    timeoutMs = SCRIPT_TIMEOUT_MS,
-  ) => runChecked(exec, id, user, script, args, context, timeoutMs);
+    scriptOptions?: ScriptOptions,
+  ) => runChecked(exec, id, user, script, args, context, scriptOptions);
 
   return {
     async list(id, path) {
@@ -90,7 +96,15 @@ export function createExecFiles(exec: ExecFn, options: ExecFilesOptions = {}): S
     async remove(id, path, removeOptions) {
       const target = normalizeSandboxPath(path);
       const recursive = removeOptions?.recursive === true ? 'recursive' : '';
-      await run(id, REMOVE_SCRIPT, [target, recursive], { op: 'remove', path: target }, REMOVE_TIMEOUT_MS);
+      await run(
+        id,
+        REMOVE_SCRIPT,
+        [target, recursive],
+        { op: 'remove', path: target },
+        {
+          timeoutMs: REMOVE_TIMEOUT_MS,
+        },
+      );
     },
 
     async move(id, from, to) {
@@ -120,8 +134,19 @@ export function createExecFiles(exec: ExecFn, options: ExecFilesOptions = {}): S
         finish: () => inspector.end(),
         context,
       });
+      // Directories on the members' way that already exist in the sandbox must not be symlinks
+      // leading out of `dir` (tar follows those): the script checks them before extracting.
+      const prefixes = Buffer.from([...inspector.guard.prefixes].map((p) => `${p}\0`).join(''));
       const args = [tempPath, dir, inspector.gzip === true ? 'gzip' : ''];
-      await run(id, TAR_IN_SCRIPT, args, context, 0);
+      await run(id, TAR_IN_SCRIPT, args, context, { timeoutMs: 0, stdin: prefixes }).catch((err: unknown) => {
+        if (!isRuntimeError(err, 'INVALID_ARGUMENT')) throw err;
+        const entry = err.message.replace(/^archive refused: /, '').replace(/ leads out of the target$/, '');
+        throw new RuntimeError('INVALID_ARGUMENT', err.message, {
+          ...err.details,
+          entry,
+          reason: 'symlink-escape',
+        });
+      });
     },
   };
 }

@@ -77,18 +77,26 @@ export function collectStderr(stream: Readable): Promise<string> {
   });
 }
 
-/** Run a script with no stdin to its end; resolves with its output whatever its exit code. */
+export interface ScriptOptions {
+  /** Kill the script after this long; 0 = never. Default SCRIPT_TIMEOUT_MS. */
+  timeoutMs?: number;
+  /** Bytes for the script's stdin (it sees EOF after them). */
+  stdin?: Buffer;
+}
+
+/** Run a script to its end; resolves with its output whatever its exit code. */
 export async function runScript(
   exec: ExecFn,
   sandboxId: string,
   user: ExecUser,
   script: string,
   args: string[],
-  timeoutMs = SCRIPT_TIMEOUT_MS,
+  options: ScriptOptions = {},
 ): Promise<ScriptResult> {
-  const proc = await exec(sandboxId, scriptRequest(script, args, user, timeoutMs));
+  const request = scriptRequest(script, args, user, options.timeoutMs ?? SCRIPT_TIMEOUT_MS);
+  const proc = await exec(sandboxId, request);
   proc.stdin.on('error', () => {});
-  proc.stdin.end();
+  proc.stdin.end(options.stdin);
   const stderr = collectStderr(proc.stderr);
   const stdout = collect(proc.stdout, MAX_COLLECT_BYTES);
   try {
@@ -108,9 +116,9 @@ export async function runChecked(
   script: string,
   args: string[],
   context: Record<string, unknown>,
-  timeoutMs = SCRIPT_TIMEOUT_MS,
+  options: ScriptOptions = {},
 ): Promise<Buffer> {
-  const result = await runScript(exec, sandboxId, user, script, args, timeoutMs);
+  const result = await runScript(exec, sandboxId, user, script, args, options);
   if (result.status.exitCode !== 0) throw failureError(result.status, result.stderr, context);
   return result.stdout;
 }

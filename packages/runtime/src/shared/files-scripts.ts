@@ -83,8 +83,20 @@ printf K
 if [ "$2" = gzip ]; then exec tar -c -z -f - --ignore-failed-read --warning=no-file-ignored .; fi
 exec tar -c -f - --ignore-failed-read --warning=no-file-ignored .`;
 
-/** $1 = archive file (removed afterwards), $2 = target directory, $3 = 'gzip' or empty. */
+/**
+ * $1 = archive file (removed afterwards), $2 = target directory, $3 = 'gzip' or empty; stdin =
+ * the members' directory prefixes, NUL-terminated. GNU tar follows a symlink already on disk in
+ * a member's directories, so each prefix that is a symlink must resolve inside the target.
+ */
 export const TAR_IN_SCRIPT = `
+root=$(cd -- "$2" && pwd -P && echo .) || { rm -f -- "$1"; exit 1; }
+root=\${root%?.}; root=\${root%/}
+while IFS= read -r -d '' p; do
+  if [ -L "$2/$p" ]; then
+    real=$(realpath -m -- "$2/$p" && echo .); real=\${real%?.}
+    case "$real/" in "$root"/*) ;; *) rm -f -- "$1"; fail INVALID_ARGUMENT "archive refused: $p leads out of the target";; esac
+  fi
+done
 z=; if [ "$3" = gzip ]; then z=-z; fi
 tar -x $z -f "$1" -C "$2" --no-same-owner --no-overwrite-dir --warning=no-timestamp
 rc=$?; rm -f -- "$1"; exit $rc`;

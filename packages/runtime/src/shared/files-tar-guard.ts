@@ -45,6 +45,8 @@ export class TarGuard {
   private readonly symlinks = new Map<string, string>();
   /** Member paths checked, in order (for tests and diagnostics). */
   readonly members: string[] = [];
+  /** Every directory a member or hard link target is reached through (relative, normal). */
+  readonly prefixes = new Set<string>();
 
   /** Parse the next bytes of the archive; throws on the first refused member. */
   write(chunk: Buffer): void {
@@ -161,6 +163,7 @@ export class TarGuard {
   /** Follow the archive's own symlinks along `path`; throw if one leads outside the directory. */
   private resolve(path: string, entry: string, includeLast: boolean): void {
     let parts = path === '' ? [] : path.split('/');
+    this.addPrefixes(parts);
     let hops = 0;
     for (let i = 0; i < parts.length - (includeLast ? 0 : 1); i++) {
       const prefix = parts.slice(0, i + 1).join('/');
@@ -176,8 +179,13 @@ export class TarGuard {
       }
       const base = joined === '.' ? [] : joined.split('/');
       parts = [...base, ...parts.slice(i + 1)];
+      this.addPrefixes(parts);
       i = -1;
     }
+  }
+
+  private addPrefixes(parts: string[]): void {
+    for (let i = 1; i < parts.length; i++) this.prefixes.add(parts.slice(0, i).join('/'));
   }
 }
 

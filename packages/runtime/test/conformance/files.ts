@@ -234,6 +234,34 @@ export function describeFiles(getRuntime: () => Runtime, getSandboxId: () => str
       expect(await text(`${dir}/inner/sub/through-link.txt`)).toBe('payload\n');
     });
 
+    it('refuses an archive that would go through a symlink already on disk leading out of the target', async () => {
+      const base = `${dir}/on-disk`;
+      await sh(
+        'mkdir -p "$1/out" "$1/target/real" && ln -s "$1/out" "$1/target/d" && ln -s real "$1/target/ok"',
+        'user',
+        [base],
+      );
+      const archive = buildArchive('nested-file');
+      const err = await files()
+        .tarIn(id(), `${base}/target`, Readable.from([archive]))
+        .then(
+          () => null,
+          (e: { code?: string; details?: { entry?: string } }) => e,
+        );
+      expect(err?.code).toBe('INVALID_ARGUMENT');
+      expect(err?.details?.entry).toBe('d');
+      expect(await files().list(id(), `${base}/out`)).toEqual([]);
+      expect((await files().list(id(), `${base}/target`)).map((f) => f.name).sort()).toEqual([
+        'd',
+        'ok',
+        'real',
+      ]);
+      // A symlink that stays inside the target is fine.
+      await sh('rm "$1/target/d" && ln -s real "$1/target/d"', 'user', [base]);
+      await files().tarIn(id(), `${base}/target`, Readable.from([archive]));
+      expect(await text(`${base}/target/real/x.txt`)).toBe('nested\n');
+    });
+
     for (const [kind] of ESCAPES) {
       it(`refuses the tar-slip archive '${kind}' and writes nothing`, async () => {
         const target = `${dir}/slip-${kind}/target`;

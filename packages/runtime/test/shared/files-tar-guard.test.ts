@@ -49,6 +49,13 @@ describe('TarGuard', () => {
     expect(guard.members).toContain('alias/through-link.txt');
   });
 
+  it("collects the directories members go through, after the archive's own symlinks", () => {
+    expect([...check(buildArchive('nested-file'), 512).prefixes]).toEqual(['d']);
+    const inner = check(buildArchive('inner-symlink'), 512);
+    expect(inner.prefixes.has('alias')).toBe(true);
+    expect(inner.prefixes.has('sub')).toBe(true);
+  });
+
   for (const [kind, reason] of ESCAPES) {
     it(`refuses ${kind} with reason ${reason} and names the entry`, () => {
       const bytes = buildArchive(kind);

@@ -10,6 +10,7 @@ export type FixtureKind =
   | 'pax-long-names'
   | 'ustar-prefix'
   | 'inner-symlink'
+  | 'nested-file'
   | 'parent-traversal'
   | 'absolute'
   | 'symlink-absolute-escape'
@@ -49,6 +50,12 @@ export function buildArchive(kind: FixtureKind, options: { gzip?: boolean } = {}
         symlinkSync('sub', join(dir, 'tree/alias'));
         tar('-cf', out, '-C', 'tree', '.');
         tar('-rf', out, '--transform', 's,^x$,./alias/through-link.txt,', 'x');
+        break;
+      case 'nested-file':
+        // Only `d/x.txt`, no entry for `d`: tar walks through whatever `d` is on disk.
+        mkdirSync(join(dir, 'd'));
+        writeFileSync(join(dir, 'd/x.txt'), 'nested\n');
+        tar('-cf', out, 'd/x.txt');
         break;
       case 'parent-traversal':
         tar('-cPf', out, '--transform', 's,^x$,../../escaped.txt,', 'x');
