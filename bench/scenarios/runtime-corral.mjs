@@ -109,7 +109,8 @@ export async function snapshotRows({ runtime, label, tmp, reps, idPrefix }) {
       const [restoreMs] = await timed(() => runtime.restore(target, file));
       sizeBytes = info.sizeBytes;
       const got = (await execOnce(runtime, target, 'sha256sum', ['/home/user/workspace.bin'])).stdout;
-      if (got.split(' ')[0] !== want.split(' ')[0]) throw new Error('restored workspace differs from the source');
+      if (got.split(' ')[0] !== want.split(' ')[0])
+        throw new Error('restored workspace differs from the source');
       snapshots.push(snapMs);
       restores.push(restoreMs);
     }

@@ -62,7 +62,8 @@ export function run(cmd, args, options = {}) {
     child.on('error', reject);
     child.on('close', (code, signal) => {
       if (code === 0) resolve(stdout);
-      else reject(new Error(`${cmd} ${args.slice(0, 4).join(' ')}… exited ${code ?? signal}: ${stderr.trim()}`));
+      else
+        reject(new Error(`${cmd} ${args.slice(0, 4).join(' ')}… exited ${code ?? signal}: ${stderr.trim()}`));
     });
   });
 }

@@ -19,7 +19,9 @@ async function meminfo() {
 /** Host pids in the sandbox's cgroup (v1 pids controller, or the v2 directory). */
 async function cgroupPids(id) {
   const v2 = existsSync('/sys/fs/cgroup/cgroup.controllers');
-  const file = v2 ? `/sys/fs/cgroup/corral/${id}/cgroup.procs` : `/sys/fs/cgroup/pids/corral/${id}/cgroup.procs`;
+  const file = v2
+    ? `/sys/fs/cgroup/corral/${id}/cgroup.procs`
+    : `/sys/fs/cgroup/pids/corral/${id}/cgroup.procs`;
   const text = await readFile(file, 'utf8').catch(() => '');
   return text.split('\n').filter(Boolean).map(Number);
 }
@@ -40,6 +42,8 @@ const settle = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 export async function memoryRows({ runtime, label, count, idPrefix, log }) {
   const ids = [];
   const before = await meminfo();
+  let after;
+  const rows = [];
   try {
     const [createMs] = await timed(async () => {
       for (let i = 0; i < count; i++) {
@@ -50,37 +54,87 @@ export async function memoryRows({ runtime, label, count, idPrefix, log }) {
         if ((i + 1) % 100 === 0) log(`${label}: ${i + 1}/${count} idle sandboxes up`);
       }
     });
-    await settle(3000);
-    const after = await meminfo();
-    let rss = 0;
-    let pss = 0;
-    let processes = 0;
-    let cgroupBytes = 0;
-    for (const id of ids) {
-      for (const pid of await cgroupPids(id)) {
-        const r = await rollup(pid);
-        rss += r.rss;
-        pss += r.pss;
-        processes++;
-      }
-      cgroupBytes += (await runtime.stats(id)).memoryBytes;
-    }
-    const hostDelta = before.MemAvailable - after.MemAvailable;
-    const perSandbox = hostDelta / count;
-    const slab = (after.Slab - before.Slab) / count;
-    const fit = Math.floor(before.MemAvailable / Math.max(perSandbox, 1));
-    const base = `${count} idle sandboxes (${processes} processes), created in ${(createMs / 1000).toFixed(1)} s`;
-    return [
-      row(`${label}: host memory per idle sandbox (MemAvailable Δ)`, perSandbox / MIB, 'MiB', '≤ 5', `${base}; host-wide, other work on the machine included`),
-      row(`${label}:   of which kernel slab (Slab Δ)`, slab / MIB, 'MiB', '', 'netns, veth, overlay, cgroup objects'),
-      row(`${label}:   sandbox processes PSS`, pss / count / MIB, 'MiB', '', `RSS ${(rss / count / MIB).toFixed(2)} MiB`),
-      row(`${label}:   cgroup memory usage`, cgroupBytes / count / MIB, 'MiB', '', 'memory.usage_in_bytes / memory.current (page cache charged included)'),
-      row(`${label}: idle sandboxes that fit (extrapolated)`, fit, 'sandboxes', '≥ 1000', `MemAvailable before ${(before.MemAvailable / 2 ** 30).toFixed(1)} GiB ÷ per-sandbox Δ`),
-    ];
+    await settle(SETTLE_MS);
+    after = await meminfo();
+    const usage = await processUsage(runtime, ids);
+    const per = (field) => (before[field] - after[field]) / count / MIB;
+    const grew = (field) => -per(field);
+    const perSandbox = per('MemAvailable');
+    const kernel = ['Slab', 'Percpu', 'KernelStack', 'PageTables']
+      .map((f) => `${f} ${grew(f).toFixed(2)}`)
+      .join(', ');
+    const base = `${count} idle sandboxes (${usage.processes} processes), created in ${(createMs / 1000).toFixed(1)} s`;
+    rows.push(
+      row(
+        `${label}: host memory per idle sandbox (MemAvailable Δ)`,
+        perSandbox,
+        'MiB',
+        '≤ 5',
+        `${base}; host-wide: other work on the machine shows up here`,
+      ),
+      row(
+        `${label}:   of which kernel (Slab+Percpu+KernelStack+PageTables Δ)`,
+        grew('Slab') + grew('Percpu') + grew('KernelStack') + grew('PageTables'),
+        'MiB',
+        '',
+        `MiB each: ${kernel}`,
+      ),
+      row(
+        `${label}:   sandbox processes PSS`,
+        usage.pss / count / MIB,
+        'MiB',
+        '',
+        `RSS ${(usage.rss / count / MIB).toFixed(2)} MiB`,
+      ),
+      row(
+        `${label}:   cgroup memory usage`,
+        usage.cgroupBytes / count / MIB,
+        'MiB',
+        '',
+        'memory.usage_in_bytes / memory.current (charged page cache included)',
+      ),
+      row(
+        `${label}: idle sandboxes that fit (extrapolated)`,
+        Math.floor(before.MemAvailable / Math.max(perSandbox * MIB, 1)),
+        'sandboxes',
+        '≥ 1000',
+        `MemAvailable before ${(before.MemAvailable / 2 ** 30).toFixed(1)} GiB ÷ per-sandbox Δ`,
+      ),
+    );
   } finally {
     const [destroyMs] = await timed(() => destroyAll(runtime, ids));
     log(`${label}: destroyed ${ids.length} idle sandboxes in ${(destroyMs / 1000).toFixed(1)} s`);
   }
+  // A second reading of the same cost: what destroying them gave back.
+  await settle(SETTLE_MS);
+  const final = await meminfo();
+  rows.push(
+    row(
+      `${label}: host memory regained per destroyed sandbox`,
+      (final.MemAvailable - after.MemAvailable) / count / MIB,
+      'MiB',
+      '',
+      'MemAvailable after destroy − with them idle; a cross-check of the Δ above',
+    ),
+  );
+  return rows;
+}
+
+const SETTLE_MS = 3000;
+
+/** Sum of RSS/PSS over every process in the sandboxes' cgroups, and of the cgroups' memory usage. */
+async function processUsage(runtime, ids) {
+  const usage = { rss: 0, pss: 0, processes: 0, cgroupBytes: 0 };
+  for (const id of ids) {
+    for (const pid of await cgroupPids(id)) {
+      const r = await rollup(pid);
+      usage.rss += r.rss;
+      usage.pss += r.pss;
+      usage.processes++;
+    }
+    usage.cgroupBytes += (await runtime.stats(id)).memoryBytes;
+  }
+  return usage;
 }
 
 /** Destroy sandboxes a few at a time; failures are logged by the caller's later checks, not thrown. */

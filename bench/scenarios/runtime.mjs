@@ -4,7 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { baselineRows } from './runtime-baselines.mjs';
@@ -27,8 +27,14 @@ const NET = {
 
 /** Knobs, from the harness context or the environment (BENCH_RUNTIME_N, _IDLE, _SNAPSHOTS). */
 function settings(ctx) {
-  const num = (key, fallback) => Number(ctx.options?.[key] ?? process.env[`BENCH_RUNTIME_${key.toUpperCase()}`] ?? fallback);
-  return { n: num('n', 30), execN: num('execN', 200), idle: num('idle', 200), snapshots: num('snapshots', 3) };
+  const num = (key, fallback) =>
+    Number(ctx.options?.[key] ?? process.env[`BENCH_RUNTIME_${key.toUpperCase()}`] ?? fallback);
+  return {
+    n: num('n', 30),
+    execN: num('execN', 200),
+    idle: num('idle', 200),
+    snapshots: num('snapshots', 3),
+  };
 }
 
 async function load(path) {
@@ -57,7 +63,15 @@ async function corralRows(runtime, label, { n, execN, idle, snapshots }, tmp, lo
         await runtime.create(benchSpec(id));
         await execOnce(runtime, id, 'true');
       });
-      return [row(`${label}: first create → exec in a fresh runtime`, ms, 'ms', '', 'includes helper compile, cgroup and network init')];
+      return [
+        row(
+          `${label}: first create → exec in a fresh runtime`,
+          ms,
+          'ms',
+          '',
+          'includes helper compile, cgroup and network init',
+        ),
+      ];
     } finally {
       await runtime.destroy(id).catch(() => undefined);
     }
@@ -76,6 +90,18 @@ async function gvisorRuntime(options) {
   const gvisor = existsSync(gvisorPath) ? await import(pathToFileURL(gvisorPath).href) : {};
   if (typeof gvisor.createGvisorRuntime === 'function') return gvisor.createGvisorRuntime(options);
   return factory.createRuntime({ ...options, isolation: 'gvisor' });
+}
+
+/** The machine's state when the run starts: every figure below is relative to it. */
+function hostRow() {
+  const [one, five] = loadavg();
+  return row(
+    'host load average (1 min / 5 min) at start',
+    one,
+    '',
+    '',
+    `5 min ${five.toFixed(2)}; ${cpus().length} cores; other work on the machine inflates every latency`,
+  );
 }
 
 /** Remove the bench network's host objects (bridge, nft tables, leftover netns). */
@@ -106,6 +132,7 @@ async function run(ctx = {}) {
     const { createRuntime } = await load('runtime.js');
     const { createNetworkManager } = await load('local/network/index.js');
     const templates = createTemplateStore({ dir: TEMPLATE_DIR });
+    rows.push(hostRow());
     log('resolving the base template (built once, ~60 s, when absent)');
     const base = await templates.resolve('base', { onProgress: (line) => log(`template: ${line}`) });
     log(`baselines over ${base.rootfs}`);
@@ -122,7 +149,15 @@ async function run(ctx = {}) {
     const bare = createRuntime({ isolation: 'local', stateDir: join(tmp, 'local-bare'), templates });
     try {
       const idPrefix = `bench-bare-${process.pid}`;
-      rows.push(...(await createRows({ runtime: bare, label: 'local, no network manager', n: knobs.n, idPrefix, goals: false })));
+      rows.push(
+        ...(await createRows({
+          runtime: bare,
+          label: 'local, no network manager',
+          n: knobs.n,
+          idPrefix,
+          goals: false,
+        })),
+      );
     } catch (err) {
       rows.push(unavailable('local, no network manager', err));
     } finally {
