@@ -1,18 +1,22 @@
+import type { FastifyRequest } from 'fastify';
 import type { Config } from '../config.js';
 import { apiError } from '../errors.js';
 import { newId } from '../ids.js';
 import { findApiKeyForAuth } from '../store/api-keys.js';
 import { isoNow } from '../store/db.js';
 import { insertMember } from '../store/members.js';
+import { MAX_PAGE_LIMIT } from '../store/pagination.js';
 import type { UserRow } from '../store/schema.js';
-import { findUserByEmail, insertUser, isUniqueViolation } from '../store/users.js';
-import { insertWorkspace } from '../store/workspaces.js';
+import { findUserByEmail, findUserById, insertUser, isUniqueViolation } from '../store/users.js';
+import { insertWorkspace, listWorkspacesForMember } from '../store/workspaces.js';
+import { requireAuth } from './access.js';
 import type { ServiceDeps } from './keys.js';
 import { parseScopes } from './keys.js';
 import type { LoginThrottle } from './login-throttle.js';
 import { hashPassword, verifyAgainstDummy, verifyPassword } from './passwords.js';
 import { type NewSession, startSession } from './sessions.js';
 import { looksLikeApiKey, sha256Hex, signAccessToken } from './tokens.js';
+import { toWorkspaceView, type WorkspaceView } from './workspaces.js';
 
 /** Emails are compared and stored trimmed and lowercased. */
 export function normaliseEmail(email: string): string {
@@ -54,7 +58,7 @@ export async function register(
   deps: ServiceDeps & { config: Config },
   input: { email: string; password: string; name?: string | undefined },
   client: ClientInfo,
-): Promise<{ user: UserView; workspaceId: string; session: NewSession }> {
+): Promise<{ user: UserView; workspace: WorkspaceView; session: NewSession }> {
   const email = normaliseEmail(input.email);
   const passwordHash = await hashPassword(input.password);
   const now = isoNow();
@@ -66,7 +70,16 @@ export async function register(
     is_admin: 0,
     created_at: now,
   };
-  const workspaceId = newId('ws');
+  const workspace: WorkspaceView = {
+    id: newId('ws'),
+    name: `${user.name}'s workspace`,
+    plan: deps.config.defaultPlan,
+    personal: true,
+    role: 'owner',
+    created_by: user.id,
+    created_at: now,
+  };
+  const workspaceId = workspace.id;
   try {
     const session = await deps.store.db.transaction().execute(async (trx) => {
       if (await findUserByEmail(trx, email))
@@ -74,8 +87,8 @@ export async function register(
       await insertUser(trx, user);
       await insertWorkspace(trx, {
         id: workspaceId,
-        name: `${user.name}'s workspace`,
-        plan: deps.config.defaultPlan,
+        name: workspace.name,
+        plan: workspace.plan,
         personal: 1,
         created_by: user.id,
         created_at: now,
@@ -99,7 +112,7 @@ export async function register(
       );
       return created;
     });
-    return { user: toUserView(user), workspaceId, session };
+    return { user: toUserView(user), workspace, session };
   } catch (err) {
     if (isUniqueViolation(err)) throw apiError('CONFLICT', { field: 'email' }, 'This email cannot be used');
     throw err;
@@ -163,4 +176,23 @@ export async function issueToken(
     expiresAt,
   );
   return { token: signed.token, expires_at: signed.expiresAt.toISOString() };
+}
+
+/** `GET /v1/auth/me`: the user, their workspaces (a key's: just its own) and the credential. */
+export async function whoAmI(deps: ServiceDeps, request: FastifyRequest) {
+  const auth = requireAuth(request);
+  const user = await findUserById(deps.store.db, auth.userId);
+  if (!user) throw apiError('UNAUTHORIZED');
+  const workspaces = await listWorkspacesForMember(
+    deps.store.db,
+    auth.userId,
+    { limit: MAX_PAGE_LIMIT },
+    auth.workspaceId,
+  );
+  return {
+    user: toUserView(user),
+    workspaces: workspaces.data.map(toWorkspaceView),
+    auth: { kind: auth.kind, workspace_id: auth.workspaceId, key_id: auth.keyId, scopes: auth.scopes },
+    csrf_token: request.csrfToken,
+  };
 }

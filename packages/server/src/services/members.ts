@@ -24,7 +24,7 @@ export interface MemberView {
   user_id: string;
   email: string;
   name: string;
-  role: string;
+  role: Role;
   created_at: string;
 }
 
@@ -33,7 +33,7 @@ function toMemberView(row: MemberWithUser): MemberView {
     user_id: row.user_id,
     email: row.email,
     name: row.name,
-    role: row.role,
+    role: row.role as Role,
     created_at: row.created_at,
   };
 }
@@ -158,7 +158,7 @@ export async function changeMemberRole(
     user_id: user.id,
     email: user.email,
     name: user.name,
-    role: member.role,
+    role: member.role as Role,
     created_at: member.created_at,
   };
 }

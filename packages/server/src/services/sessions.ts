@@ -49,6 +49,23 @@ export async function startSession(
 }
 
 /** Ends a session (logout): its cookie stops working at once. */
-export async function endSession(deps: ServiceDeps, sessionId: string): Promise<void> {
-  await deleteSession(deps.store.db, sessionId);
+export async function endSession(
+  deps: ServiceDeps,
+  session: { sessionId: string; userId: string },
+  ip: string | null,
+): Promise<void> {
+  await deps.store.db.transaction().execute(async (trx) => {
+    await deleteSession(trx, session.sessionId);
+    await deps.audit.record(
+      {
+        actorType: 'user',
+        actorId: session.userId,
+        action: 'session.delete',
+        targetType: 'session',
+        targetId: session.sessionId,
+        ip,
+      },
+      trx,
+    );
+  });
 }

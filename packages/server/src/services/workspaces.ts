@@ -13,7 +13,7 @@ import {
   updateWorkspace,
   type WorkspaceWithRole,
 } from '../store/workspaces.js';
-import { actorOf, requireAuth, requireRole } from './access.js';
+import { actorOf, type Role, requireAuth, requireRole } from './access.js';
 import type { ServiceDeps } from './keys.js';
 
 /** A workspace as the API shows it, with the caller's role in it. */
@@ -22,7 +22,7 @@ export interface WorkspaceView {
   name: string;
   plan: PlanId;
   personal: boolean;
-  role: string;
+  role: Role;
   created_by: string;
   created_at: string;
 }
@@ -34,7 +34,7 @@ export function toWorkspaceView(row: WorkspaceWithRole): WorkspaceView {
     name: row.name,
     plan: row.plan as PlanId,
     personal: row.personal === 1,
-    role: row.role,
+    role: row.role as Role,
     created_by: row.created_by,
     created_at: row.created_at,
   };
