@@ -1,0 +1,92 @@
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { FastifyInstance } from 'fastify';
+import { Type } from 'typebox';
+import { ERRORS } from './errors.js';
+
+/** The session cookie the dashboard uses (set by the auth routes). */
+export const SESSION_COOKIE_NAME = 'corral_session';
+
+/** The one error shape, as a schema: use it in route `response` maps where useful. */
+export const ErrorResponseSchema = Type.Object(
+  {
+    error: Type.Object({
+      code: Type.Enum(Object.keys(ERRORS), { description: 'A code from the error catalogue.' }),
+      message: Type.String({ description: 'Human readable; do not parse.' }),
+      details: Type.Object({}, { additionalProperties: true }),
+    }),
+    request_id: Type.String({ description: 'Same as the X-Request-Id response header.' }),
+  },
+  { $id: 'Error', title: 'Error' },
+);
+
+/** `security` for routes that accept every credential (API key, JWT, session cookie). */
+export const AUTHENTICATED = [{ apiKey: [] }, { jwt: [] }, { session: [] }];
+
+/**
+ * Registers @fastify/swagger (OpenAPI 3.1 from the route schemas; every operation gets the
+ * Error response as its `default`), `GET /v1/openapi.json`, and the Swagger UI at `/docs`.
+ * Must run before routes are added.
+ */
+export async function registerOpenApi(app: FastifyInstance, options: { publicUrl: string }): Promise<void> {
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Corral API',
+        version: '1.0.0',
+        description: 'Isolated, disposable Linux sandboxes for AI agents.',
+      },
+      servers: [{ url: options.publicUrl }],
+      components: {
+        securitySchemes: {
+          apiKey: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'An API key (`crl_sk_…`), also as `Authorization: ApiKey …`.',
+          },
+          jwt: {
+            type: 'http',
+            scheme: 'bearer',
+            bearerFormat: 'JWT',
+            description: 'A JWT from POST /v1/auth/token.',
+          },
+          session: {
+            type: 'apiKey',
+            in: 'cookie',
+            name: SESSION_COOKIE_NAME,
+            description: 'Dashboard session.',
+          },
+        },
+      },
+    },
+    transformObject: (documentObject) => {
+      if (!('openapiObject' in documentObject)) return documentObject.swaggerObject;
+      const openapiObject = documentObject.openapiObject;
+      const doc = openapiObject as {
+        components?: { schemas?: Record<string, unknown> };
+        paths?: Record<string, Record<string, { responses?: Record<string, unknown> }>>;
+      };
+      doc.components ??= {};
+      doc.components.schemas = { ...doc.components.schemas, Error: stripId(ErrorResponseSchema) };
+      for (const methods of Object.values(doc.paths ?? {})) {
+        for (const operation of Object.values(methods)) {
+          if (!operation || typeof operation !== 'object') continue;
+          operation.responses ??= {};
+          operation.responses.default ??= {
+            description: 'Error',
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+          };
+        }
+      }
+      return openapiObject;
+    },
+  });
+  app.get('/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { url: '/v1/openapi.json' } });
+}
+
+function stripId(schema: object): object {
+  const { $id: _id, ...rest } = schema as Record<string, unknown>;
+  return rest;
+}

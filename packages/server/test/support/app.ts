@@ -1,0 +1,182 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, inject } from 'vitest';
+import { type App, buildApp } from '../../src/app.js';
+import { type Config, type ConfigInput, loadConfig } from '../../src/config.js';
+import { newId } from '../../src/ids.js';
+import { isoNow, openStore, type Store } from '../../src/store/index.js';
+
+/** The two store drivers every store-backed suite runs on. */
+export const DRIVERS = ['sqlite', 'postgres'] as const;
+export type Driver = (typeof DRIVERS)[number];
+
+/** A fresh, empty database for one suite; `drop()` removes it. */
+export interface TestDatabase {
+  /** Config fragment: `{ dataDir, databaseUrl }`. */
+  overrides: Partial<ConfigInput>;
+  drop(): Promise<void>;
+}
+
+/**
+ * A new database on `driver`: a SQLite file in a new temp directory, or a new PostgreSQL
+ * database `corral_test_<random>` on the run's throwaway server (`inject('databaseUrl')`).
+ */
+export async function createTestDatabase(driver: Driver): Promise<TestDatabase> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'corral-test-'));
+  if (driver === 'sqlite') {
+    return {
+      overrides: { dataDir, databaseUrl: `sqlite:${join(dataDir, 'corral.db')}` },
+      drop: () => rm(dataDir, { recursive: true, force: true }),
+    };
+  }
+  const adminUrl = inject('databaseUrl');
+  const name = `corral_test_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return {
+    overrides: { dataDir, databaseUrl: url.toString() },
+    async drop() {
+      const client = new pg.Client({ connectionString: adminUrl });
+      await client.connect();
+      try {
+        await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      } finally {
+        await client.end();
+      }
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A config for tests: silent logs, a fixed JWT secret, the given database; env is ignored. */
+export function testConfig(overrides: Partial<ConfigInput> = {}): Config {
+  return loadConfig({}, { logLevel: 'silent', jwtSecret: 'test-secret-'.padEnd(48, 'x'), ...overrides });
+}
+
+/** What a store suite gets: filled in `beforeAll`, so read it inside tests and hooks. */
+export interface StoreContext {
+  readonly driver: Driver;
+  config: Config;
+  store: Store;
+  app: App;
+  /** Inserts a user straight into the store (no password unless given a hash). */
+  createUser(input?: {
+    email?: string;
+    name?: string;
+    isAdmin?: boolean;
+    passwordHash?: string | null;
+  }): Promise<{
+    id: string;
+    email: string;
+  }>;
+  /** Inserts a workspace owned by `userId` (who becomes its `owner` member). */
+  createWorkspace(
+    userId: string,
+    input?: { name?: string; plan?: string; personal?: boolean },
+  ): Promise<{ id: string }>;
+}
+
+/** Options for `describeStores`. */
+export interface StoreSuiteOptions {
+  /** Config overrides on top of the test defaults (database fields are set for you). */
+  config?: Partial<ConfigInput>;
+  /** Set false to get a store only (no app is built). */
+  app?: boolean;
+}
+
+function makeContext(driver: Driver): StoreContext {
+  const ctx = { driver } as StoreContext;
+  ctx.createUser = async (input = {}) => {
+    const id = newId('usr');
+    const email = (input.email ?? `${id}@example.test`).toLowerCase();
+    await ctx.store.db
+      .insertInto('users')
+      .values({
+        id,
+        email,
+        name: input.name ?? 'Test User',
+        password_hash: input.passwordHash ?? null,
+        is_admin: input.isAdmin ? 1 : 0,
+        created_at: isoNow(),
+      })
+      .execute();
+    return { id, email };
+  };
+  ctx.createWorkspace = async (userId, input = {}) => {
+    const id = newId('ws');
+    const now = isoNow();
+    await ctx.store.db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto('workspaces')
+        .values({
+          id,
+          name: input.name ?? 'Test Workspace',
+          plan: input.plan ?? 'team',
+          personal: input.personal ? 1 : 0,
+          created_by: userId,
+          created_at: now,
+          deleted_at: null,
+        })
+        .execute();
+      await trx
+        .insertInto('members')
+        .values({ workspace_id: id, user_id: userId, role: 'owner', created_at: now })
+        .execute();
+    });
+    return { id };
+  };
+  return ctx;
+}
+
+/**
+ * Runs `fn` once per store driver (SQLite file, PostgreSQL database), each inside its own
+ * `describe('<name> [driver]')` with a freshly migrated store and a built app (`ctx.app`,
+ * use `ctx.app.inject()`), torn down after the suite.
+ */
+export function describeStores(
+  name: string,
+  fn: (ctx: StoreContext) => void,
+  options: StoreSuiteOptions = {},
+): void {
+  for (const driver of DRIVERS) {
+    describe(`${name} [${driver}]`, () => {
+      const ctx = makeContext(driver);
+      let database: TestDatabase | undefined;
+      beforeAll(async () => {
+        database = await createTestDatabase(driver);
+        ctx.config = testConfig({ ...options.config, ...database.overrides });
+        ctx.store = openStore(ctx.config);
+        await ctx.store.migrate();
+        if (options.app !== false) {
+          ctx.app = await buildApp({
+            config: ctx.config,
+            store: ctx.store,
+            logger: pino({ level: 'silent' }),
+            defaultMetrics: false,
+          });
+          await ctx.app.ready();
+        }
+      });
+      afterAll(async () => {
+        await ctx.app?.close();
+        await ctx.store?.close();
+        await database?.drop();
+      });
+      fn(ctx);
+    });
+  }
+}
+
+/** Alias of `describeStores` for suites that read better as "for each store". */
+export const forEachStore = describeStores;
