@@ -9,10 +9,15 @@ const MMDEBSTRAP_CANDIDATES = ['/usr/bin/mmdebstrap', '/usr/local/bin/mmdebstrap
 const DEFAULT_DEBIAN_MIRROR = 'http://deb.debian.org/debian';
 const DEFAULT_SECURITY_MIRROR = 'http://deb.debian.org/debian-security';
 
-/** Absolute path of the mmdebstrap binary; PREREQUISITE_MISSING when it is not installed. */
-export async function findMmdebstrap(): Promise<string> {
+/**
+ * Absolute path of the mmdebstrap binary (`override` when given, else from PATH);
+ * PREREQUISITE_MISSING when it is not installed.
+ */
+export async function findMmdebstrap(override?: string): Promise<string> {
   const dirs = (process.env.PATH ?? '').split(':').filter(Boolean);
-  const candidates = [...dirs.map((dir) => path.join(dir, 'mmdebstrap')), ...MMDEBSTRAP_CANDIDATES];
+  const candidates = override
+    ? [override]
+    : [...dirs.map((dir) => path.join(dir, 'mmdebstrap')), ...MMDEBSTRAP_CANDIDATES];
   for (const candidate of candidates) {
     try {
       await access(candidate, constants.X_OK);
@@ -61,11 +66,13 @@ export interface MmdebstrapRun {
   customizeHooks: readonly string[];
   onLine: (line: string) => void;
   signal?: AbortSignal;
+  /** The mmdebstrap binary to run (see findMmdebstrap). */
+  binary: string;
 }
 
 /** Build a Debian tree with `mmdebstrap --mode=root --variant=minbase`; rejects on a non-zero exit. */
 export async function runMmdebstrap(run: MmdebstrapRun): Promise<void> {
-  const binary = await findMmdebstrap();
+  const binary = run.binary;
   const mirrors = await hostDebianMirrors();
   const sources = [
     `deb ${mirrors.debian} ${run.suite} main`,

@@ -20,6 +20,8 @@ import { shiftTree } from './shift.js';
 export interface TemplateStoreOptions {
   /** Directory holding `<id>/rootfs`, `<id>/template.json` and `<id>/build.log`. */
   dir: string;
+  /** The mmdebstrap binary; found on PATH when omitted. */
+  mmdebstrapPath?: string;
 }
 
 /** What `<id>/template.json` holds. */
@@ -44,7 +46,7 @@ const LOG_TAIL_LINES = 20;
 
 /** A template store on the local filesystem: content-addressed, built once, atomic. */
 export function createTemplateStore(options: TemplateStoreOptions): TemplateStore {
-  return new FsTemplateStore(path.resolve(options.dir));
+  return new FsTemplateStore(path.resolve(options.dir), options.mmdebstrapPath);
 }
 
 class FsTemplateStore implements TemplateStore {
@@ -55,7 +57,10 @@ class FsTemplateStore implements TemplateStore {
     { promise: Promise<Template>; listeners: Set<(line: string) => void> }
   >();
 
-  constructor(readonly dir: string) {}
+  constructor(
+    readonly dir: string,
+    readonly mmdebstrapPath?: string,
+  ) {}
 
   async resolve(nameOrId: string, options?: BuildOptions): Promise<Template> {
     const builtin = Object.hasOwn(BUILTIN_DEFINITIONS, nameOrId) ? BUILTIN_DEFINITIONS[nameOrId] : undefined;
@@ -74,9 +79,13 @@ class FsTemplateStore implements TemplateStore {
   async build(definition: TemplateDefinition, options?: BuildOptions): Promise<Template> {
     const normalized = normalizeDefinition(definition);
     const id = templateId({ kind: 'debian', ...normalized });
+    const ready = await this.#read(id);
+    if (ready) return ready.template;
+    // Checked before any build starts, so a missing tool is reported as such.
+    const binary = await findMmdebstrap(this.mmdebstrapPath);
     return this.#ensure(id, normalized.name, options, async (rootfs, log, signal) => {
-      await findMmdebstrap();
       await runMmdebstrap({
+        binary,
         suite: normalized.suite,
         target: rootfs,
         packages: normalized.packages,

@@ -63,6 +63,16 @@ describe('built-in base template', () => {
     expect((await store.list()).map((t) => t.id)).toContain(base.id);
   });
 
+  it('shares one resolve between concurrent callers', async () => {
+    const fresh = createTemplateStore({ dir: testTemplateDir() });
+    const [a, b, c] = await Promise.all([
+      fresh.resolve('base'),
+      fresh.resolve('base'),
+      fresh.resolve(base.id),
+    ]);
+    expect([a, b, c]).toEqual([base, base, base]);
+  });
+
   it('lists the built-in names', () => {
     expect(store.builtins).toEqual(['base', 'python', 'nodejs', 'go', 'gui']);
   });

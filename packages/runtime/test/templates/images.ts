@@ -114,7 +114,7 @@ export async function makeOciImage(workDir: string, layers: Layer[], options: { 
   if (options.corrupt && layers[0]) {
     const file = path.join(blobs, sha256(layers[0].blob));
     const bytes = await readFile(file);
-    bytes[bytes.length - 1] ^= 0xff;
+    bytes.writeUInt8(bytes.readUInt8(bytes.length - 1) ^ 0xff, bytes.length - 1);
     await writeFile(file, bytes);
   }
   const tarFile = `${dir}.tar`;
