@@ -25,6 +25,7 @@
 #include <linux/audit.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
+#include <linux/loop.h>
 #include <linux/seccomp.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -621,12 +622,40 @@ static int relay_pty(pid_t child, int master) {
   return status;
 }
 
+/* KEY=VALUE entries separated by NUL, to EOF; an empty environment without a source. */
+static char **read_env(int fd) {
+  size_t cap = 4096, len = 0;
+  char *buf = malloc(cap);
+  if (!buf) die("malloc");
+  while (fd >= 0) {
+    if (len == cap && !(buf = realloc(buf, cap *= 2))) die("realloc");
+    ssize_t n = read(fd, buf + len, cap - len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) die("read env");
+    if (n == 0) break;
+    len += (size_t)n;
+  }
+  if (fd >= 0) close(fd);
+  size_t count = 0;
+  for (size_t k = 0; k < len; k++) count += buf[k] == 0;
+  char **env = calloc(count + 2, sizeof *env);
+  if (!env) die("calloc");
+  size_t at = 0, e = 0;
+  for (size_t k = 0; k < len; k++) {
+    if (buf[k] != 0) continue;
+    if (strchr(buf + at, '=')) env[e++] = buf + at;
+    at = k + 1;
+  }
+  env[e] = NULL;
+  return env;
+}
+
 static int cmd_exec(int argc, char **argv) {
   pid_t init = 0;
   uid_t uid = 1000;
   gid_t gid = 1000;
-  const char *cwd = NULL, *status_file = NULL;
-  int tty = 0, status_fd = -1, ncg = 0, i;
+  const char *cwd = NULL, *status_file = NULL, *env_file = NULL;
+  int tty = 0, status_fd = -1, env_fd = -1, ncg = 0, i;
   char *cgroups[MAX_CGROUPS];
   for (i = 0; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -640,6 +669,8 @@ static int cmd_exec(int argc, char **argv) {
     else if (!strcmp(a, "--cwd")) cwd = v;
     else if (!strcmp(a, "--status-fd")) status_fd = atoi(v);
     else if (!strcmp(a, "--status-file")) status_file = v;
+    else if (!strcmp(a, "--env-fd")) env_fd = atoi(v);
+    else if (!strcmp(a, "--env-file")) env_file = v;
     else if (!strcmp(a, "--cgroup") && ncg < MAX_CGROUPS) cgroups[ncg++] = (char *)v;
     else { fprintf(stderr, "corral-nsenter: unknown option %s\n", a); return 125; }
   }
@@ -651,6 +682,14 @@ static int cmd_exec(int argc, char **argv) {
     status_fd = open(status_file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (status_fd < 0) dief("open", status_file);
   }
+  /* The command's environment never is this process's own (a host-root process must not honour
+   * LD_PRELOAD & co. from the API): it arrives NUL-separated on a pipe or in a file. */
+  if (env_file) {
+    env_fd = open(env_file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (env_fd < 0) dief("open", env_file);
+    unlink(env_file);
+  }
+  char **envp = read_env(env_fd);
   join_cgroups(cgroups, ncg);
   join_namespaces(init, 1);
   int master = -1, slave = -1;
@@ -689,6 +728,7 @@ static int cmd_exec(int argc, char **argv) {
       if (cwd) dief("chdir", cwd);
       if (chdir("/") < 0) die("chdir /");
     }
+    environ = envp;
     execvp(cmd[0], cmd);
     int e = errno;
     fprintf(stderr, "corral: %s: %s\n", cmd[0], strerror(e));
@@ -801,6 +841,62 @@ static int cmd_relay(int argc, char **argv) {
   return 0;
 }
 
+/* ---- mountimg: attach an ext4 image to a free loop device (autoclear) and mount it ---- */
+
+static int cmd_mountimg(const char *image, const char *target) {
+  int img = open(image, O_RDWR | O_CLOEXEC);
+  if (img < 0) dief("open", image);
+  int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+  if (ctl < 0) die("open /dev/loop-control");
+  for (int attempt = 0; attempt < 64; attempt++) {
+    int n = ioctl(ctl, LOOP_CTL_GET_FREE);
+    if (n < 0) die("LOOP_CTL_GET_FREE");
+    char dev[32];
+    snprintf(dev, sizeof dev, "/dev/loop%d", n);
+    int loop = open(dev, O_RDWR | O_CLOEXEC);
+    if (loop < 0) dief("open", dev);
+    struct loop_config config;
+    memset(&config, 0, sizeof config);
+    config.fd = (unsigned)img;
+    config.info.lo_flags = LO_FLAGS_AUTOCLEAR;
+    if (ioctl(loop, LOOP_CONFIGURE, &config) < 0) {
+      close(loop);
+      if (errno == EBUSY) continue; /* raced with another attach */
+      die("LOOP_CONFIGURE");
+    }
+    if (mount(dev, target, "ext4", MS_NODEV | MS_NOSUID, "") < 0) {
+      int e = errno;
+      ioctl(loop, LOOP_CLR_FD, 0);
+      errno = e;
+      dief("mount", target);
+    }
+    /* The mount holds the device now; AUTOCLEAR detaches it at unmount. */
+    close(loop);
+    return 0;
+  }
+  fprintf(stderr, "corral-nsenter: no free loop device\n");
+  return 125;
+}
+
+/*
+ * Unmount for real (ext4 flushed, loop device released) before the image can be mounted again:
+ * a lazy detach would leave the old superblock alive next to a new one on the same file. The
+ * sandbox's dying mount namespace may hold the mount for a moment, so EBUSY is retried ~3 s.
+ */
+static int cmd_umount(const char *path, int lazy) {
+  if (lazy) {
+    if (umount2(path, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT) dief("umount", path);
+    return 0;
+  }
+  for (int i = 0; i < 300; i++) {
+    if (umount2(path, 0) == 0 || errno == EINVAL || errno == ENOENT) return 0;
+    if (errno != EBUSY) dief("umount", path);
+    usleep(10000);
+  }
+  dief("umount (still busy)", path);
+  return 125;
+}
+
 int main(int argc, char **argv) {
   g_args_start = argv[0];
   g_args_end = argv[argc - 1] + strlen(argv[argc - 1]) + 1;
@@ -808,10 +904,8 @@ int main(int argc, char **argv) {
   if (!strcmp(argv[1], "init")) return cmd_init(argc - 2, argv + 2);
   if (!strcmp(argv[1], "exec")) return cmd_exec(argc - 2, argv + 2);
   if (!strcmp(argv[1], "relay")) return cmd_relay(argc - 2, argv + 2);
-  if (!strcmp(argv[1], "umount") && argc == 3) {
-    if (umount2(argv[2], MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT) dief("umount", argv[2]);
-    return 0;
-  }
+  if (!strcmp(argv[1], "mountimg") && argc == 4) return cmd_mountimg(argv[2], argv[3]);
+  if (!strcmp(argv[1], "umount") && (argc == 3 || argc == 4)) return cmd_umount(argv[2], argc == 4 && !strcmp(argv[3], "--lazy"));
   fprintf(stderr, "corral-nsenter: unknown command %s\n", argv[1]);
   return 125;
 }

@@ -23,6 +23,7 @@ import { createExecFiles } from '../shared/files-over-exec.js';
 import { SANDBOX_ID_PATTERN } from '../shared/ids.js';
 import type { TemplateStore } from '../templates/interface.js';
 import { type CgroupDriver, type CgroupLimits, detectCgroupDriver } from './cgroups/index.js';
+import { DiskPool } from './disk-pool.js';
 import { buildExecArgs } from './env.js';
 import { type SandboxEntry, signalGroup, startExec, startPty } from './exec.js';
 import { startInit } from './init.js';
@@ -65,12 +66,14 @@ class LocalRuntime implements Runtime {
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly procTable: ProcessTable;
   private helper = '';
+  private readonly diskPool: DiskPool;
   private cgroups!: CgroupDriver;
   private readonly ready: Promise<void>;
 
   constructor(private readonly options: LocalRuntimeOptions) {
     this.files = createExecFiles((id, request) => this.exec(id, request));
     this.procTable = new ProcessTable((id) => sandboxPaths(options.stateDir, id, false).processes);
+    this.diskPool = new DiskPool(join(options.stateDir, 'disk-pool'));
     this.ready = this.initialize();
     this.ready.catch(() => undefined);
   }
@@ -134,7 +137,7 @@ class LocalRuntime implements Runtime {
       };
       this.records.set(spec.id, record);
       try {
-        await prepareLayers(paths, spec.resources.diskMb, record.diskImage);
+        await prepareLayers(this.helper, this.diskPool, paths, spec.resources.diskMb, record.diskImage);
         await writeIdentity(paths, hostnameOf(spec));
         await this.boot(record);
       } catch (err) {
@@ -165,7 +168,13 @@ class LocalRuntime implements Runtime {
 
   async start(id: string): Promise<SandboxInfo> {
     return this.transition(id, ['stopped', 'hibernated'], async (record) => {
-      await prepareLayers(this.paths(record), record.spec.resources.diskMb, record.diskImage);
+      await prepareLayers(
+        this.helper,
+        this.diskPool,
+        this.paths(record),
+        record.spec.resources.diskMb,
+        record.diskImage,
+      );
       await this.boot(record);
     });
   }
@@ -190,7 +199,13 @@ class LocalRuntime implements Runtime {
   async resume(id: string): Promise<SandboxInfo> {
     return this.transition(id, ['paused', 'hibernated'], async (record) => {
       if (record.state === 'hibernated') {
-        await prepareLayers(this.paths(record), record.spec.resources.diskMb, record.diskImage);
+        await prepareLayers(
+          this.helper,
+          this.diskPool,
+          this.paths(record),
+          record.spec.resources.diskMb,
+          record.diskImage,
+        );
         await this.boot(record);
         return;
       }
@@ -210,8 +225,9 @@ class LocalRuntime implements Runtime {
     const paths = sandboxPaths(this.options.stateDir, id, record?.diskImage ?? false);
     const cgroup = this.cgroups.forSandbox(id);
     await cgroup.killAll().catch(() => undefined);
-    if (record) await unmountLayers(this.helper, paths);
-    else await unmountLayers(this.helper, sandboxPaths(this.options.stateDir, id, true));
+    await unmountLayers(this.helper, record ? paths : sandboxPaths(this.options.stateDir, id, true), {
+      lazy: true,
+    });
     await cgroup.remove();
     await this.options.network?.teardown(id);
     await removeSandboxDir(paths);
@@ -358,7 +374,13 @@ class LocalRuntime implements Runtime {
       const record = await this.requireRecord(id);
       const paths = this.paths(record);
       if (record.state === 'stopped' || record.state === 'hibernated') {
-        await prepareLayers(paths, record.spec.resources.diskMb, record.diskImage);
+        await prepareLayers(
+          this.helper,
+          this.diskPool,
+          paths,
+          record.spec.resources.diskMb,
+          record.diskImage,
+        );
       }
       // Freeze writers for a consistent upper layer; thaw whatever happens.
       const freeze = record.state === 'running';
@@ -379,7 +401,7 @@ class LocalRuntime implements Runtime {
       const record = await this.requireRecord(id);
       if (record.state === 'running' || record.state === 'paused') await this.halt(record, 'stopped');
       const paths = this.paths(record);
-      await prepareLayers(paths, record.spec.resources.diskMb, record.diskImage);
+      await prepareLayers(this.helper, this.diskPool, paths, record.spec.resources.diskMb, record.diskImage);
       for (const dir of [paths.upper, paths.work]) {
         for (const entry of await readdir(dir)) await rm(join(dir, entry), { recursive: true, force: true });
       }
@@ -393,6 +415,7 @@ class LocalRuntime implements Runtime {
   async close(): Promise<void> {
     await this.ready.catch(() => undefined);
     await this.procTable.flush();
+    await this.diskPool.settle();
     await this.options.network?.close();
   }
 

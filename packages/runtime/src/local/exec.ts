@@ -1,8 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readFile, rm } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { constants } from 'node:os';
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough, type Readable, type Writable } from 'node:stream';
 import * as pty from '@lydell/node-pty';
 import { RuntimeError } from '../errors.js';
 import type { ExecProcess, ExitStatus, PtyProcess } from '../interface.js';
@@ -70,11 +70,15 @@ export async function startExec(
   entry: SandboxEntry,
   request: ExecArgs,
 ): Promise<{ process: ExecProcess; started: StartedProcess }> {
-  const child = spawn(entry.helper, helperArgs(entry, request, ['--status-fd', '3']), {
-    env: request.env,
-    stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
+  // The command env travels on fd 4, never as the host-root helper's own environment.
+  const child = spawn(entry.helper, helperArgs(entry, request, ['--status-fd', '3', '--env-fd', '4']), {
+    env: {},
+    stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe'],
     detached: true,
   });
+  const envPipe = child.stdio[4] as Writable;
+  envPipe.on('error', () => undefined);
+  envPipe.end(encodeEnv(request.env));
   const status = child.stdio[3] as Readable;
   const lines = statusLines(status);
   const first = await lines.next();
@@ -122,15 +126,17 @@ export async function startPty(
   request: ExecArgs & { cols: number; rows: number; statusFile: string },
 ): Promise<{ process: PtyProcess; started: StartedProcess }> {
   await rm(request.statusFile, { force: true });
+  const envFile = `${request.statusFile}.env`;
+  await writeFile(envFile, encodeEnv(request.env), { mode: 0o600, flag: 'wx' });
   const term = pty.spawn(
     entry.helper,
-    helperArgs(entry, request, ['--tty', '--status-file', request.statusFile]),
+    helperArgs(entry, request, ['--tty', '--status-file', request.statusFile, '--env-file', envFile]),
     {
       name: request.env.TERM ?? 'xterm-256color',
       cols: request.cols,
       rows: request.rows,
       cwd: '/',
-      env: request.env,
+      env: { TERM: request.env.TERM ?? 'xterm-256color' },
       encoding: null,
     },
   );
@@ -149,6 +155,7 @@ export async function startPty(
     if (pidLine) break;
     if (helperDone || Date.now() > deadline) {
       output.end();
+      await rm(envFile, { force: true });
       throw new RuntimeError('INTERNAL', 'pty failed to start');
     }
     await new Promise((resolve) => setTimeout(resolve, 2));
@@ -214,4 +221,13 @@ async function collect(stream: Readable): Promise<string> {
   let text = '';
   for await (const chunk of stream) text += String(chunk);
   return text;
+}
+
+/** KEY=VALUE entries, NUL-separated, as the helper reads them. */
+function encodeEnv(env: Record<string, string>): Buffer {
+  return Buffer.from(
+    Object.entries(env)
+      .map(([key, value]) => `${key}=${value}\0`)
+      .join(''),
+  );
 }
