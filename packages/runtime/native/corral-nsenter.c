@@ -650,6 +650,26 @@ static char **read_env(int fd) {
   return env;
 }
 
+/* Field 22 of /proc/<pid>/stat (start time in ticks since boot): with the pid, a unique identity. */
+static unsigned long long start_time(pid_t pid) {
+  char path[64], buf[1024];
+  snprintf(path, sizeof path, "/proc/%d/stat", pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = 0;
+  char *p = strrchr(buf, ')');
+  if (!p) return 0;
+  p += 2;
+  for (int field = 3; field < 22 && p; field++) {
+    p = strchr(p, ' ');
+    if (p) p++;
+  }
+  return p ? strtoull(p, NULL, 10) : 0;
+}
+
 static int cmd_exec(int argc, char **argv) {
   pid_t init = 0;
   uid_t uid = 1000;
@@ -740,8 +760,8 @@ static int cmd_exec(int argc, char **argv) {
   pid_t nspid = 0;
   if (read(pidpipe[0], &nspid, sizeof nspid) != sizeof nspid) nspid = 0;
   close(pidpipe[0]);
-  char line[128];
-  snprintf(line, sizeof line, "pid %d %d\n", child, nspid);
+  char line[160];
+  snprintf(line, sizeof line, "pid %d %d %llu\n", child, nspid, start_time(nspid));
   report(status_fd, status_file, line, 1);
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);

@@ -166,8 +166,10 @@ class LocalRuntime implements Runtime {
     return out;
   }
 
+  /** Start a stopped or hibernated sandbox; one in 'error' is cleaned up and started afresh. */
   async start(id: string): Promise<SandboxInfo> {
-    return this.transition(id, ['stopped', 'hibernated'], async (record) => {
+    return this.transition(id, ['stopped', 'hibernated', 'error'], async (record) => {
+      if (record.state === 'error') await this.teardownProcesses(record);
       await prepareLayers(
         this.helper,
         this.diskPool,

@@ -20,6 +20,8 @@ export interface StartedProcess {
   hostPid: number;
   /** Pid inside the sandbox's pid namespace (the API's pid). */
   pid: number;
+  /** /proc start time of hostPid (ticks since boot), as the helper read it. */
+  startTime: string;
   exited: Promise<ExitStatus>;
 }
 
@@ -87,6 +89,7 @@ export async function startExec(
     throw new RuntimeError('INTERNAL', `exec failed to start: ${stderr.trim() || 'helper exited'}`);
   }
   const [, hostPid, nsPid] = first.value.split(' ').map(Number) as [number, number, number];
+  const startTime = first.value.split(' ')[3] ?? '0';
   let timedOut = false;
   let timer: NodeJS.Timeout | undefined;
   if (request.timeoutMs > 0) {
@@ -117,7 +120,7 @@ export async function startExec(
     wait: () => exited,
     kill: (signal = 'SIGKILL') => signalGroup(hostPid, signal),
   };
-  return { process: proc, started: { hostPid, pid: nsPid, exited } };
+  return { process: proc, started: { hostPid, pid: nsPid, startTime, exited } };
 }
 
 /** Start `request` on a pseudo-terminal inside the sandbox. */
@@ -161,6 +164,7 @@ export async function startPty(
     await new Promise((resolve) => setTimeout(resolve, 2));
   }
   const [, hostPid, nsPid] = pidLine.split(' ').map(Number) as [number, number, number];
+  const startTime = pidLine.split(' ')[3] ?? '0';
   let timedOut = false;
   const timer =
     request.timeoutMs > 0
@@ -187,7 +191,7 @@ export async function startPty(
     wait: () => exited,
     kill: (signal = 'SIGKILL') => signalGroup(hostPid, signal),
   };
-  return { process: proc, started: { hostPid, pid: nsPid, exited } };
+  return { process: proc, started: { hostPid, pid: nsPid, startTime, exited } };
 }
 
 async function* statusLines(stream: Readable): AsyncGenerator<string> {

@@ -41,15 +41,12 @@ export class ProcessTable {
     const entry: Tracked = {
       pid: started.pid,
       hostPid: started.hostPid,
-      hostStartTime: null,
+      hostStartTime: started.startTime === '0' ? null : started.startTime,
       startedAt: new Date().toISOString(),
       ...meta,
     };
     table.set(started.pid, entry);
-    void processStartTime(started.hostPid).then((t) => {
-      entry.hostStartTime = t;
-      this.persist(id);
-    });
+    this.persist(id);
     void started.exited.then(() => {
       if (table.get(started.pid) === entry) table.delete(started.pid);
       this.persist(id);
