@@ -14,9 +14,18 @@ const ERROR_TAG = 'corral-error:';
 const MAX_COLLECT_BYTES = 256 * 1024 * 1024;
 const MAX_STDERR_BYTES = 64 * 1024;
 
-// Every script starts with this. `fail CODE message` reports a failure the host maps exactly;
-// anything else that fails is mapped from the C-locale strerror text on stderr.
-const PRELUDE = `fail() { printf '${ERROR_TAG}%s\\n' "$1" >&2; shift; printf '%s\\n' "$*" >&2; exit ${FAIL_EXIT_CODE}; }\n`;
+/**
+ * The first byte the host writes to every script's stdin, once it listens to stdout and stderr.
+ * Until then the script waits: a process that exited before anyone listened could have its
+ * output drained by the driver (or lost by a transport) before the host attached.
+ */
+export const GO = Buffer.from('G');
+
+// Every script starts with this: wait for GO (bash reads a pipe byte by byte here, so nothing
+// after it is consumed), then `fail CODE message`, which reports a failure the host maps
+// exactly; anything else that fails is mapped from the C-locale strerror text on stderr.
+const PRELUDE = `IFS= read -r -n 1 -d '' _ || exit 96
+fail() { printf '${ERROR_TAG}%s\\n' "$1" >&2; shift; printf '%s\\n' "$*" >&2; exit ${FAIL_EXIT_CODE}; }\n`;
 
 /**
  * The exec request for a constant bash script; arguments travel as argv ($1, $2 …), never
@@ -96,9 +105,9 @@ export async function runScript(
   const request = scriptRequest(script, args, user, options.timeoutMs ?? SCRIPT_TIMEOUT_MS);
   const proc = await exec(sandboxId, request);
   proc.stdin.on('error', () => {});
-  proc.stdin.end(options.stdin);
   const stderr = collectStderr(proc.stderr);
   const stdout = collect(proc.stdout, MAX_COLLECT_BYTES);
+  proc.stdin.end(options.stdin ? Buffer.concat([GO, options.stdin]) : GO);
   try {
     const [out, err, status] = await Promise.all([stdout, stderr, proc.wait()]);
     return { status, stdout: out, stderr: err };

@@ -76,12 +76,16 @@ export const MOVE_SCRIPT = `
 if [ ! -e "$1" ] && [ ! -L "$1" ]; then ls -d -- "$1" >/dev/null || exit 1; fi
 exec mv -T -- "$1" "$2"`;
 
-/** $1 = directory, $2 = 'gzip' or empty. Unreadable files are skipped, not fatal. */
+/**
+ * $1 = directory, $2 = 'gzip' or empty. Unreadable files are skipped and a file changing while
+ * it is read (tar's exit 1) is not fatal: a live tree still downloads.
+ */
 export const TAR_OUT_SCRIPT = `
 cd -- "$1" || exit 1
 printf K
-if [ "$2" = gzip ]; then exec tar -c -z -f - --ignore-failed-read --warning=no-file-ignored .; fi
-exec tar -c -f - --ignore-failed-read --warning=no-file-ignored .`;
+z=; if [ "$2" = gzip ]; then z=-z; fi
+tar -c $z -f - --ignore-failed-read --warning=no-file-ignored --warning=no-file-changed .
+rc=$?; if [ $rc = 1 ]; then exit 0; fi; exit $rc`;
 
 /**
  * $1 = archive file (removed afterwards), $2 = target directory, $3 = 'gzip' or empty; stdin =

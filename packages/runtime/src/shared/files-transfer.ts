@@ -8,6 +8,7 @@ import {
   type ExecFn,
   type ExecUser,
   failureError,
+  GO,
   runScript,
   scriptRequest,
 } from './files-run.js';
@@ -30,15 +31,16 @@ export async function openStream(
 ): Promise<Readable> {
   const proc = await exec(sandboxId, scriptRequest(script, args, user));
   proc.stdin.on('error', () => {});
-  proc.stdin.end();
   const stderr = collectStderr(proc.stderr);
+  const marker = readMarker(proc.stdout);
+  proc.stdin.end(GO);
   let exited = false;
   const status = proc.wait().finally(() => {
     exited = true;
   });
   let marked: boolean;
   try {
-    marked = await readMarker(proc.stdout);
+    marked = await marker;
   } catch (err) {
     proc.kill('SIGKILL');
     throw err;
@@ -83,6 +85,10 @@ function readMarker(stream: Readable): Promise<boolean> {
       cleanup();
       reject(err);
     };
+    if (stream.readableEnded) {
+      resolve(false);
+      return;
+    }
     stream.on('readable', onReadable);
     stream.on('end', onEnd);
     stream.on('error', onError);
@@ -124,6 +130,7 @@ export async function upload(
   const feed = pipeline(
     data,
     async function* (source: AsyncIterable<Buffer | string>) {
+      yield GO;
       for await (const chunk of source) {
         const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
         bytes += buf.length;

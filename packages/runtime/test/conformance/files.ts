@@ -137,6 +137,14 @@ export function describeFiles(getRuntime: () => Runtime, getSandboxId: () => str
         await errorCode(files().write(id(), `${dir}/err/file/x`, Readable.from([Buffer.from('x')]))),
       ).toBe('NOT_A_DIRECTORY');
       expect(await errorCode(files().mkdir(id(), `${dir}/err/file`))).toBe('FILE_EXISTS');
+      expect(await errorCode(files().tarOut(id(), `${dir}/err/missing`))).toBe('FILE_NOT_FOUND');
+      expect(await errorCode(files().tarOut(id(), `${dir}/err/file`))).toBe('NOT_A_DIRECTORY');
+      expect(
+        await errorCode(files().tarIn(id(), `${dir}/err/file`, Readable.from([buildArchive('plain')]))),
+      ).toBe('NOT_A_DIRECTORY');
+      expect(await errorCode(files().write(id(), `${dir}/err/x`, Readable.from([]), { mode: 0o10000 }))).toBe(
+        'INVALID_ARGUMENT',
+      );
       expect(await errorCode(files().stat(id(), ''))).toBe('INVALID_ARGUMENT');
       expect(await errorCode(files().stat(id(), 'a\0b'))).toBe('INVALID_ARGUMENT');
       expect(await errorCode(files().list(id(), '/root'))).toBe('PERMISSION_DENIED');
@@ -360,7 +368,7 @@ export function describeFiles(getRuntime: () => Runtime, getSandboxId: () => str
         swapper.stderr.resume();
         try {
           const seen = new Set<string>();
-          for (let i = 0; i < 60; i++) {
+          for (let i = 0; i < 40; i++) {
             seen.add(await expectNoHostContent(`${base}/link/secret`));
             const listing = await files()
               .list(id(), `${base}/link`)

@@ -13,18 +13,17 @@ export async function shell(
   script: string,
   options: { user?: 'user' | 'root'; args?: string[] } = {},
 ): Promise<ShellResult> {
+  // The script waits for one byte, sent once both outputs are being read: a process that is
+  // done before anyone listens must not lose its output.
   const proc = await runtime.exec(sandboxId, {
     command: '/bin/bash',
-    args: ['-c', script, 'conformance', ...(options.args ?? [])],
+    args: ['-c', `IFS= read -r -n 1 -d '' _\n${script}`, 'conformance', ...(options.args ?? [])],
     user: options.user ?? 'user',
     cwd: '/',
   });
-  proc.stdin.end();
-  const [stdout, stderr, status] = await Promise.all([
-    readAll(proc.stdout),
-    readAll(proc.stderr),
-    proc.wait(),
-  ]);
+  const outputs = Promise.all([readAll(proc.stdout), readAll(proc.stderr)]);
+  proc.stdin.end('G');
+  const [[stdout, stderr], status] = await Promise.all([outputs, proc.wait()]);
   return { ...status, stdout: stdout.toString('utf8'), stderr: stderr.toString('utf8') };
 }
 
