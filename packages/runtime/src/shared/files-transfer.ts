@@ -1,7 +1,6 @@
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { isRuntimeError, RuntimeError } from '../errors.js';
-import type { ExitStatus } from '../interface.js';
 import {
   collect,
   collectStderr,
@@ -167,7 +166,9 @@ export async function upload(
   if (feedError !== null) {
     await discard();
     if (isRuntimeError(feedError)) throw feedError;
-    if (failedOnItsOwn(st)) throw failureError(st, err, context);
+    // We never signal the script: when the caller's stream fails it sees EOF and exits 0, so a
+    // non-zero exit means the sandbox side gave up on its own (and stdin broke because of it).
+    if (st.exitCode !== 0) throw failureError(st, err, context);
     throw feedError;
   }
   if (st.exitCode !== 0 || tempPath === null) {
@@ -180,9 +181,4 @@ export async function upload(
     throw new RuntimeError('INTERNAL', `wrote ${written} of ${bytes} bytes`, { ...context, bytes, written });
   }
   return { tempPath, bytes };
-}
-
-// Exit 143 is the script's TERM trap (someone stopped it), not a failure of its own.
-function failedOnItsOwn(status: ExitStatus): boolean {
-  return status.exitCode !== 0 && status.exitCode !== 143 && status.signal === null;
 }
