@@ -70,9 +70,9 @@ export async function createRows({ runtime, label, n, idPrefix, spec = benchSpec
 }
 
 /** Exec round trip of `true` in one running sandbox, n times. */
-export async function execRows({ runtime, label, n, idPrefix }) {
+export async function execRows({ runtime, label, n, idPrefix, spec = benchSpec }) {
   const id = `${idPrefix}-exec`;
-  await runtime.create(benchSpec(id));
+  await runtime.create(spec(id));
   try {
     const samples = await sample(n, () => execOnce(runtime, id, 'true'), 5);
     return percentileRows(`${label}: exec round trip (true)`, samples, { p50: '≤ 5', p99: '' });
@@ -87,15 +87,15 @@ const WORKSPACE_MIB = 100;
  * Write 100 MiB of incompressible data into a sandbox, snapshot it to a file, restore it into a
  * second sandbox and check the bytes arrived (sha256 inside both). `reps` rounds.
  */
-export async function snapshotRows({ runtime, label, tmp, reps, idPrefix }) {
+export async function snapshotRows({ runtime, label, tmp, reps, idPrefix, spec = benchSpec }) {
   const source = `${idPrefix}-snap-src`;
   const target = `${idPrefix}-snap-dst`;
   const snapshots = [];
   const restores = [];
   let sizeBytes = 0;
   try {
-    await runtime.create(benchSpec(source));
-    await runtime.create(benchSpec(target));
+    await runtime.create(spec(source));
+    await runtime.create(spec(target));
     const [writeMs] = await timed(() =>
       execOnce(runtime, source, 'sh', [
         '-c',

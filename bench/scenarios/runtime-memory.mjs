@@ -41,7 +41,7 @@ const settle = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
  * on the machine shows up in it), what destroying them gave back, and the attributable sum
  * (kernel objects + the processes' PSS). The fit extrapolation uses the largest positive one.
  */
-export async function memoryRows({ runtime, label, count, idPrefix, log }) {
+export async function memoryRows({ runtime, label, count, idPrefix, log, spec = benchSpec }) {
   const ids = [];
   const before = await meminfo();
   let idle;
@@ -52,7 +52,7 @@ export async function memoryRows({ runtime, label, count, idPrefix, log }) {
       for (let i = 0; i < count; i++) {
         const id = `${idPrefix}-idle${i}`;
         ids.push(id);
-        await runtime.create(benchSpec(id));
+        await runtime.create(spec(id));
         await execOnce(runtime, id, 'true');
         if ((i + 1) % 100 === 0) log(`${label}: ${i + 1}/${count} idle sandboxes up`);
       }

@@ -8,9 +8,9 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { baselineRows } from './runtime-baselines.mjs';
-import { benchSpec, createRows, execOnce, execRows, snapshotRows } from './runtime-corral.mjs';
-import { row, timed, unavailable } from './runtime-measure.mjs';
-import { memoryRows } from './runtime-memory.mjs';
+import { benchSpec, createRows } from './runtime-corral.mjs';
+import { row, unavailable } from './runtime-measure.mjs';
+import { corralRows } from './runtime-suite.mjs';
 
 const DIST = fileURLToPath(new URL('../../packages/runtime/dist/', import.meta.url));
 const TEMPLATE_DIR = '/var/cache/corral/templates';
@@ -33,6 +33,8 @@ function settings(ctx) {
     n: num('n', 30),
     execN: num('execN', 200),
     idle: num('idle', 200),
+    // A runsc sandbox holds tens of MiB: fewer idle ones for gvisor.
+    gvisorIdle: num('gvisorIdle', 50),
     snapshots: num('snapshots', 3),
   };
 }
@@ -41,46 +43,6 @@ async function load(path) {
   const file = join(DIST, path);
   if (!existsSync(file)) throw new Error(`${file} is missing: build first (npx tsc -b packages/runtime)`);
   return import(pathToFileURL(file).href);
-}
-
-/** Every figure for one Corral runtime; `label` prefixes its metrics. */
-async function corralRows(runtime, label, { n, execN, idle, snapshots }, tmp, log) {
-  const rows = [];
-  const idPrefix = `bench-${label.replace(/\W+/g, '')}-${process.pid}`;
-  const section = async (name, work) => {
-    log(`${label}: ${name}`);
-    try {
-      rows.push(...(await work()));
-    } catch (err) {
-      log(`${label}: ${name} failed: ${err.stack ?? err}`);
-      rows.push(unavailable(`${label}: ${name}`, err));
-    }
-  };
-  await section('first create in a fresh runtime', async () => {
-    const id = `${idPrefix}-cold`;
-    try {
-      const [ms] = await timed(async () => {
-        await runtime.create(benchSpec(id));
-        await execOnce(runtime, id, 'true');
-      });
-      return [
-        row(
-          `${label}: first create → exec in a fresh runtime`,
-          ms,
-          'ms',
-          '',
-          'includes helper compile, cgroup and network init',
-        ),
-      ];
-    } finally {
-      await runtime.destroy(id).catch(() => undefined);
-    }
-  });
-  await section('create → first exec', () => createRows({ runtime, label, n, idPrefix }));
-  await section('exec round trip', () => execRows({ runtime, label, n: execN, idPrefix }));
-  await section('memory per idle sandbox', () => memoryRows({ runtime, label, count: idle, idPrefix, log }));
-  await section('snapshot + restore', () => snapshotRows({ runtime, label, tmp, reps: snapshots, idPrefix }));
-  return rows;
 }
 
 /** The gvisor driver when it exists and starts a sandbox; otherwise the reason it is unavailable. */
@@ -141,30 +103,12 @@ async function run(ctx = {}) {
     const network = createNetworkManager({ stateDir: join(tmp, 'local', 'network'), ...NET });
     const local = createRuntime({ isolation: 'local', stateDir: join(tmp, 'local'), templates, network });
     try {
-      rows.push(...(await corralRows(local, 'local', knobs, tmp, log)));
+      rows.push(...(await corralRows({ runtime: local, label: 'local', knobs, tmp, log })));
     } finally {
       await local.close().catch((err) => log(`local close: ${err.message}`));
     }
-    // The same create path without a network manager: how much of create is the netns + veth.
-    const bare = createRuntime({ isolation: 'local', stateDir: join(tmp, 'local-bare'), templates });
-    try {
-      const idPrefix = `bench-bare-${process.pid}`;
-      rows.push(
-        ...(await createRows({
-          runtime: bare,
-          label: 'local, no network manager',
-          n: knobs.n,
-          idPrefix,
-          goals: false,
-        })),
-      );
-    } catch (err) {
-      rows.push(unavailable('local, no network manager', err));
-    } finally {
-      await bare.close().catch(() => undefined);
-    }
-
-    rows.push(...(await gvisorSection(knobs, templates, tmp, log)));
+    rows.push(...(await variantRows(createRuntime, templates, network, knobs, tmp)));
+    rows.push(...(await gvisorSection(knobs, templates, createNetworkManager, tmp, log)));
   } finally {
     removeBenchNetwork();
     await rm(tmp, { recursive: true, force: true }).catch((err) => log(`cleanup: ${err.message}`));
@@ -172,19 +116,57 @@ async function run(ctx = {}) {
   return rows;
 }
 
-async function gvisorSection(knobs, templates, tmp, log) {
+/**
+ * Create → first exec for two variants of the local driver, to split create's cost: without a
+ * network manager (loopback-only netns), and with a 1 GiB disk cap (ext4 image on a loop device).
+ */
+async function variantRows(createRuntime, templates, network, knobs, tmp) {
+  const variants = [
+    { label: 'local, no network manager', dir: 'local-bare', network: undefined, spec: benchSpec },
+    { label: 'local, 1 GiB disk cap', dir: 'local-disk', network, spec: diskSpec },
+  ];
+  const rows = [];
+  for (const variant of variants) {
+    const runtime = createRuntime({
+      isolation: 'local',
+      stateDir: join(tmp, variant.dir),
+      templates,
+      network: variant.network,
+    });
+    try {
+      const idPrefix = `bench-${variant.dir}-${process.pid}`;
+      const common = { runtime, label: variant.label, idPrefix, spec: variant.spec, goals: false };
+      rows.push(...(await createRows({ ...common, n: knobs.n })));
+    } catch (err) {
+      rows.push(unavailable(variant.label, err));
+    } finally {
+      await runtime.close().catch(() => undefined);
+    }
+  }
+  return rows;
+}
+
+/** A sandbox with a size-capped upper dir (the gvisor driver requires one). */
+function diskSpec(id) {
+  const spec = benchSpec(id);
+  return { ...spec, resources: { ...spec.resources, diskMb: 1024 } };
+}
+
+async function gvisorSection(knobs, templates, createNetworkManager, tmp, log) {
+  const network = createNetworkManager({ stateDir: join(tmp, 'gvisor-network'), ...NET });
   let runtime;
   try {
-    runtime = await gvisorRuntime({ stateDir: join(tmp, 'gvisor'), templates });
+    runtime = await gvisorRuntime({ stateDir: join(tmp, 'gvisor'), templates, network });
     const probe = `bench-gvisor-probe-${process.pid}`;
-    await runtime.create(benchSpec(probe, { network: { mode: 'none' } }));
+    await runtime.create(diskSpec(probe));
     await runtime.destroy(probe);
   } catch (err) {
-    await runtime?.close?.().catch(() => undefined);
+    await (runtime ?? network).close().catch(() => undefined);
     return [unavailable('gvisor: every figure', err)];
   }
   try {
-    return await corralRows(runtime, 'gvisor', knobs, tmp, log);
+    const gvisorKnobs = { ...knobs, idle: Math.min(knobs.idle, knobs.gvisorIdle) };
+    return await corralRows({ runtime, label: 'gvisor', knobs: gvisorKnobs, tmp, log, spec: diskSpec });
   } finally {
     await runtime.close().catch(() => undefined);
   }
