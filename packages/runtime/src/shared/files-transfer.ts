@@ -54,6 +54,7 @@ export async function openStream(
   });
   status.then(
     async (st) => {
+      if (output.destroyed) return;
       if (st.exitCode === 0) output.end();
       else output.destroy(failureError(st, await stderr, context));
     },

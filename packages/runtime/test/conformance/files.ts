@@ -3,7 +3,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { Readable, Transform } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Runtime } from '../../src/interface.js';
-import { patternStream, readAll, shellOk } from '../shared/sandbox-shell.js';
+import { patternStream, readAll, shellOk, waitFor } from '../shared/sandbox-shell.js';
 import { buildArchive, ESCAPES } from '../shared/tar-fixtures.js';
 
 const MiB = 1024 * 1024;
@@ -92,6 +92,14 @@ export function describeFiles(getRuntime: () => Runtime, getSandboxId: () => str
       expect(await errorCode(files().read(id(), `${dir}/range.txt`, { start: -1 }))).toBe('INVALID_ARGUMENT');
       const big = await files().read(id(), `${dir}/big.bin`, { start: 10 * MiB, end: 20 * MiB - 1 });
       expect((await readAll(big)).length).toBe(10 * MiB);
+    });
+
+    it('stops the reading process when the caller drops the stream', async () => {
+      const stream = await files().read(id(), `${dir}/big.bin`);
+      await new Promise((resolve) => stream.once('readable', resolve));
+      stream.destroy();
+      const readers = () => sh('find /proc/[0-9]*/fd -lname "*/big.bin" 2>/dev/null; true');
+      await waitFor('the reader to exit', async () => ((await readers()) === '' ? true : undefined));
     });
 
     it('keeps unicode, newline and odd names exact', async () => {
