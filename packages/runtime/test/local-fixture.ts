@@ -8,13 +8,15 @@ import { createTemplateStore } from '../src/templates/index.js';
 /** Template cache shared by every runtime test. */
 export const TEMPLATE_DIR = '/var/cache/corral/templates';
 
-// Network names private to the local driver's tests (the network suite uses its own).
+// Network names private to this test process: other suites (and other people's runs of this one)
+// on the same machine each get their own bridge, nft table, netns prefix and subnet.
+const tag = (process.pid % 0xfff).toString(16).padStart(3, '0');
 export const NET = {
-  bridge: 'crlbr0',
-  tableName: 'corral_lt',
-  netnsPrefix: 'corrallt-',
-  vethPrefix: 'lt-',
-  subnet: '100.102.0.0/16',
+  bridge: `crl${tag}`,
+  tableName: `corral_lt_${tag}`,
+  netnsPrefix: `crlt${tag}-`,
+  vethPrefix: `l${tag}`,
+  subnet: `100.${110 + (process.pid % 100)}.0.0/16`,
 };
 
 /** A local runtime over `stateDir` with a real network manager under `<stateDir>/network`. */

@@ -37,8 +37,11 @@ async function run(rt, id, command) {
   p.stderr.resume();
   return p.wait();
 }
-const memAvailable = () =>
-  Number(/MemAvailable:\s+(\d+)/.exec(readFileSync('/proc/meminfo', 'utf8'))[1]) * 1024;
+const meminfo = (field) =>
+  Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync('/proc/meminfo', 'utf8'))[1]) * 1024;
+const memAvailable = () => meminfo('MemAvailable');
+// Kernel memory the cgroup does not see: slab (namespaces, mounts, inodes), stacks, page tables.
+const kernelBytes = () => meminfo('Slab') + meminfo('KernelStack') + meminfo('PageTables');
 
 await bare.list();
 await withNet.list();
@@ -76,9 +79,11 @@ console.log(`exec round trip of true: p50 ${p50(execMs)} ms, p90 ${p90(execMs)} 
 await bare.destroy('exec');
 
 const before = memAvailable();
+const kernelBefore = kernelBytes();
 for (let i = 0; i < idleCount; i++) await withNet.create(spec(`idle-${i}`, 1024));
 await new Promise((r) => setTimeout(r, 2000));
 const after = memAvailable();
+const kernelAfter = kernelBytes();
 let cgroupBytes = 0;
 for (let i = 0; i < idleCount; i++) cgroupBytes += (await withNet.stats(`idle-${i}`)).memoryBytes;
 const initPid = JSON.parse(readFileSync(join(stateDir, 'sandboxes', 'idle-0', 'state.json'), 'utf8')).init
@@ -86,7 +91,7 @@ const initPid = JSON.parse(readFileSync(join(stateDir, 'sandboxes', 'idle-0', 's
 const rollup = readFileSync(`/proc/${initPid}/smaps_rollup`, 'utf8');
 console.log(
   `idle: ${idleCount} sandboxes; MemAvailable drop ${((before - after) / idleCount / 2 ** 20).toFixed(2)} MiB each; ` +
-    `cgroup memory.usage ${(cgroupBytes / idleCount / 2 ** 20).toFixed(2)} MiB each; init ${/^Rss:.*$/m.exec(rollup)[0]}, ${/^Pss:.*$/m.exec(rollup)[0]}`,
+    `cgroup memory.usage ${(cgroupBytes / idleCount / 2 ** 20).toFixed(2)} MiB each; kernel (slab+stacks+page tables) ${((kernelAfter - kernelBefore) / idleCount / 2 ** 20).toFixed(2)} MiB each; init ${/^Rss:.*$/m.exec(rollup)[0]}, ${/^Pss:.*$/m.exec(rollup)[0]}`,
 );
 for (let i = 0; i < idleCount; i++) await withNet.destroy(`idle-${i}`);
 await withNet.close();

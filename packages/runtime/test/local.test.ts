@@ -59,7 +59,16 @@ describe.skipIf(!isRoot)('local driver', () => {
         existsSync(`/sys/fs/cgroup/memory/corral/${s.id}`) || existsSync(`/sys/fs/cgroup/corral/${s.id}`),
       ).toBe(true);
       expect(existsSync(`/run/netns/${NET.netnsPrefix}${s.id}`)).toBe(true);
+      const diskId = (
+        JSON.parse(readFileSync(join(stateDir, 'sandboxes', s.id, 'state.json'), 'utf8')) as {
+          diskId: string;
+        }
+      ).diskId;
+      const diskDir = join(stateDir, 'disks', diskId);
+      expect(mounts()).toContain(diskDir);
       await rt.destroy(s.id);
+      expect(mounts()).not.toContain(diskDir);
+      expect(existsSync(`${diskDir}.img`)).toBe(false);
       expect(mounts()).not.toContain(s.id);
       for (const c of readdirSync('/sys/fs/cgroup'))
         expect(existsSync(`/sys/fs/cgroup/${c}/corral/${s.id}`)).toBe(false);

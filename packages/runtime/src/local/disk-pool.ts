@@ -3,7 +3,7 @@ import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run } from './proc.js';
 
-/** Pre-formatted images kept ready per size, so mkfs (~6–25 ms) is off the create path. */
+/** Pre-formatted images kept ready per size, so mkfs (~6–25 ms) is off the create path. Used by the gvisor driver; the local driver uses DiskStore (disks.ts), which also keeps them mounted. */
 const POOL_DEPTH = 2;
 
 /**

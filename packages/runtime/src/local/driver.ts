@@ -22,13 +22,18 @@ import type {
 import { createExecFiles } from '../shared/files-over-exec.js';
 import { SANDBOX_ID_PATTERN } from '../shared/ids.js';
 import type { TemplateStore } from '../templates/interface.js';
-import { type CgroupDriver, type CgroupLimits, detectCgroupDriver } from './cgroups/index.js';
-import { DiskPool } from './disk-pool.js';
+import {
+  type CgroupDriver,
+  type CgroupLimits,
+  detectCgroupDriver,
+  type SandboxCgroup,
+} from './cgroups/index.js';
+import { DiskStore } from './disks.js';
 import { buildExecArgs } from './env.js';
 import { type SandboxEntry, signalGroup, startExec, startPty } from './exec.js';
 import { startInit } from './init.js';
 import { ensureHelper } from './native.js';
-import type { NetworkManager } from './network/index.js';
+import type { NetworkManager, SandboxNetwork } from './network/index.js';
 import { listPortsFromHost } from './ports.js';
 import { checkPrerequisites } from './prereqs.js';
 import { isSameProcess, processStartTimeSync } from './proc.js';
@@ -36,7 +41,14 @@ import { ProcessTable } from './processes.js';
 import { openRelay } from './relay.js';
 import { prepareLayers, removeSandboxDir, unmountLayers, upperBytes, writeIdentity } from './rootfs.js';
 import { archiveUpper, extractArchive, validateArchive } from './snapshot.js';
-import { listRecordIds, readRecord, type SandboxRecord, sandboxPaths, writeJsonAtomic } from './state.js';
+import {
+  disksDir,
+  listRecordIds,
+  readRecord,
+  type SandboxRecord,
+  sandboxPaths,
+  writeJsonAtomic,
+} from './state.js';
 
 export interface LocalRuntimeOptions {
   /** Root of the driver's on-disk state: `sandboxes/<id>/`, `bin/`. */
@@ -66,14 +78,14 @@ class LocalRuntime implements Runtime {
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly procTable: ProcessTable;
   private helper = '';
-  private readonly diskPool: DiskPool;
+  private readonly diskPool: DiskStore;
   private cgroups!: CgroupDriver;
   private readonly ready: Promise<void>;
 
   constructor(private readonly options: LocalRuntimeOptions) {
     this.files = createExecFiles((id, request) => this.exec(id, request));
-    this.procTable = new ProcessTable((id) => sandboxPaths(options.stateDir, id, false).processes);
-    this.diskPool = new DiskPool(join(options.stateDir, 'disk-pool'));
+    this.procTable = new ProcessTable((id) => sandboxPaths(options.stateDir, id, null).processes);
+    this.diskPool = new DiskStore(disksDir(options.stateDir), () => this.helper);
     this.ready = this.initialize();
     this.ready.catch(() => undefined);
   }
@@ -85,12 +97,14 @@ class LocalRuntime implements Runtime {
     this.helper = await ensureHelper(this.options.stateDir);
     await this.options.network?.init();
     for (const id of await listRecordIds(this.options.stateDir)) {
-      const record = await readRecord(sandboxPaths(this.options.stateDir, id, false).state);
+      const record = await readRecord(sandboxPaths(this.options.stateDir, id, null).state);
       if (!record) continue;
       this.records.set(id, record);
       await this.procTable.load(id);
       await this.reconcile(record);
     }
+    const owned = new Set([...this.records.values()].flatMap((r) => (r.diskId ? [r.diskId] : [])));
+    await this.diskPool.sweep(owned);
   }
 
   /** A running/paused sandbox whose init died (crash, host reboot) becomes 'stopped', cleaned up. */
@@ -108,7 +122,7 @@ class LocalRuntime implements Runtime {
     validateSpec(spec);
     await this.ready;
     return this.locked(spec.id, async () => {
-      const paths = sandboxPaths(this.options.stateDir, spec.id, spec.resources.diskMb > 0);
+      const paths = sandboxPaths(this.options.stateDir, spec.id, null);
       if (this.records.has(spec.id))
         throw new RuntimeError('SANDBOX_EXISTS', `sandbox ${spec.id} already exists`);
       await mkdir(join(this.options.stateDir, 'sandboxes'), { recursive: true, mode: 0o700 });
@@ -131,15 +145,17 @@ class LocalRuntime implements Runtime {
         createdAt: new Date().toISOString(),
         templateId: template.id,
         lowerDir: template.rootfs,
-        diskImage: spec.resources.diskMb > 0,
+        diskId: null,
         init: null,
         network: null,
       };
       this.records.set(spec.id, record);
       try {
-        await prepareLayers(this.helper, this.diskPool, paths, spec.resources.diskMb, record.diskImage);
-        await writeIdentity(paths, hostnameOf(spec));
-        await this.boot(record);
+        await this.boot(record, async () => {
+          if (spec.resources.diskMb > 0) record.diskId = await this.diskPool.take(spec.resources.diskMb);
+          await this.prepareFs(record);
+          await writeIdentity(this.paths(record), hostnameOf(spec));
+        });
       } catch (err) {
         await this.destroyUnlocked(spec.id).catch(() => undefined);
         throw err;
@@ -170,14 +186,7 @@ class LocalRuntime implements Runtime {
   async start(id: string): Promise<SandboxInfo> {
     return this.transition(id, ['stopped', 'hibernated', 'error'], async (record) => {
       if (record.state === 'error') await this.teardownProcesses(record);
-      await prepareLayers(
-        this.helper,
-        this.diskPool,
-        this.paths(record),
-        record.spec.resources.diskMb,
-        record.diskImage,
-      );
-      await this.boot(record);
+      await this.boot(record, () => this.prepareFs(record));
     });
   }
 
@@ -201,14 +210,7 @@ class LocalRuntime implements Runtime {
   async resume(id: string): Promise<SandboxInfo> {
     return this.transition(id, ['paused', 'hibernated'], async (record) => {
       if (record.state === 'hibernated') {
-        await prepareLayers(
-          this.helper,
-          this.diskPool,
-          this.paths(record),
-          record.spec.resources.diskMb,
-          record.diskImage,
-        );
-        await this.boot(record);
+        await this.boot(record, () => this.prepareFs(record));
         return;
       }
       await this.cgroups.forSandbox(id).thaw();
@@ -224,24 +226,40 @@ class LocalRuntime implements Runtime {
 
   private async destroyUnlocked(id: string): Promise<void> {
     const record = this.records.get(id);
-    const paths = sandboxPaths(this.options.stateDir, id, record?.diskImage ?? false);
+    const paths = sandboxPaths(this.options.stateDir, id, record?.diskId ?? null);
     const cgroup = this.cgroups.forSandbox(id);
     await cgroup.killAll().catch(() => undefined);
-    await unmountLayers(this.helper, record ? paths : sandboxPaths(this.options.stateDir, id, true), {
-      lazy: true,
-    });
+    await unmountLayers(this.helper, paths, { lazy: true });
     await cgroup.remove();
     await this.options.network?.teardown(id);
     await removeSandboxDir(paths);
+    if (record?.diskId) await this.diskPool.remove(record.diskId);
     this.procTable.forget(id);
     this.records.delete(id);
   }
 
   /** Mount-free part of starting: cgroup, network, init. Leaves the record 'running'. */
-  private async boot(record: SandboxRecord): Promise<void> {
+  private prepareFs(record: SandboxRecord): Promise<void> {
+    return prepareLayers(this.diskPool, this.paths(record), record.diskId);
+  }
+
+  /**
+   * Start the init. The filesystem (`prepareFs`), the cgroup and the network are independent, so
+   * they are made concurrently: create costs the slowest of them, not their sum.
+   */
+  private async boot(record: SandboxRecord, prepareFs: () => Promise<void>): Promise<void> {
     const { spec } = record;
-    const cgroup = await this.cgroups.create(spec.id, limitsOf(spec));
-    const attachment = this.options.network ? await this.options.network.setup(spec.id, spec.network) : null;
+    const network = this.options.network;
+    const [cgroupResult, networkResult, fsResult] = await Promise.allSettled([
+      this.cgroups.create(spec.id, limitsOf(spec)),
+      network ? network.setup(spec.id, spec.network) : Promise.resolve(null),
+      prepareFs(),
+    ]);
+    for (const result of [cgroupResult, networkResult, fsResult]) {
+      if (result.status === 'rejected') throw result.reason;
+    }
+    const cgroup = (cgroupResult as PromiseFulfilledResult<SandboxCgroup>).value;
+    const attachment = (networkResult as PromiseFulfilledResult<SandboxNetwork | null>).value;
     record.network = attachment
       ? { netnsPath: attachment.netnsPath, resolvConf: attachment.resolvConfPath }
       : null;
@@ -376,13 +394,7 @@ class LocalRuntime implements Runtime {
       const record = await this.requireRecord(id);
       const paths = this.paths(record);
       if (record.state === 'stopped' || record.state === 'hibernated') {
-        await prepareLayers(
-          this.helper,
-          this.diskPool,
-          paths,
-          record.spec.resources.diskMb,
-          record.diskImage,
-        );
+        await this.prepareFs(record);
       }
       // Freeze writers for a consistent upper layer; thaw whatever happens.
       const freeze = record.state === 'running';
@@ -403,12 +415,12 @@ class LocalRuntime implements Runtime {
       const record = await this.requireRecord(id);
       if (record.state === 'running' || record.state === 'paused') await this.halt(record, 'stopped');
       const paths = this.paths(record);
-      await prepareLayers(this.helper, this.diskPool, paths, record.spec.resources.diskMb, record.diskImage);
+      await this.prepareFs(record);
       for (const dir of [paths.upper, paths.work]) {
         for (const entry of await readdir(dir)) await rm(join(dir, entry), { recursive: true, force: true });
       }
       await extractArchive(srcPath, paths.upper);
-      await this.boot(record);
+      await this.boot(record, async () => undefined);
       return toInfo(record);
     });
   }
@@ -417,14 +429,14 @@ class LocalRuntime implements Runtime {
   async close(): Promise<void> {
     await this.ready.catch(() => undefined);
     await this.procTable.flush();
-    await this.diskPool.settle();
+    await this.diskPool.release();
     await this.options.network?.close();
   }
 
   // ---- helpers ----
 
   private paths(record: SandboxRecord) {
-    return sandboxPaths(this.options.stateDir, record.spec.id, record.diskImage);
+    return sandboxPaths(this.options.stateDir, record.spec.id, record.diskId);
   }
 
   private async save(record: SandboxRecord): Promise<void> {

@@ -1,38 +1,25 @@
-import { access, chown, mkdir, rm, writeFile } from 'node:fs/promises';
+import { chown, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SANDBOX_ID_BASE } from '../shared/ids.js';
-import type { DiskPool } from './disk-pool.js';
+import type { DiskStore } from './disks.js';
 import { mountPoints, run } from './proc.js';
 import type { SandboxPaths } from './state.js';
 
 /**
- * Make the upper/work dirs ready. With a disk cap the upper dir lives in a sparse ext4 image of
- * exactly `diskMb` on a loop device, so a disk fill inside stops at the cap (ENOSPC) and never
- * fills the host. Images come formatted from the pool; the helper attaches and mounts them.
+ * Make the layers ready: mount the sandbox's disk image when it has one (see DiskStore), else
+ * make upper/work in the sandbox dir.
  */
 export async function prepareLayers(
-  helper: string,
-  pool: DiskPool,
+  pool: DiskStore,
   paths: SandboxPaths,
-  diskMb: number,
-  diskImage: boolean,
+  diskId: string | null,
 ): Promise<void> {
   await mkdir(paths.rootfs, { recursive: true, mode: 0o700 });
-  if (diskImage) {
-    const mounts = await mountPoints();
-    if (!mounts.has(paths.disk)) {
-      await mkdir(paths.disk, { recursive: true, mode: 0o700 });
-      const exists = await access(paths.image).then(
-        () => true,
-        () => false,
-      );
-      if (!exists) await pool.take(diskMb, paths.image);
-      await run(helper, ['mountimg', paths.image, paths.disk]);
-    }
+  if (diskId) {
+    await pool.mount(diskId);
+    return;
   }
-  for (const dir of [paths.upper, paths.work]) {
-    await mkdir(dir, { recursive: true, mode: 0o755 });
-  }
+  for (const dir of [paths.upper, paths.work]) await mkdir(dir, { recursive: true, mode: 0o755 });
   // The overlay's root takes the upper dir's owner: root inside the sandbox.
   await chown(paths.upper, SANDBOX_ID_BASE, SANDBOX_ID_BASE);
 }
@@ -64,6 +51,7 @@ export async function unmountLayers(
 ): Promise<void> {
   const mounts = await mountPoints();
   for (const point of [paths.rootfs, paths.disk]) {
+    if (!point) continue;
     if (mounts.has(point)) await run(helper, ['umount', point, ...(options.lazy ? ['--lazy'] : [])]);
   }
 }

@@ -12,8 +12,8 @@ export interface SandboxRecord {
   templateId: string;
   /** The template's rootfs: the overlay's lowerdir. */
   lowerDir: string;
-  /** True when the upper dir lives in a size-capped ext4 image (resources.diskMb > 0). */
-  diskImage: boolean;
+  /** The size-capped disk (a DiskStore name) holding upper/work; null when resources.diskMb is 0. */
+  diskId: string | null;
   /** The running init (host pid + /proc start time, to survive pid reuse). */
   init: { pid: number; startTime: string } | null;
   network: { netnsPath: string; resolvConf: string | null } | null;
@@ -25,23 +25,28 @@ export interface SandboxPaths {
   state: string;
   processes: string;
   rootfs: string;
-  image: string;
-  disk: string;
+  /** Mount point of the disk image when there is one. */
+  disk: string | null;
   upper: string;
   work: string;
   hosts: string;
 }
 
-export function sandboxPaths(stateDir: string, id: string, diskImage: boolean): SandboxPaths {
+/** Where the DiskPool keeps images and their mounts. */
+export function disksDir(stateDir: string): string {
+  return join(stateDir, 'disks');
+}
+
+export function sandboxPaths(stateDir: string, id: string, diskId: string | null): SandboxPaths {
   const dir = join(stateDir, 'sandboxes', id);
-  const layers = diskImage ? join(dir, 'disk') : dir;
+  const disk = diskId ? join(disksDir(stateDir), diskId) : null;
+  const layers = disk ?? dir;
   return {
     dir,
     state: join(dir, 'state.json'),
     processes: join(dir, 'processes.json'),
     rootfs: join(dir, 'rootfs'),
-    image: join(dir, 'disk.img'),
-    disk: join(dir, 'disk'),
+    disk,
     upper: join(layers, 'upper'),
     work: join(layers, 'work'),
     hosts: join(dir, 'hosts'),
