@@ -6,6 +6,10 @@ const BLOCK = 512;
 const MAX_META_BYTES = 1024 * 1024;
 /** Symlink hops followed while resolving one member path. */
 const MAX_LINK_HOPS = 40;
+/** Distinct directories members may go through: memory stays bounded on hostile archives. */
+const MAX_PREFIXES = 200_000;
+/** Member paths kept for diagnostics. */
+const MAX_KEPT_MEMBERS = 1000;
 
 // Typeflags whose size field counts data blocks that follow the header.
 const DATA_TYPES = new Set(['0', '\0', '7']);
@@ -43,8 +47,10 @@ export class TarGuard {
   private ended = false;
   /** Symlinks seen so far: member path (normalised, relative) → link target. */
   private readonly symlinks = new Map<string, string>();
-  /** Member paths checked, in order (for tests and diagnostics). */
+  /** The first member paths checked, in order (for tests and diagnostics). */
   readonly members: string[] = [];
+  /** Members checked so far. */
+  memberCount = 0;
   /** Every directory a member or hard link target is reached through (relative, normal). */
   readonly prefixes = new Set<string>();
 
@@ -86,7 +92,7 @@ export class TarGuard {
     if (this.headerFill !== 0 || this.skipBytes > 0 || this.meta !== null) {
       throw reject('malformed', '', 'archive is truncated');
     }
-    if (this.members.length === 0 && this.zeroBlocks === 0) {
+    if (this.memberCount === 0 && this.zeroBlocks === 0) {
       throw reject('malformed', '', 'archive is empty');
     }
   }
@@ -149,7 +155,8 @@ export class TarGuard {
     }
     if (NO_DATA_TYPES.has(type) && size !== 0) throw reject('malformed', name, 'unexpected data');
     const path = memberPath(name);
-    this.members.push(path);
+    this.memberCount += 1;
+    if (this.members.length < MAX_KEPT_MEMBERS) this.members.push(path);
     // A symlink member replaces whatever is at its path; anything else is opened through it.
     this.resolve(path, name, type !== '2');
     if (type === '1') {
@@ -186,6 +193,9 @@ export class TarGuard {
 
   private addPrefixes(parts: string[]): void {
     for (let i = 1; i < parts.length; i++) this.prefixes.add(parts.slice(0, i).join('/'));
+    if (this.prefixes.size > MAX_PREFIXES) {
+      throw reject('malformed', parts.join('/'), `more than ${MAX_PREFIXES} directories`);
+    }
   }
 }
 
