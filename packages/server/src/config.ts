@@ -132,6 +132,18 @@ function jwtSecretFromDataDir(dataDir: string): string {
   return secret;
 }
 
+function readOrCreateJwtSecret(dataDir: string): string {
+  try {
+    const secret = jwtSecretFromDataDir(dataDir);
+    if (secret.length < 32) throw new Error('the stored secret is shorter than 32 characters');
+    return secret;
+  } catch (err) {
+    throw new ConfigError(
+      `CORRAL_DATA_DIR must be a writable directory holding secrets/jwt.key (got ${JSON.stringify(dataDir)}: ${(err as Error).message})`,
+    );
+  }
+}
+
 function resolveDatabase(url: string | undefined, dataDir: string): DatabaseConfig {
   if (!url) return { driver: 'sqlite', path: join(dataDir, 'corral.db') };
   if (url.startsWith('sqlite:')) {
@@ -178,7 +190,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, overrides: Partial<ConfigInpu
     ...input,
     dataDir,
     database: resolveDatabase(input.databaseUrl, dataDir),
-    jwtSecret: input.jwtSecret ?? jwtSecretFromDataDir(dataDir),
+    jwtSecret: input.jwtSecret ?? readOrCreateJwtSecret(dataDir),
     publicUrl: (input.publicUrl ?? `http://${hostPart}:${input.port}`).replace(/\/+$/, ''),
   };
   return Object.freeze(config);

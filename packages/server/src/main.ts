@@ -1,0 +1,101 @@
+import { realpathSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from './app.js';
+import { bootstrapFirstStart, formatCredentialsBox } from './bootstrap.js';
+import { type Config, ConfigError, loadConfig } from './config.js';
+import { createLogger } from './logger.js';
+import { openStore, type Store } from './store/db.js';
+
+/** A started server: its address, and `stop()` for a graceful shutdown. */
+export interface RunningServer {
+  config: Config;
+  app: FastifyInstance;
+  store: Store;
+  url: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts Corral: loads the config from `env`, opens and migrates the store, builds the app,
+ * listens, and on first start creates the admin and prints its credentials once.
+ * Throws ConfigError (one line) on bad configuration.
+ */
+export async function startServer(env: NodeJS.ProcessEnv = process.env): Promise<RunningServer> {
+  const config = loadConfig(env);
+  const logger = createLogger({ level: config.logLevel });
+  const store = openStore(config);
+  try {
+    const applied = await store.migrate();
+    if (applied.length > 0) logger.info({ migrations: applied, dialect: store.dialect }, 'database migrated');
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+  const app = await buildApp({ config, store, logger });
+  try {
+    await app.listen({ port: config.port, host: config.host });
+  } catch (err) {
+    await app.close();
+    await store.close();
+    throw err;
+  }
+  logger.info(
+    { url: config.publicUrl, host: config.host, port: config.port, database: store.dialect },
+    'listening',
+  );
+
+  const credentials = await bootstrapFirstStart({ config, store, audit: app.audit });
+  if (credentials) process.stdout.write(`\n${formatCredentialsBox(credentials, config.dataDir)}\n`);
+
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      await app.close();
+      await store.close();
+      logger.info('stopped');
+      await new Promise<void>((resolve) => logger.flush(() => resolve()));
+    })();
+    return stopping;
+  };
+  return { config, app, store, url: config.publicUrl, stop };
+}
+
+/** Runs the server as the process: one-line errors and exit 1, graceful stop on SIGINT/SIGTERM. */
+export async function runMain(): Promise<void> {
+  let server: RunningServer;
+  try {
+    server = await startServer(process.env);
+  } catch (err) {
+    const line =
+      err instanceof ConfigError ? err.message : `corral: failed to start: ${(err as Error).message}`;
+    process.stderr.write(`${line.replace(/\s*\n\s*/g, ' ')}\n`);
+    process.exit(1);
+  }
+  const onSignal = (signal: NodeJS.Signals) => {
+    server.app.log.info({ signal }, 'shutting down');
+    // A second signal while draining means "now".
+    process.once(signal, () => process.exit(130));
+    server.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        process.stderr.write(`corral: shutdown failed: ${(err as Error).message}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+}
+
+function isEntryPoint(): boolean {
+  const entry = process.argv[1];
+  if (!entry) return false;
+  try {
+    return import.meta.url === pathToFileURL(realpathSync(entry)).href;
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) await runMain();
