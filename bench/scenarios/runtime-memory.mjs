@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { benchSpec, execOnce } from './runtime-corral.mjs';
-import { row, timed } from './runtime-measure.mjs';
+import { quantile, round, row, timed } from './runtime-measure.mjs';
 
 const MIB = 2 ** 20;
 
@@ -47,13 +47,18 @@ export async function memoryRows({ runtime, label, count, idPrefix, log, spec = 
   let idle;
   let usage;
   let createMs = 0;
+  let destroyMs = 0;
+  const createTimes = [];
   try {
     [createMs] = await timed(async () => {
       for (let i = 0; i < count; i++) {
         const id = `${idPrefix}-idle${i}`;
         ids.push(id);
-        await runtime.create(spec(id));
-        await execOnce(runtime, id, 'true');
+        const [ms] = await timed(async () => {
+          await runtime.create(spec(id));
+          await execOnce(runtime, id, 'true');
+        });
+        createTimes.push(ms);
         if ((i + 1) % 100 === 0) log(`${label}: ${i + 1}/${count} idle sandboxes up`);
       }
     });
@@ -61,7 +66,7 @@ export async function memoryRows({ runtime, label, count, idPrefix, log, spec = 
     idle = await meminfo();
     usage = await processUsage(runtime, ids);
   } finally {
-    const [destroyMs] = await timed(() => destroyAll(runtime, ids));
+    [destroyMs] = await timed(() => destroyAll(runtime, ids));
     log(`${label}: destroyed ${ids.length} idle sandboxes in ${(destroyMs / 1000).toFixed(1)} s`);
   }
   await settle(SETTLE_MS);
@@ -83,6 +88,7 @@ export async function memoryRows({ runtime, label, count, idPrefix, log, spec = 
   const kernelNote = kernelFields.map((f) => `${f} ${each(idle[f] - before[f]).toFixed(2)}`).join(', ');
   const setup = `${count} idle sandboxes (${usage.processes} processes), created in ${(createMs / 1000).toFixed(1)} s`;
   return [
+    ...scaleRows(label, createTimes, destroyMs),
     row(`${label}: memory per idle sandbox (largest reading)`, estimate, 'MiB', '≤ 5', `${used}; ${setup}`),
     row(
       `${label}:   host MemAvailable drop`,
@@ -130,6 +136,38 @@ export async function memoryRows({ runtime, label, count, idPrefix, log, spec = 
 }
 
 const SETTLE_MS = 3000;
+const WINDOW = 100;
+
+/** Does create slow down as sandboxes pile up? The first and the last WINDOW creates, and the mass destroy. */
+function scaleRows(label, createTimes, destroyMs) {
+  const count = createTimes.length;
+  if (count < 2 * WINDOW) return [];
+  const first = createTimes.slice(0, WINDOW);
+  const last = createTimes.slice(-WINDOW);
+  return [
+    row(
+      `${label}: create → first exec p50, 0–${WINDOW} sandboxes present`,
+      quantile(first, 0.5),
+      'ms',
+      '',
+      `p99 ${round(quantile(first, 0.99))} ms`,
+    ),
+    row(
+      `${label}: create → first exec p50, ${count - WINDOW}–${count} present`,
+      quantile(last, 0.5),
+      'ms',
+      '',
+      `p99 ${round(quantile(last, 0.99))} ms`,
+    ),
+    row(
+      `${label}: destroy ${count} sandboxes (4 at a time), per sandbox`,
+      destroyMs / count,
+      'ms',
+      '',
+      `${(destroyMs / 1000).toFixed(1)} s in all`,
+    ),
+  ];
+}
 
 /** Sum of RSS/PSS over every process in the sandboxes' cgroups, and of the cgroups' memory usage. */
 async function processUsage(runtime, ids) {
