@@ -21,11 +21,15 @@ import {
   STAT_SCRIPT,
   TAR_IN_SCRIPT,
   TAR_OUT_SCRIPT,
+  WRITE_KNOWN_SCRIPT,
 } from './files-scripts.js';
 import { ArchiveInspector } from './files-tar-inspect.js';
-import { openStream, upload } from './files-transfer.js';
+import { openStream, readUpTo, upload } from './files-transfer.js';
 
 export type { ExecFn } from './files-run.js';
+
+/** Writes up to this size are taken whole and done in one process; larger ones stream. */
+const SMALL_WRITE_BYTES = 1024 * 1024;
 
 export interface ExecFilesOptions {
   /** Who the file operations run as inside the sandbox; default 'user'. */
@@ -72,19 +76,29 @@ export function createExecFiles(exec: ExecFn, options: ExecFilesOptions = {}): S
 
     async write(id, path, data, writeOptions) {
       data.pause(); // a caller's flowing stream must not lose data while the process starts
+      data.on('error', () => {}); // an early error is still seen by readUpTo / pipeline
       const file = normalizeSandboxPath(path);
       const mode = checkMode(writeOptions?.mode);
       if (file === '/') throw new RuntimeError('IS_A_DIRECTORY', '/: Is a directory', { path: file });
       const context = { op: 'write', path: file };
+      const modeArg = mode === undefined ? '' : mode.toString(8);
+      // Most writes are small: with the whole body in hand, one process writes and renames it.
+      const head = await readUpTo(data, SMALL_WRITE_BYTES);
+      if (head.ended) {
+        const body = Buffer.concat(head.chunks);
+        await run(id, WRITE_KNOWN_SCRIPT, [file, String(body.length), modeArg], context, { stdin: body });
+        return body.length;
+      }
       const { tempPath, bytes } = await upload(exec, id, user, data, {
         dir: parentDir(file),
         prefix: '.corral-tmp-',
         notDirectory: file,
+        initial: head.chunks,
         context,
       });
       // Rename within the temp file's (physical) directory: same filesystem, same directory.
       const target = posix.join(parentDir(tempPath), baseName(file));
-      await run(id, COMMIT_SCRIPT, [tempPath, target, mode === undefined ? '' : mode.toString(8)], context);
+      await run(id, COMMIT_SCRIPT, [tempPath, target, modeArg], context);
       return bytes;
     },
 
@@ -121,6 +135,7 @@ export function createExecFiles(exec: ExecFn, options: ExecFilesOptions = {}): S
 
     async tarIn(id, path, data: Readable) {
       data.pause();
+      data.on('error', () => {}); // an early error is still seen by the pipeline
       const dir = normalizeSandboxPath(path);
       const context = { op: 'tarIn', path: dir };
       const inspector = new ArchiveInspector();

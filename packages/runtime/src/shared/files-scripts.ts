@@ -46,13 +46,34 @@ printf '%s\\0' "$tmp"
 if ! cat > "$tmp"; then rm -f -- "$tmp"; exit 1; fi
 printf '%s' "$(stat -c %s -- "$tmp")"`;
 
-/** $1 = temp file, $2 = target, $3 = octal mode or empty (keep the old file's mode, else 644). */
-export const COMMIT_SCRIPT = `
-if [ -n "$3" ]; then mode=$3
-elif [ -f "$2" ] && [ ! -L "$2" ]; then mode=$(stat -c %a -- "$2") || mode=644
+// $tmp → $target with mode $mode, or the old file's mode, else 644; the temp file never stays.
+const COMMIT_STEP = `
+if [ -n "$mode" ]; then :
+elif [ -f "$target" ] && [ ! -L "$target" ]; then mode=$(stat -c %a -- "$target") || mode=644
 else mode=644; fi
-chmod -- "$mode" "$1" && mv -fT -- "$1" "$2" && exit 0
-rc=$?; rm -f -- "$1"; exit $rc`;
+chmod -- "$mode" "$tmp" && mv -fT -- "$tmp" "$target" && exit 0
+rc=$?; rm -f -- "$tmp"; exit $rc`;
+
+/** $1 = temp file, $2 = target, $3 = octal mode or empty (keep the old file's mode, else 644). */
+export const COMMIT_SCRIPT = `tmp=$1 target=$2 mode=$3${COMMIT_STEP}`;
+
+/**
+ * A whole write in one process when its size is known: $1 = target, $2 = byte count, $3 = octal
+ * mode or empty; stdin carries exactly $2 bytes. A short stdin (the host went away) commits
+ * nothing. The temp file sits in the parent's physical path, like UPLOAD_SCRIPT's.
+ */
+export const WRITE_KNOWN_SCRIPT = `
+if [ -d "$1" ] && [ ! -L "$1" ]; then fail IS_A_DIRECTORY "$1: Is a directory"; fi
+parent=\${1%/*}; parent=\${parent:-/}
+if [ -e "$parent" ] && [ ! -d "$parent" ]; then fail NOT_A_DIRECTORY "$parent: Not a directory"; fi
+mkdir -p -- "$parent" || exit 1
+dir=$(cd -- "$parent" && pwd -P && echo .) || exit 1
+dir=\${dir%?.}; dir=\${dir%/}
+tmp=$(mktemp -- "$dir/.corral-tmp-XXXXXXXX") || exit 1
+target="$dir/\${1##*/}" mode=$3
+if ! head -c "$2" > "$tmp" || [ "$(stat -c %s -- "$tmp")" != "$2" ]; then
+  rm -f -- "$tmp"; echo "short upload" >&2; exit 1
+fi${COMMIT_STEP}`;
 
 /** $1 = temp file to remove (after an aborted upload). */
 export const DISCARD_SCRIPT = `exec rm -f -- "$1"`;

@@ -106,7 +106,55 @@ export interface UploadOptions {
   inspect?: (chunk: Buffer) => void | Promise<void>;
   /** Runs after the last chunk; throwing aborts the upload. */
   finish?: () => void | Promise<void>;
+  /** Chunks already taken from `data`, sent (and counted) first. */
+  initial?: Buffer[];
   context: Record<string, unknown>;
+}
+
+/**
+ * Take chunks from `data` until it ends or holds more than `limitBytes`; then leave it paused
+ * (the rest still readable). `ended` tells which.
+ */
+export function readUpTo(data: Readable, limitBytes: number): Promise<{ chunks: Buffer[]; ended: boolean }> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const cleanup = () => {
+      data.off('data', onData);
+      data.off('end', onEnd);
+      data.off('error', onError);
+    };
+    const onData = (chunk: Buffer | string) => {
+      const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+      chunks.push(buf);
+      total += buf.length;
+      if (total > limitBytes) {
+        data.pause();
+        cleanup();
+        resolve({ chunks, ended: false });
+      }
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve({ chunks, ended: true });
+    };
+    const onError = (err: Error) => {
+      cleanup();
+      reject(err);
+    };
+    if (data.readableEnded) {
+      resolve({ chunks, ended: true });
+      return;
+    }
+    if (data.destroyed) {
+      reject(data.errored ?? new Error('the data stream was destroyed'));
+      return;
+    }
+    data.on('data', onData);
+    data.on('end', onEnd);
+    data.on('error', onError);
+    data.resume();
+  });
 }
 
 /**
@@ -121,7 +169,7 @@ export async function upload(
   data: Readable,
   options: UploadOptions,
 ): Promise<{ tempPath: string; bytes: number }> {
-  const { dir, prefix, notDirectory, inspect, finish, context } = options;
+  const { dir, prefix, notDirectory, inspect, finish, initial = [], context } = options;
   const proc = await exec(sandboxId, scriptRequest(UPLOAD_SCRIPT, [dir, prefix, notDirectory], user));
   const stderr = collectStderr(proc.stderr);
   const stdout = collect(proc.stdout, 64 * 1024).catch(() => Buffer.alloc(0));
@@ -131,12 +179,14 @@ export async function upload(
     data,
     async function* (source: AsyncIterable<Buffer | string>) {
       yield GO;
-      for await (const chunk of source) {
+      const take = async (chunk: Buffer | string) => {
         const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
         bytes += buf.length;
         if (inspect) await inspect(buf);
-        yield buf;
-      }
+        return buf;
+      };
+      for (const chunk of initial) yield await take(chunk);
+      for await (const chunk of source) yield await take(chunk);
       if (finish) await finish();
     },
     proc.stdin,

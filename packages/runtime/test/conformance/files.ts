@@ -79,6 +79,17 @@ export function describeFiles(getRuntime: () => Runtime, getSandboxId: () => str
       expect((await sh('sha256sum -- "$1"', 'user', [`${dir}/big.bin`])).split(' ')[0]).toBe(expected);
     });
 
+    it("writes empty files, and keeps a file's mode when none is given", async () => {
+      expect(await files().write(id(), `${dir}/modes/empty`, Readable.from([]))).toBe(0);
+      expect(await files().stat(id(), `${dir}/modes/empty`)).toMatchObject({ size: 0, mode: 0o644 });
+      for (const size of [10, 3 * MiB]) {
+        const path = `${dir}/modes/script-${size}`;
+        await files().write(id(), path, patternStream(size), { mode: 0o750 });
+        await files().write(id(), path, patternStream(size, 3));
+        expect(await files().stat(id(), path)).toMatchObject({ size, mode: 0o750 });
+      }
+    });
+
     it('reads byte ranges', async () => {
       await files().write(id(), `${dir}/range.txt`, Readable.from([Buffer.from('0123456789')]));
       expect(await text(`${dir}/range.txt`, { start: 0, end: 0 })).toBe('0');
@@ -144,6 +155,11 @@ export function describeFiles(getRuntime: () => Runtime, getSandboxId: () => str
       expect(
         await errorCode(files().write(id(), `${dir}/err/file/x`, Readable.from([Buffer.from('x')]))),
       ).toBe('NOT_A_DIRECTORY');
+      // Large writes stream through a different path: same codes.
+      const big = () => patternStream(3 * MiB);
+      expect(await errorCode(files().write(id(), `${dir}/err`, big()))).toBe('IS_A_DIRECTORY');
+      expect(await errorCode(files().write(id(), `${dir}/err/file/x`, big()))).toBe('NOT_A_DIRECTORY');
+      expect(await errorCode(files().write(id(), '/root/big', big()))).toBe('PERMISSION_DENIED');
       expect(await errorCode(files().mkdir(id(), `${dir}/err/file`))).toBe('FILE_EXISTS');
       expect(await errorCode(files().tarOut(id(), `${dir}/err/missing`))).toBe('FILE_NOT_FOUND');
       expect(await errorCode(files().tarOut(id(), `${dir}/err/file`))).toBe('NOT_A_DIRECTORY');
