@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { isRuntimeError, RuntimeError } from '../errors.js';
 import { BUILTIN_DEFINITIONS, BUILTIN_NAMES, customizeHooks, finishDebianTree } from './builtins.js';
@@ -14,6 +14,7 @@ import type { BuildOptions, Template, TemplateDefinition, TemplateStore } from '
 import { acquireFileLock } from './lock.js';
 import { findMmdebstrap, runMmdebstrap } from './mmdebstrap.js';
 import { importImageTree, sha256File } from './oci-import.js';
+import { removeTree } from './remove-tree.js';
 import { shiftTree } from './shift.js';
 
 /** Options of the filesystem template store. */
@@ -117,7 +118,7 @@ class FsTemplateStore implements TemplateStore {
         const result = await importImageTree(tarPath, rootfs, workDir, log, signal);
         return { source: { kind: 'image', tarSha256, imageFormat: result.format, layers: result.layers } };
       } finally {
-        await rm(workDir, { recursive: true, force: true });
+        await removeTree(workDir);
       }
     });
   }
@@ -140,7 +141,7 @@ class FsTemplateStore implements TemplateStore {
     // Rename first so the template disappears at once, then delete at leisure.
     const doomed = path.join(this.dir, `.rm-${id}-${randomBytes(4).toString('hex')}`);
     await rename(path.join(this.dir, id), doomed);
-    await rm(doomed, { recursive: true, force: true });
+    await removeTree(doomed);
   }
 
   async #read(id: string): Promise<TemplateRecord | undefined> {
@@ -238,7 +239,8 @@ class FsTemplateStore implements TemplateStore {
     } catch (err) {
       log(`build failed: ${err instanceof Error ? err.message : String(err)}`);
       await new Promise<void>((resolve) => logStream.end(resolve));
-      await rm(tmpDir, { recursive: true, force: true });
+      await removeTree(tmpDir);
+      if (signal?.aborted) throw err;
       if (isRuntimeError(err, 'TEMPLATE_INVALID') || isRuntimeError(err, 'PREREQUISITE_MISSING')) throw err;
       throw new RuntimeError(
         'TEMPLATE_BUILD_FAILED',
@@ -253,10 +255,10 @@ class FsTemplateStore implements TemplateStore {
   async #removeLeftovers(id: string): Promise<void> {
     for (const entry of await readdir(this.dir)) {
       if (entry.startsWith(`.tmp-${id}-`) || entry.startsWith(`.rm-${id}-`)) {
-        await rm(path.join(this.dir, entry), { recursive: true, force: true });
+        await removeTree(path.join(this.dir, entry));
       }
     }
     const finalDir = path.join(this.dir, id);
-    if (await stat(finalDir).catch(() => undefined)) await rm(finalDir, { recursive: true, force: true });
+    if (await stat(finalDir).catch(() => undefined)) await removeTree(finalDir);
   }
 }

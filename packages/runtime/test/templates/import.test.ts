@@ -1,7 +1,8 @@
-import { spawn } from 'node:child_process';
-import { lstat, mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { execFile, spawn } from 'node:child_process';
+import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isRuntimeError } from '../../src/errors.js';
 import { SANDBOX_ID_BASE } from '../../src/shared/ids.js';
@@ -10,6 +11,7 @@ import { createTemplateStore } from '../../src/templates/index.js';
 import { sha256File } from '../../src/templates/oci-import.js';
 import { makeDockerSaveImage, makeEscapingLayer, makeLayer, makeOciImage } from './images.js';
 
+const execFileAsync = promisify(execFile);
 let work: string;
 
 /** Three layers exercising order, whiteouts, opaque dirs, owners, setuid and a symlink escape. */
@@ -202,6 +204,25 @@ describe('importImage', () => {
     const template = await importing;
     expect(template.id).toBe(id);
     expect(progress.some((line) => line.startsWith('unpacking'))).toBe(true);
+    expect((await readdir(dir)).sort()).toEqual([id]);
+  });
+
+  it('cleans a crashed build left with a mount inside without deleting through the mount', async () => {
+    const dir = await mkdtemp(path.join(work, 'store-'));
+    const store = createTemplateStore({ dir });
+    const tar = await makeDockerSaveImage(work, [await makeLayer(work, { files: { 'x.txt': 'x\n' } })]);
+    const id = templateId({ kind: 'image', name: 'mounted', tarSha256: await sha256File(tar) });
+    const hostDir = await mkdtemp(path.join(work, 'host-'));
+    await writeFile(path.join(hostDir, 'precious'), 'keep me\n');
+    const mountPoint = path.join(dir, `.tmp-${id}-crashed`, 'rootfs', 'proc');
+    await mkdir(mountPoint, { recursive: true });
+    await execFileAsync('mount', ['--bind', hostDir, mountPoint]);
+    try {
+      await store.importImage(tar, 'mounted');
+    } finally {
+      await execFileAsync('umount', [mountPoint]).catch(() => undefined);
+    }
+    expect(await readFile(path.join(hostDir, 'precious'), 'utf8')).toBe('keep me\n');
     expect((await readdir(dir)).sort()).toEqual([id]);
   });
 
