@@ -110,15 +110,8 @@ export function createExecFiles(exec: ExecFn, options: ExecFilesOptions = {}): S
     async remove(id, path, removeOptions) {
       const target = normalizeSandboxPath(path);
       const recursive = removeOptions?.recursive === true ? 'recursive' : '';
-      await run(
-        id,
-        REMOVE_SCRIPT,
-        [target, recursive],
-        { op: 'remove', path: target },
-        {
-          timeoutMs: REMOVE_TIMEOUT_MS,
-        },
-      );
+      const context = { op: 'remove', path: target };
+      await run(id, REMOVE_SCRIPT, [target, recursive], context, { timeoutMs: REMOVE_TIMEOUT_MS });
     },
 
     async move(id, from, to) {
@@ -154,7 +147,8 @@ export function createExecFiles(exec: ExecFn, options: ExecFilesOptions = {}): S
       const prefixes = Buffer.from([...inspector.guard.prefixes].map((p) => `${p}\0`).join(''));
       const args = [tempPath, dir, inspector.gzip === true ? 'gzip' : ''];
       await run(id, TAR_IN_SCRIPT, args, context, { timeoutMs: 0, stdin: prefixes }).catch((err: unknown) => {
-        if (!isRuntimeError(err, 'INVALID_ARGUMENT')) throw err;
+        if (!isRuntimeError(err, 'INVALID_ARGUMENT') || !err.message.startsWith('archive refused: '))
+          throw err;
         const entry = err.message.replace(/^archive refused: /, '').replace(/ leads out of the target$/, '');
         throw new RuntimeError('INVALID_ARGUMENT', err.message, {
           ...err.details,
