@@ -68,7 +68,8 @@ export async function importImageTree(
     await mkdir(rootfs, { mode: 0o755 });
     for (const [i, layer] of layers.entries()) {
       log(`layer ${i + 1}/${layers.length}: ${layer.blobSha256 ?? layer.diffSha256 ?? layer.file}`);
-      await applyLayer(rootfs, layer, signal);
+      const { ignoredXattrs } = await applyLayer(rootfs, layer, signal);
+      if (ignoredXattrs > 0) log(`layer ${i + 1}: ignored extended attributes on ${ignoredXattrs} entries`);
     }
     return { format: isOci ? 'oci' : 'docker', layers: layers.length };
   } catch (err) {
@@ -143,17 +144,24 @@ function pickManifest(index: { manifests?: Descriptor[] }): Descriptor {
 }
 
 /** Apply one layer: check its digests and entries, delete what its whiteouts hide, write it. */
-async function applyLayer(rootfs: string, layer: LayerSource, signal?: AbortSignal): Promise<void> {
+async function applyLayer(
+  rootfs: string,
+  layer: LayerSource,
+  signal?: AbortSignal,
+): Promise<{ ignoredXattrs: number }> {
   if (layer.blobSha256) verifyDigest(layer.file, layer.blobSha256, await sha256File(layer.file));
   // First pass: validate every entry name and collect whiteouts, hashing the uncompressed tar.
   const diffHash = createHash('sha256');
   const whiteouts: Whiteouts = { deleted: [], opaque: [] };
+  let ignoredXattrs = 0;
   const tapped = hashing(await openLayer(layer.file), diffHash);
   for await (const entry of readTar(tapped)) {
     signal?.throwIfAborted();
     entryComponents(entry.name);
     if (entry.type === 'hardlink') entryComponents(entry.linkName);
     collectWhiteout(entry, whiteouts);
+    // Extended attributes (file capabilities among them) are not restored yet.
+    if (Object.keys(entry.xattrs).length > 0) ignoredXattrs += 1;
   }
   for await (const _ of tapped) {
     // the end-of-archive padding is part of the diff id too
@@ -161,6 +169,7 @@ async function applyLayer(rootfs: string, layer: LayerSource, signal?: AbortSign
   if (layer.diffSha256) verifyDigest(layer.file, layer.diffSha256, diffHash.digest('hex'));
   await applyWhiteouts(rootfs, whiteouts);
   await applyTar(rootfs, await openLayer(layer.file), signal);
+  return { ignoredXattrs };
 }
 
 /** Write every entry of a tar stream into `root`, safely. */

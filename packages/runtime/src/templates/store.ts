@@ -149,7 +149,10 @@ class FsTemplateStore implements TemplateStore {
       const record = JSON.parse(
         await readFile(path.join(this.dir, id, 'template.json'), 'utf8'),
       ) as TemplateRecord;
-      return record.format === TEMPLATE_FORMAT_VERSION ? record : undefined;
+      if (record.format !== TEMPLATE_FORMAT_VERSION || record.template?.id !== id) return undefined;
+      // The directory may have moved (another mount, a copied cache): the path is where it is now.
+      record.template.rootfs = path.join(this.dir, id, 'rootfs');
+      return record;
     } catch {
       return undefined;
     }
