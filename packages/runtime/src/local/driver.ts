@@ -97,8 +97,22 @@ class LocalRuntime implements Runtime {
     this.helper = await ensureHelper(this.options.stateDir);
     await this.options.network?.init();
     for (const id of await listRecordIds(this.options.stateDir)) {
-      const record = await readRecord(sandboxPaths(this.options.stateDir, id, null).state);
-      if (!record) continue;
+      const paths = sandboxPaths(this.options.stateDir, id, null);
+      const record = await readRecord(paths.state);
+      if (!record) {
+        // A create that died before its first state write: nothing of it is reachable.
+        await this.cgroups
+          .forSandbox(id)
+          .killAll()
+          .catch(() => undefined);
+        await unmountLayers(this.helper, paths, { lazy: true });
+        await this.cgroups
+          .forSandbox(id)
+          .remove()
+          .catch(() => undefined);
+        await removeSandboxDir(paths);
+        continue;
+      }
       this.records.set(id, record);
       await this.procTable.load(id);
       await this.reconcile(record);
@@ -109,7 +123,13 @@ class LocalRuntime implements Runtime {
 
   /** A running/paused sandbox whose init died (crash, host reboot) becomes 'stopped', cleaned up. */
   private async reconcile(record: SandboxRecord): Promise<void> {
-    if (record.state !== 'running' && record.state !== 'paused') return;
+    if (record.state !== 'running' && record.state !== 'paused') {
+      // A crash between starting an init and recording it leaves processes in a 'stopped' sandbox.
+      if (!record.init && (await this.cgroups.forSandbox(record.spec.id).pids()).length > 0) {
+        await this.teardownProcesses(record);
+      }
+      return;
+    }
     if (record.init && (await isSameProcess(record.init.pid, record.init.startTime))) return;
     await this.teardownProcesses(record);
     record.state = 'stopped';
@@ -151,6 +171,7 @@ class LocalRuntime implements Runtime {
       };
       this.records.set(spec.id, record);
       try {
+        await this.save(record);
         await this.boot(record, async () => {
           if (spec.resources.diskMb > 0) record.diskId = await this.diskPool.take(spec.resources.diskMb);
           await this.prepareFs(record);
@@ -232,9 +253,11 @@ class LocalRuntime implements Runtime {
     await unmountLayers(this.helper, paths, { lazy: true });
     await cgroup.remove();
     await this.options.network?.teardown(id);
+    // Let a background processes.json write finish before the directory goes.
+    this.procTable.forget(id);
+    await this.procTable.flush();
     await removeSandboxDir(paths);
     if (record?.diskId) await this.diskPool.remove(record.diskId);
-    this.procTable.forget(id);
     this.records.delete(id);
   }
 

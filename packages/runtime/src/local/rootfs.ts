@@ -58,7 +58,7 @@ export async function unmountLayers(
 
 /** Remove a sandbox's directory tree (after unmounting). */
 export async function removeSandboxDir(paths: SandboxPaths): Promise<void> {
-  await rm(paths.dir, { recursive: true, force: true });
+  await rm(paths.dir, { recursive: true, force: true, maxRetries: 3 });
 }
 
 /** Bytes used by the upper layer (what the sandbox wrote). */
