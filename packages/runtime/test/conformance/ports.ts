@@ -15,11 +15,11 @@ export function describePorts(getRuntime: () => Runtime, getSandboxId: () => str
     it('lists a server started inside with its process, and drops it when it exits', async () => {
       const rt = getRuntime();
       const id = getSandboxId();
-      const servers = await Promise.all(
-        [LISTEN_ANY, LISTEN_LOOPBACK].map((script) =>
-          rt.exec(id, { command: 'perl', args: ['-e', script], user: 'user' }),
-        ),
-      );
+      // One server per user: the owning process must be found for the user's and root's alike.
+      const servers = await Promise.all([
+        rt.exec(id, { command: 'perl', args: ['-e', LISTEN_ANY], user: 'user' }),
+        rt.exec(id, { command: 'perl', args: ['-e', LISTEN_LOOPBACK], user: 'root' }),
+      ]);
       for (const server of servers) {
         server.stdin.end();
         server.stdout.resume();
