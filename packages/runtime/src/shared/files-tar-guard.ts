@@ -128,8 +128,15 @@ export class TarGuard {
       if (prefix.length > 0) name = `${prefix}/${name}`;
     }
     let linkName = cString(block.subarray(157, 257));
-    name = this.pax.path ?? this.longName ?? this.globalPax.path ?? name;
-    linkName = this.pax.linkpath ?? this.longLink ?? this.globalPax.linkpath ?? linkName;
+    // Two sources for one name leave room for tar and this guard to disagree: refuse them.
+    if (
+      (this.pax.path !== undefined && this.longName !== null) ||
+      (this.pax.linkpath !== undefined && this.longLink !== null)
+    ) {
+      throw reject('malformed', this.pax.path ?? name, 'both a pax and a GNU long name');
+    }
+    name = this.pax.path ?? this.longName ?? name;
+    linkName = this.pax.linkpath ?? this.longLink ?? linkName;
     const paxSize = this.pax.size ?? this.globalPax.size;
     const dataSize = paxSize !== undefined ? Number(paxSize) : size;
     this.pax = {};
@@ -145,7 +152,14 @@ export class TarGuard {
     if (type === 'L') this.longName = cString(data);
     else if (type === 'K') this.longLink = cString(data);
     else if (type === 'x') this.pax = { ...this.pax, ...parsePax(data) };
-    else this.globalPax = { ...this.globalPax, ...parsePax(data) };
+    else {
+      const global = parsePax(data);
+      // A name for every member that follows has no honest use.
+      if (global.path !== undefined || global.linkpath !== undefined) {
+        throw reject('malformed', global.path ?? global.linkpath ?? '', 'global pax header sets a name');
+      }
+      this.globalPax = { ...this.globalPax, ...global };
+    }
   }
 
   private checkMember(type: string, name: string, linkName: string, size: number): void {

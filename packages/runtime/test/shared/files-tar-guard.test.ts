@@ -88,6 +88,98 @@ describe('TarGuard', () => {
   });
 });
 
+/** One hand-made ustar header block (for archives real tar will not write). */
+function header(name: string, type: string, size: number, linkName = ''): Buffer {
+  const block = Buffer.alloc(512);
+  block.write(name, 0, 100, 'utf8');
+  block.write('0000644\0', 100, 'latin1');
+  block.write(`${size.toString(8).padStart(11, '0')}\0`, 124, 'latin1');
+  block.write(type, 156, 'latin1');
+  block.write(linkName, 157, 100, 'utf8');
+  block.write('ustar\0' + '00', 257, 'latin1');
+  block.fill(0x20, 148, 156);
+  let sum = 0;
+  for (const b of block) sum += b;
+  block.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
+  return block;
+}
+
+/** A member's data, padded to whole blocks. */
+function body(text: string): Buffer {
+  const data = Buffer.from(text);
+  return Buffer.concat([data, Buffer.alloc((512 - (data.length % 512)) % 512)]);
+}
+
+function archive(...parts: Buffer[]): Buffer {
+  return Buffer.concat([...parts, Buffer.alloc(1024)]);
+}
+
+function pax(records: Record<string, string>): string {
+  return Object.entries(records)
+    .map(([key, value]) => {
+      const rest = ` ${key}=${value}\n`;
+      let length = rest.length + 1;
+      while (`${length}${rest}`.length !== length) length += 1;
+      return `${length}${rest}`;
+    })
+    .join('');
+}
+
+describe('TarGuard on hand-made archives', () => {
+  const refuse = (bytes: Buffer) => rejection(() => check(bytes, 512)).reason;
+
+  it('accepts a hand-made archive (the builder is sound)', () => {
+    expect(check(archive(header('ok.txt', '0', 3), body('hi\n')), 512).members).toEqual(['ok.txt']);
+  });
+
+  it('takes the pax path over the header name', () => {
+    const x = pax({ path: '../evil' });
+    expect(refuse(archive(header('PaxHeader', 'x', x.length), body(x), header('ok', '0', 0)))).toBe(
+      'parent-traversal',
+    );
+  });
+
+  it('refuses a pax path and a GNU long name on the same member', () => {
+    const x = pax({ path: 'ok/x' });
+    const long = 'link/passwd\0';
+    const bytes = archive(
+      header('PaxHeader', 'x', x.length),
+      body(x),
+      header('././@LongLink', 'L', long.length),
+      body(long),
+      header('short', '0', 0),
+    );
+    expect(refuse(bytes)).toBe('malformed');
+  });
+
+  it('refuses a global pax header that names members', () => {
+    const g = pax({ path: 'anything' });
+    expect(refuse(archive(header('GlobalHead', 'g', g.length), body(g), header('ok', '0', 0)))).toBe(
+      'malformed',
+    );
+  });
+
+  it('refuses data behind a symlink header, where tar implementations disagree', () => {
+    expect(refuse(archive(header('l', '2', 512, 'target'), body('x'.repeat(512))))).toBe('malformed');
+  });
+
+  it('refuses device nodes and unknown member types', () => {
+    expect(refuse(archive(header('dev', '3', 0)))).toBe('device');
+    expect(refuse(archive(header('sparse', 'S', 0)))).toBe('unsupported-type');
+  });
+
+  it('refuses a header with a wrong checksum', () => {
+    const bad = header('ok', '0', 0);
+    bad[0] = 0x41;
+    expect(refuse(archive(bad))).toBe('malformed');
+  });
+
+  it('refuses a hard link through an archive symlink that leads out', () => {
+    const bytes = archive(header('up', '2', 0, '..'), header('h', '1', 0, 'up/etc/passwd'));
+    expect(refuse(bytes)).toBe('symlink-escape');
+  });
+});
+
 describe('ArchiveInspector', () => {
   async function inspect(bytes: Buffer, step: number): Promise<ArchiveInspector> {
     const inspector = new ArchiveInspector();
