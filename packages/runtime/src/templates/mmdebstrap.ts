@@ -6,6 +6,7 @@ import { createInterface } from 'node:readline';
 import { RuntimeError } from '../errors.js';
 
 const MMDEBSTRAP_CANDIDATES = ['/usr/bin/mmdebstrap', '/usr/local/bin/mmdebstrap'];
+const UNSTABLE_SUITES = new Set(['sid', 'unstable', 'experimental', 'rc-buggy']);
 const DEFAULT_DEBIAN_MIRROR = 'http://deb.debian.org/debian';
 const DEFAULT_SECURITY_MIRROR = 'http://deb.debian.org/debian-security';
 
@@ -74,11 +75,14 @@ export interface MmdebstrapRun {
 export async function runMmdebstrap(run: MmdebstrapRun): Promise<void> {
   const binary = run.binary;
   const mirrors = await hostDebianMirrors();
-  const sources = [
-    `deb ${mirrors.debian} ${run.suite} main`,
-    `deb ${mirrors.debian} ${run.suite}-updates main`,
-    `deb ${mirrors.security} ${run.suite}-security main`,
-  ];
+  const sources = [`deb ${mirrors.debian} ${run.suite} main`];
+  // Unstable and experimental have no -updates or -security suites.
+  if (!UNSTABLE_SUITES.has(run.suite)) {
+    sources.push(
+      `deb ${mirrors.debian} ${run.suite}-updates main`,
+      `deb ${mirrors.security} ${run.suite}-security main`,
+    );
+  }
   const args = [
     '--mode=root',
     '--variant=minbase',
