@@ -1,0 +1,126 @@
+import type { SandboxSpec } from '../interface.js';
+import { SANDBOX_ID_BASE, SANDBOX_ID_COUNT } from '../shared/ids.js';
+
+/** Docker's default capability set: what root inside the sandbox holds (gVisor enforces them). */
+export const DEFAULT_CAPABILITIES = [
+  'CAP_CHOWN',
+  'CAP_DAC_OVERRIDE',
+  'CAP_FSETID',
+  'CAP_FOWNER',
+  'CAP_MKNOD',
+  'CAP_SETGID',
+  'CAP_SETUID',
+  'CAP_SETFCAP',
+  'CAP_SETPCAP',
+  'CAP_NET_BIND_SERVICE',
+  'CAP_SYS_CHROOT',
+  'CAP_KILL',
+  'CAP_AUDIT_WRITE',
+];
+
+export const SANDBOX_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+// Pid 1 only waits. SIGCHLD ignored (inherited across exec) makes the kernel reap every orphan
+// re-parented to it; `tail -f /dev/null` blocks forever without children of its own.
+const INIT_ARGS = ['/bin/sh', '-c', 'trap "" CHLD; exec tail -f /dev/null'];
+
+/** Host paths and settings a sandbox's OCI config needs besides its spec. */
+export interface BundleInputs {
+  rootfs: string;
+  /** Bind-mounted read-only over /etc/resolv.conf, when the sandbox has a network. */
+  resolvConf: string | null;
+  /** Joined by the sandbox (runsc --network=sandbox); null = loopback only. */
+  netnsPath: string | null;
+  /** cgroupsPath (one per controller on v1), e.g. `/corral-gvisor/<id>`. */
+  cgroupsPath: string;
+  /** Extra host threads the sentry and gofer need over the sandbox's own pids limit. */
+  pidsHeadroom: number;
+}
+
+/** The OCI runtime config (config.json) runsc starts a sandbox from. */
+export function buildOciConfig(spec: SandboxSpec, inputs: BundleInputs): Record<string, unknown> {
+  const mounts: Record<string, unknown>[] = [
+    { destination: '/proc', type: 'proc', source: 'proc' },
+    { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755'] },
+    { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec'] },
+    { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev'] },
+    { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
+  ];
+  if (inputs.resolvConf) {
+    mounts.push({
+      destination: '/etc/resolv.conf',
+      type: 'bind',
+      source: inputs.resolvConf,
+      options: ['rbind', 'ro'],
+    });
+  }
+  const resources = spec.resources;
+  const periodUs = 100_000;
+  return {
+    ociVersion: '1.0.2',
+    process: {
+      terminal: false,
+      user: { uid: 0, gid: 0 },
+      args: INIT_ARGS,
+      env: [`PATH=${SANDBOX_PATH}`],
+      cwd: '/',
+      capabilities: {
+        bounding: DEFAULT_CAPABILITIES,
+        effective: DEFAULT_CAPABILITIES,
+        permitted: DEFAULT_CAPABILITIES,
+        inheritable: [],
+      },
+      rlimits: [{ type: 'RLIMIT_NOFILE', hard: 1_048_576, soft: 1_048_576 }],
+      noNewPrivileges: false,
+    },
+    root: { path: inputs.rootfs, readonly: false },
+    hostname: spec.hostname ?? spec.id.slice(0, 63),
+    mounts,
+    linux: {
+      namespaces: [
+        { type: 'pid' },
+        { type: 'ipc' },
+        { type: 'uts' },
+        { type: 'mount' },
+        { type: 'user' },
+        inputs.netnsPath ? { type: 'network', path: inputs.netnsPath } : { type: 'network' },
+      ],
+      uidMappings: [{ containerID: 0, hostID: SANDBOX_ID_BASE, size: SANDBOX_ID_COUNT }],
+      gidMappings: [{ containerID: 0, hostID: SANDBOX_ID_BASE, size: SANDBOX_ID_COUNT }],
+      cgroupsPath: inputs.cgroupsPath,
+      resources: {
+        memory: { limit: resources.memoryMb * 1024 * 1024 },
+        cpu: { quota: Math.max(1000, Math.round(resources.cpu * periodUs)), period: periodUs },
+        pids: { limit: resources.pids + inputs.pidsHeadroom },
+      },
+    },
+  };
+}
+
+/** The process.json for `runsc exec --process`. */
+export function buildProcessJson(input: {
+  args: string[];
+  env: Record<string, string>;
+  cwd: string;
+  uid: number;
+  gid: number;
+  terminal: boolean;
+  size?: { cols: number; rows: number };
+}): Record<string, unknown> {
+  const caps = input.uid === 0 ? DEFAULT_CAPABILITIES : [];
+  return {
+    terminal: input.terminal,
+    ...(input.size ? { consoleSize: { width: input.size.cols, height: input.size.rows } } : {}),
+    user: { uid: input.uid, gid: input.gid, additionalGids: [input.gid] },
+    args: input.args,
+    env: Object.entries(input.env).map(([key, value]) => `${key}=${value}`),
+    cwd: input.cwd,
+    capabilities: {
+      bounding: DEFAULT_CAPABILITIES,
+      effective: caps,
+      permitted: caps,
+      inheritable: [],
+    },
+    noNewPrivileges: false,
+  };
+}

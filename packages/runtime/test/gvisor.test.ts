@@ -1,0 +1,152 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createGvisorRuntime } from '../src/gvisor/index.js';
+import type { Runtime, SandboxSpec } from '../src/interface.js';
+import { createNetworkManager } from '../src/local/network/index.js';
+import { createTemplateStore } from '../src/templates/index.js';
+import { describeRuntimeConformance } from './conformance/index.js';
+import { describeEscapes } from './escape/index.js';
+import { shellOk, waitFor } from './shared/sandbox-shell.js';
+
+const TEMPLATE_DIR = '/var/cache/corral/templates';
+
+// Network names private to the gvisor tests (the local driver's tests use their own).
+const NET = {
+  bridge: 'crgvbr0',
+  tableName: 'corral_gv',
+  netnsPrefix: 'corralgv-',
+  vethPrefix: 'gv-',
+  subnet: '100.103.0.0/16',
+};
+
+const hasRunsc = (() => {
+  try {
+    execFileSync('runsc', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+function makeGvisorRuntime(stateDir: string): Runtime {
+  return createGvisorRuntime({
+    stateDir,
+    templates: createTemplateStore({ dir: TEMPLATE_DIR }),
+    network: createNetworkManager({ stateDir: join(stateDir, 'network'), ...NET }),
+  });
+}
+
+function removeTestNetwork(): void {
+  const quiet = (cmd: string, args: string[]) => {
+    try {
+      execFileSync(cmd, args, { stdio: 'ignore' });
+    } catch {
+      // absent
+    }
+  };
+  const list = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
+  for (const line of list.split('\n')) {
+    const name = line.split(' ')[0] ?? '';
+    if (name.startsWith(NET.netnsPrefix)) quiet('ip', ['netns', 'del', name]);
+  }
+  quiet('nft', ['delete', 'table', 'inet', NET.tableName]);
+  quiet('nft', ['delete', 'table', 'bridge', NET.tableName]);
+  quiet('ip', ['link', 'del', NET.bridge]);
+}
+
+describe.skipIf(process.getuid?.() !== 0 || !hasRunsc)('gvisor driver', () => {
+  afterAll(() => removeTestNetwork());
+
+  describeRuntimeConformance('gvisor', makeGvisorRuntime);
+  describeEscapes('gvisor', makeGvisorRuntime);
+
+  describe('gvisor specifics', () => {
+    let stateDir = '';
+    let rt: Runtime;
+    const spec = (name: string): SandboxSpec => ({
+      id: `gv-${process.pid}-${name}`,
+      template: 'base',
+      resources: { cpu: 1, memoryMb: 256, diskMb: 256, pids: 128 },
+      env: {},
+      network: { mode: 'none' },
+      metadata: {},
+    });
+
+    beforeAll(() => {
+      stateDir = mkdtempSync(join(tmpdir(), 'corral-gvisor-'));
+      rt = makeGvisorRuntime(stateDir);
+    });
+    afterAll(async () => {
+      for (const s of await rt.list()) await rt.destroy(s.id);
+      await rt.close();
+      rmSync(stateDir, { recursive: true, force: true });
+    });
+
+    // A value that exists only in the shell's memory: written to disk only on SIGUSR1.
+    const KEEPER =
+      'v=$RANDOM$RANDOM$RANDOM; trap \'echo "$v" > /tmp/dump\' USR1; echo $$ > /tmp/keeper.pid; while :; do sleep 0.1; done';
+
+    async function startKeeper(id: string): Promise<number> {
+      const proc = await rt.exec(id, { command: '/bin/bash', args: ['-c', KEEPER], cwd: '/' });
+      proc.stdin.end();
+      await waitFor('the keeper to start', async () =>
+        (await shellOk(rt, id, 'cat /tmp/keeper.pid 2>/dev/null || true')).trim() ? true : undefined,
+      );
+      return proc.pid;
+    }
+
+    async function dump(id: string, pid: number): Promise<string> {
+      await shellOk(rt, id, `rm -f /tmp/dump; kill -USR1 ${pid}`);
+      return waitFor('the dump', async () => {
+        const out = (await shellOk(rt, id, 'cat /tmp/dump 2>/dev/null || true')).trim();
+        return out ? out : undefined;
+      });
+    }
+
+    it('hibernate keeps memory: the same process holds the same in-memory value after resume', async () => {
+      const s = spec('hib-mem');
+      await rt.create(s);
+      const pid = await startKeeper(s.id);
+      const before = await dump(s.id, pid);
+      expect((await rt.hibernate(s.id)).state).toBe('hibernated');
+      expect(await rt.processes(s.id)).toEqual([]);
+      expect((await rt.resume(s.id)).state).toBe('running');
+      expect(await dump(s.id, pid)).toBe(before);
+      expect((await rt.processes(s.id)).map((p) => p.pid)).not.toContain(-1);
+    });
+
+    it('a memory snapshot restores running processes with their memory', async () => {
+      const s = spec('snap-mem');
+      await rt.create(s);
+      const pid = await startKeeper(s.id);
+      const before = await dump(s.id, pid);
+      await shellOk(rt, s.id, 'echo on-disk > ~/f');
+      const dest = join(stateDir, 'mem.snap');
+      const snap = await rt.snapshot(s.id, dest, { includeMemory: true });
+      expect(snap.includesMemory).toBe(true);
+      expect(await dump(s.id, pid)).toBe(before);
+      // Diverge after the snapshot, then go back to it.
+      await shellOk(rt, s.id, `kill -9 ${pid}; echo changed > ~/f`);
+      expect((await rt.restore(s.id, dest)).state).toBe('running');
+      expect(await shellOk(rt, s.id, 'cat ~/f')).toBe('on-disk\n');
+      expect(await dump(s.id, pid)).toBe(before);
+    });
+
+    it('runs the user process inside gVisor with the id mapping of ids.ts', async () => {
+      const s = spec('ids');
+      await rt.create(s);
+      expect(await shellOk(rt, s.id, 'uname -r; id -u; stat -c %u /home/user 2>/dev/null || find /home/user -maxdepth 0 -printf "%U\\n"')).toMatch(
+        /^\S+\n1000\n1000\n$/,
+      );
+      await shellOk(rt, s.id, 'echo x > ~/mine');
+      const upper = join(stateDir, 'gvisor', s.id, 'disk', 'upper', 'home', 'user', 'mine');
+      expect(existsSync(upper)).toBe(true);
+      expect(Number(execFileSync('stat', ['-c', '%u', upper], { encoding: 'utf8' }).trim())).toBe(101_000);
+      // gVisor's own kernel answers, not the host's.
+      expect(await shellOk(rt, s.id, 'dmesg 2>/dev/null | head -1 || true')).not.toContain('Linux version 6.');
+    });
+  });
+});
