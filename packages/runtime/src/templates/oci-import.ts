@@ -149,6 +149,9 @@ async function applyLayer(
   layer: LayerSource,
   signal?: AbortSignal,
 ): Promise<{ ignoredXattrs: number }> {
+  if (!(await lstat(layer.file).catch(() => undefined))?.isFile()) {
+    throw invalid('image tarball lacks a layer', { layer: layer.blobSha256 ?? layer.file });
+  }
   if (layer.blobSha256) verifyDigest(layer.file, layer.blobSha256, await sha256File(layer.file));
   // First pass: validate every entry name and collect whiteouts, hashing the uncompressed tar.
   const diffHash = createHash('sha256');

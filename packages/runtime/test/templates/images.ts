@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmod, chown, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 
@@ -64,9 +64,13 @@ type Layer = { blob: Buffer; diffId: string; gzip?: boolean };
 
 /**
  * An OCI image layout tarball whose index lists an arm64 decoy (with its own layer) before the
- * amd64 image. `corrupt` flips a byte of the first layer blob after its digest was taken.
+ * amd64 image. `corrupt` flips a byte of the first layer blob after its digest was taken; `dropFirstLayer` leaves that blob out.
  */
-export async function makeOciImage(workDir: string, layers: Layer[], options: { corrupt?: boolean } = {}) {
+export async function makeOciImage(
+  workDir: string,
+  layers: Layer[],
+  options: { corrupt?: boolean; dropFirstLayer?: boolean } = {},
+) {
   const dir = path.join(workDir, `oci-${Math.random().toString(16).slice(2)}`);
   const blobs = path.join(dir, 'blobs', 'sha256');
   await mkdir(blobs, { recursive: true });
@@ -117,6 +121,7 @@ export async function makeOciImage(workDir: string, layers: Layer[], options: { 
     bytes.writeUInt8(bytes.readUInt8(bytes.length - 1) ^ 0xff, bytes.length - 1);
     await writeFile(file, bytes);
   }
+  if (options.dropFirstLayer && layers[0]) await rm(path.join(blobs, sha256(layers[0].blob)));
   const tarFile = `${dir}.tar`;
   await execFileAsync('tar', ['-C', dir, '-cf', tarFile, 'oci-layout', 'index.json', 'blobs']);
   return tarFile;

@@ -119,6 +119,15 @@ describe('importImage', () => {
     expect(await store.list()).toEqual([]);
   });
 
+  it('rejects an image whose layer blob is missing', async () => {
+    const dir = await mkdtemp(path.join(work, 'store-'));
+    const store = createTemplateStore({ dir });
+    const tar = await makeOciImage(work, await standardLayers(true), { dropFirstLayer: true });
+    const error = await store.importImage(tar, 'missing').catch((err: unknown) => err);
+    expect(isRuntimeError(error, 'TEMPLATE_INVALID')).toBe(true);
+    await expectNothingLeft(dir);
+  });
+
   it('rejects a docker save layer whose content does not match its diff id', async () => {
     const dir = await mkdtemp(path.join(work, 'store-'));
     const store = createTemplateStore({ dir });
