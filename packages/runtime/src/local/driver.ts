@@ -20,18 +20,13 @@ import type {
   SnapshotOptions,
 } from '../interface.js';
 import { createExecFiles } from '../shared/files-over-exec.js';
-import { SANDBOX_ID_PATTERN } from '../shared/ids.js';
 import type { TemplateStore } from '../templates/interface.js';
-import {
-  type CgroupDriver,
-  type CgroupLimits,
-  detectCgroupDriver,
-  type SandboxCgroup,
-} from './cgroups/index.js';
+import { type CgroupDriver, detectCgroupDriver, type SandboxCgroup } from './cgroups/index.js';
 import { DiskStore } from './disks.js';
 import { buildExecArgs } from './env.js';
 import { type SandboxEntry, signalGroup, startExec, startPty } from './exec.js';
 import { startInit } from './init.js';
+import { KeyedLock } from './locks.js';
 import { ensureHelper } from './native.js';
 import type { NetworkManager, SandboxNetwork } from './network/index.js';
 import { listPortsFromHost } from './ports.js';
@@ -41,6 +36,7 @@ import { ProcessTable } from './processes.js';
 import { openRelay } from './relay.js';
 import { prepareLayers, removeSandboxDir, unmountLayers, upperBytes, writeIdentity } from './rootfs.js';
 import { archiveUpper, extractArchive, validateArchive } from './snapshot.js';
+import { hostnameOf, limitsOf, toInfo, validateSpec } from './spec.js';
 import {
   disksDir,
   listRecordIds,
@@ -60,8 +56,6 @@ export interface LocalRuntimeOptions {
   cgroups?: CgroupDriver;
 }
 
-const CPU_PERIOD_US = 100_000;
-
 /**
  * The `local` driver: Linux namespaces + overlayfs + cgroups, entered through a small C helper.
  * No per-sandbox daemon runs in Node; all state lives under `stateDir` so a new instance finds
@@ -75,7 +69,7 @@ class LocalRuntime implements Runtime {
   readonly name = 'local';
   readonly files: SandboxFiles;
   private readonly records = new Map<string, SandboxRecord>();
-  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly locks = new KeyedLock();
   private readonly procTable: ProcessTable;
   private helper = '';
   private readonly diskPool: DiskStore;
@@ -528,62 +522,6 @@ class LocalRuntime implements Runtime {
 
   /** Serialize lifecycle work per sandbox. */
   private locked<T>(id: string, work: () => Promise<T>): Promise<T> {
-    const previous = this.locks.get(id) ?? Promise.resolve();
-    const next = previous.then(work, work);
-    const tail = next.catch(() => undefined);
-    this.locks.set(id, tail);
-    void tail.then(() => {
-      if (this.locks.get(id) === tail) this.locks.delete(id);
-    });
-    return next;
+    return this.locks.run(id, work);
   }
-}
-
-function validateSpec(spec: SandboxSpec): void {
-  if (!SANDBOX_ID_PATTERN.test(spec.id))
-    throw new RuntimeError('INVALID_ARGUMENT', `bad sandbox id: ${spec.id}`);
-  const r = spec.resources;
-  const ok =
-    r &&
-    r.cpu > 0 &&
-    Number.isInteger(r.memoryMb) &&
-    r.memoryMb >= 16 &&
-    Number.isInteger(r.diskMb) &&
-    r.diskMb >= 0 &&
-    Number.isInteger(r.pids) &&
-    r.pids >= 8;
-  if (!ok)
-    throw new RuntimeError('INVALID_ARGUMENT', 'resources need cpu > 0, memoryMb ≥ 16, diskMb ≥ 0, pids ≥ 8');
-  if (spec.hostname !== undefined && !/^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/.test(spec.hostname)) {
-    throw new RuntimeError('INVALID_ARGUMENT', `bad hostname: ${spec.hostname}`);
-  }
-}
-
-function hostnameOf(spec: SandboxSpec): string {
-  return spec.hostname ?? spec.id.replace(/_/g, '-').slice(0, 63);
-}
-
-function limitsOf(spec: SandboxSpec): CgroupLimits {
-  return {
-    memoryBytes: spec.resources.memoryMb * 1024 * 1024,
-    cpuPeriodUs: CPU_PERIOD_US,
-    cpuQuotaUs: Math.max(1000, Math.round(spec.resources.cpu * CPU_PERIOD_US)),
-    pids: spec.resources.pids,
-  };
-}
-
-function toInfo(record: SandboxRecord): SandboxInfo {
-  const { spec } = record;
-  const info: SandboxInfo = {
-    id: spec.id,
-    state: record.state,
-    isolation: 'local',
-    template: spec.template,
-    resources: { ...spec.resources },
-    network: structuredClone(spec.network),
-    metadata: { ...spec.metadata },
-    createdAt: record.createdAt,
-  };
-  if (record.error) info.error = record.error;
-  return info;
 }
