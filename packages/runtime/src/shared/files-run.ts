@@ -27,17 +27,20 @@ export const GO = Buffer.from('G');
 const PRELUDE = `IFS= read -r -n 1 -d '' _ || exit 96
 fail() { printf '${ERROR_TAG}%s\\n' "$1" >&2; shift; printf '%s\\n' "$*" >&2; exit ${FAIL_EXIT_CODE}; }\n`;
 
+const SCRIPT_PATH = 'PATH=/usr/sbin:/usr/bin:/sbin:/bin';
+
 /**
  * The exec request for a constant bash script; arguments travel as argv ($1, $2 …), never
- * inside the script text, so no path is ever parsed by a shell.
+ * inside the script text, so no path is ever parsed by a shell. The script runs in an empty
+ * environment with a fixed PATH: nothing in the sandbox's env (BASH_ENV, exported functions,
+ * a PATH through a user-writable directory) can change what it runs, even as root.
  */
 export function scriptRequest(script: string, args: string[], user: ExecUser, timeoutMs = 0): ExecRequest {
   return {
-    command: '/bin/bash',
-    args: ['-c', PRELUDE + script, 'corral-files', ...args],
+    command: '/usr/bin/env',
+    args: ['-i', SCRIPT_PATH, 'LC_ALL=C', '/bin/bash', '-c', PRELUDE + script, 'corral-files', ...args],
     user,
     cwd: '/',
-    env: { LC_ALL: 'C', LANG: 'C' },
     timeoutMs,
   };
 }

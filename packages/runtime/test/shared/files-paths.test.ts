@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { normalizeSandboxPath } from '../../src/shared/files-paths.js';
-import { failureError } from '../../src/shared/files-run.js';
+import { failureError, scriptRequest } from '../../src/shared/files-run.js';
 import { decodeAddress, parsePorts } from '../../src/shared/ports-over-exec.js';
 
 describe('normalizeSandboxPath', () => {
@@ -30,6 +30,24 @@ describe('normalizeSandboxPath', () => {
   it('counts the limit in bytes, not characters', () => {
     expect(() => normalizeSandboxPath(`/${'é'.repeat(2047)}`)).not.toThrow();
     expect(() => normalizeSandboxPath(`/${'é'.repeat(2048)}`)).toThrow();
+  });
+});
+
+describe('scriptRequest', () => {
+  it('passes paths as argv to a constant script in a clean environment', () => {
+    const request = scriptRequest('exec cat -- "$1"', ['/tmp/$(reboot); x'], 'root', 5000);
+    expect(request.command).toBe('/usr/bin/env');
+    expect(request.args?.slice(0, 5)).toEqual([
+      '-i',
+      'PATH=/usr/sbin:/usr/bin:/sbin:/bin',
+      'LC_ALL=C',
+      '/bin/bash',
+      '-c',
+    ]);
+    expect(request.args?.at(-1)).toBe('/tmp/$(reboot); x');
+    expect(request.args?.[5]).not.toContain('reboot');
+    expect(request).toMatchObject({ user: 'root', timeoutMs: 5000, cwd: '/' });
+    expect(request.env).toBeUndefined();
   });
 });
 
