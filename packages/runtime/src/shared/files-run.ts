@@ -143,7 +143,7 @@ const STDERR_CODES: Array<[RegExp, RuntimeErrorCode]> = [
   [/Is a directory|cannot overwrite directory/, 'IS_A_DIRECTORY'],
   [/Permission denied|Operation not permitted|Read-only file system/, 'PERMISSION_DENIED'],
   [/File exists|cannot overwrite non-directory|Directory not empty/, 'FILE_EXISTS'],
-  [/Invalid argument|cannot move .* to a subdirectory of itself/, 'INVALID_ARGUMENT'],
+  [/Invalid argument|cannot move .* to a subdirectory of itself|are the same file/, 'INVALID_ARGUMENT'],
 ];
 
 const TAG_CODES = new Set<string>([

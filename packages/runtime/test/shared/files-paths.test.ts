@@ -66,6 +66,8 @@ describe('failureError', () => {
     ["mkdir: cannot create directory '/f/x': Not a directory", 'NOT_A_DIRECTORY'],
     ["mkdir: cannot create directory '/f': File exists", 'FILE_EXISTS'],
     ["mv: cannot overwrite directory '/d' with non-directory", 'IS_A_DIRECTORY'],
+    ["mv: '/a' and '/a' are the same file", 'INVALID_ARGUMENT'],
+    ["mv: cannot move '/a' to a subdirectory of itself, '/a/b'", 'INVALID_ARGUMENT'],
     ['something odd', 'INTERNAL'],
   ])('maps %j to %s', (stderr, code) => {
     expect(failureError(exited(1), stderr, {}).code).toBe(code);
