@@ -513,7 +513,23 @@ static void report(int fd, const char *path, const char *line, int truncate_file
   }
 }
 
-static void join_namespaces(pid_t pid, int with_all) {
+static unsigned long long start_time(pid_t pid);
+
+/* True when the namespace behind fd is the one this (host) process is in. */
+static int same_ns_as_host(int fd, const char *name) {
+  char path[64];
+  struct stat mine, theirs;
+  snprintf(path, sizeof path, "/proc/self/ns/%s", name);
+  if (stat(path, &mine) < 0 || fstat(fd, &theirs) < 0) return 1;
+  return mine.st_ino == theirs.st_ino && mine.st_dev == theirs.st_dev;
+}
+
+/*
+ * Join the init's namespaces. `expected_start` (from the state file) closes the pid-reuse race:
+ * the handles are opened first and the start time checked after, so they provably belong to the
+ * sandbox's init; and a target in the host's own user or network namespace is refused outright.
+ */
+static void join_namespaces(pid_t pid, int with_all, unsigned long long expected_start) {
   static const struct { const char *name; int type; } order[] = {
     {"net", CLONE_NEWNET}, {"user", CLONE_NEWUSER}, {"ipc", CLONE_NEWIPC}, {"uts", CLONE_NEWUTS},
     {"cgroup", CLONE_NEWCGROUP}, {"pid", CLONE_NEWPID}, {"mnt", CLONE_NEWNS},
@@ -531,6 +547,14 @@ static void join_namespaces(pid_t pid, int with_all) {
     snprintf(path, sizeof path, "/proc/%d/root", pid);
     rootfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (rootfd < 0) dief("open", path);
+  }
+  if (expected_start && start_time(pid) != expected_start) {
+    fprintf(stderr, "corral-nsenter: sandbox init %d is gone\n", pid);
+    exit(124);
+  }
+  if (same_ns_as_host(fds[0], "net") || (with_all && same_ns_as_host(fds[1], "user"))) {
+    fprintf(stderr, "corral-nsenter: pid %d is not a sandbox init\n", pid);
+    exit(124);
   }
   for (int i = 0; i < count; i++) {
     if (setns(fds[i], order[i].type) < 0) dief("setns", order[i].name);
@@ -672,6 +696,7 @@ static unsigned long long start_time(pid_t pid) {
 
 static int cmd_exec(int argc, char **argv) {
   pid_t init = 0;
+  unsigned long long init_start = 0;
   uid_t uid = 1000;
   gid_t gid = 1000;
   const char *cwd = NULL, *status_file = NULL, *env_file = NULL;
@@ -684,6 +709,7 @@ static int cmd_exec(int argc, char **argv) {
     if (!v) { fprintf(stderr, "corral-nsenter: %s needs a value\n", a); return 125; }
     i++;
     if (!strcmp(a, "--pid")) init = (pid_t)atol(v);
+    else if (!strcmp(a, "--pid-start")) init_start = strtoull(v, NULL, 10);
     else if (!strcmp(a, "--uid")) uid = (uid_t)atol(v);
     else if (!strcmp(a, "--gid")) gid = (gid_t)atol(v);
     else if (!strcmp(a, "--cwd")) cwd = v;
@@ -711,7 +737,7 @@ static int cmd_exec(int argc, char **argv) {
   }
   char **envp = read_env(env_fd);
   join_cgroups(cgroups, ncg);
-  join_namespaces(init, 1);
+  join_namespaces(init, 1, init_start);
   int master = -1, slave = -1;
   if (tty) master = open_sandbox_pty(uid, &slave);
   int pidpipe[2], outp[2] = {-1, -1}, errp[2] = {-1, -1};
@@ -827,14 +853,16 @@ static int pump(int from, int to) {
 
 static int cmd_relay(int argc, char **argv) {
   pid_t init = 0;
+  unsigned long long init_start = 0;
   int port = 0, status_fd = -1;
   for (int i = 0; i + 1 < argc; i += 2) {
     if (!strcmp(argv[i], "--pid")) init = (pid_t)atol(argv[i + 1]);
+    else if (!strcmp(argv[i], "--pid-start")) init_start = strtoull(argv[i + 1], NULL, 10);
     else if (!strcmp(argv[i], "--port")) port = atoi(argv[i + 1]);
     else if (!strcmp(argv[i], "--status-fd")) status_fd = atoi(argv[i + 1]);
   }
   if (init <= 0 || port <= 0 || port > 65535) { fprintf(stderr, "corral-nsenter: relay needs --pid and --port\n"); return 125; }
-  join_namespaces(init, 0);
+  join_namespaces(init, 0, init_start);
   int s = try_connect(AF_INET, port);
   if (s < 0) s = try_connect(AF_INET6, port);
   if (s < 0) {

@@ -484,6 +484,7 @@ class LocalRuntime implements Runtime {
     const entry = {
       helper: this.helper,
       initPid: record.init.pid,
+      initStartTime: record.init.startTime,
       procsFiles: this.cgroups.forSandbox(id).procsFiles,
     };
     return { record, entry };

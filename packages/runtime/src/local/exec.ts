@@ -11,6 +11,8 @@ import type { ExecProcess, ExitStatus, PtyProcess } from '../interface.js';
 export interface SandboxEntry {
   helper: string;
   initPid: number;
+  /** The init's /proc start time: the helper refuses a pid that no longer is this init. */
+  initStartTime: string;
   procsFiles: string[];
 }
 
@@ -44,6 +46,8 @@ function helperArgs(entry: SandboxEntry, request: ExecArgs, extra: string[]): st
     'exec',
     '--pid',
     String(entry.initPid),
+    '--pid-start',
+    entry.initStartTime,
     '--uid',
     String(request.uid),
     '--gid',

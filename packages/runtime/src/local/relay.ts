@@ -10,7 +10,17 @@ import type { SandboxEntry } from './exec.js';
 export async function openRelay(entry: SandboxEntry, port: number): Promise<Duplex> {
   const child = spawn(
     entry.helper,
-    ['relay', '--pid', String(entry.initPid), '--port', String(port), '--status-fd', '3'],
+    [
+      'relay',
+      '--pid',
+      String(entry.initPid),
+      '--pid-start',
+      entry.initStartTime,
+      '--port',
+      String(port),
+      '--status-fd',
+      '3',
+    ],
     {
       stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
       detached: true,
