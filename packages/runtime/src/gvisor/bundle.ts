@@ -1,5 +1,6 @@
 import type { SandboxSpec } from '../interface.js';
 import { SANDBOX_ID_BASE, SANDBOX_ID_COUNT } from '../shared/ids.js';
+import { SHIM_SANDBOX_PATH } from './shim.js';
 
 /** Docker's default capability set: what root inside the sandbox holds (gVisor enforces them). */
 export const DEFAULT_CAPABILITIES = [
@@ -33,6 +34,8 @@ export interface BundleInputs {
   netnsPath: string | null;
   /** cgroupsPath (one per controller on v1), e.g. `/corral-gvisor/<id>`. */
   cgroupsPath: string;
+  /** The statx shim to preload in every process (see shim.ts), or null. */
+  shim: { library: string; preload: string } | null;
   /** Extra host threads the sentry and gofer need over the sandbox's own pids limit. */
   pidsHeadroom: number;
 }
@@ -46,6 +49,12 @@ export function buildOciConfig(spec: SandboxSpec, inputs: BundleInputs): Record<
     { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev'] },
     { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
   ];
+  if (inputs.shim) {
+    mounts.push(
+      { destination: SHIM_SANDBOX_PATH, type: 'bind', source: inputs.shim.library, options: ['rbind', 'ro'] },
+      { destination: '/etc/ld.so.preload', type: 'bind', source: inputs.shim.preload, options: ['rbind', 'ro'] },
+    );
+  }
   if (inputs.resolvConf) {
     mounts.push({
       destination: '/etc/resolv.conf',

@@ -28,10 +28,11 @@ import { listPortsOverExec } from '../shared/ports-over-exec.js';
 import { buildOciConfig, buildProcessJson } from './bundle.js';
 import { connectOverExec } from './connect.js';
 import { type ExecTarget, startExec, startPty } from './exec.js';
-import { type GvisorPaths, gvisorPaths, mountLayers, removeSandboxDir, unmountLayers, upperBytes } from './layers.js';
+import { type GvisorPaths, gvisorPaths, MOUNT_ROOT, mountLayers, removeSandboxDir, unmountLayers, upperBytes } from './layers.js';
 import type { GvisorRuntimeOptions } from './options.js';
 import { checkPrerequisites, lastLine, type RunscConfig, runChecked, runCommand, runDetached, runscArgv } from './runsc.js';
 import { readCgroupMemory, snapshotSandbox, restoreSnapshotFiles } from './snapshot.js';
+import { ensureStatxShim } from './shim.js';
 import { type GvisorRecord, ProcessTable, readJson, writeJsonAtomic } from './state.js';
 
 // The sentry and gofer are host processes with their own threads inside the sandbox's cgroup.
@@ -418,6 +419,7 @@ export class GvisorRuntime implements Runtime {
       netnsPath: record.network?.netnsPath ?? null,
       cgroupsPath: `${this.cgroupParent}/${spec.id}`,
       pidsHeadroom: PIDS_HEADROOM,
+      shim: await ensureStatxShim(join(MOUNT_ROOT, 'lib')),
     });
     await writeFile(paths.config, JSON.stringify(config, null, 2), { mode: 0o600 });
     await writeJsonAtomic(paths.processes, []);
