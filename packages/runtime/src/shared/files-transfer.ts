@@ -37,6 +37,7 @@ export async function openStream(
   const status = proc.wait().finally(() => {
     exited = true;
   });
+  status.catch(() => {}); // observed below on every path; never an unhandled rejection
   let marked: boolean;
   try {
     marked = await marker;
@@ -44,7 +45,10 @@ export async function openStream(
     proc.kill('SIGKILL');
     throw err;
   }
-  if (!marked) throw failureError(await status, await stderr, context);
+  if (!marked) {
+    proc.stdout.resume(); // whatever follows is not ours to deliver; let the process finish
+    throw failureError(await status, await stderr, context);
+  }
   // A stream of our own: it holds data until the caller reads (the process's stdout may be
   // drained by its driver once the process exits), and it can end with the exit status.
   const output = new PassThrough({ highWaterMark: 1024 * 1024 });

@@ -134,6 +134,23 @@ export function describeFiles(getRuntime: () => Runtime, getSandboxId: () => str
       }
     });
 
+    it('reports symlinks as symlinks, and lists a directory through one', async () => {
+      await sh(
+        'mkdir -p "$1/links/real" && ln -s real "$1/links/alias" && ln -s /nowhere "$1/links/dangling"',
+        'user',
+        [dir],
+      );
+      expect(await files().stat(id(), `${dir}/links/alias`)).toMatchObject({ type: 'symlink', size: 4 });
+      const listing = await files().list(id(), `${dir}/links`);
+      expect(listing.map((f) => [f.name, f.type]).sort()).toEqual([
+        ['alias', 'symlink'],
+        ['dangling', 'symlink'],
+        ['real', 'directory'],
+      ]);
+      expect(await files().list(id(), `${dir}/links/alias`)).toEqual([]);
+      expect(await errorCode(files().list(id(), `${dir}/links/dangling`))).toBe('FILE_NOT_FOUND');
+    });
+
     it('takes relative paths from the home directory', async () => {
       const relative = `${dir.slice('/home/user/'.length)}/relative.txt`;
       await files().write(id(), relative, Readable.from([Buffer.from('rel')]));
