@@ -52,11 +52,14 @@ export function createExecFiles(exec: ExecFn, options: ExecFilesOptions = {}): S
   ) => runChecked(exec, id, user, script, args, context, scriptOptions);
 
   return {
+    /** Entries sorted by name (code-unit order); `.` and `..` are not listed. */
     async list(id, path) {
       const dir = normalizeSandboxPath(path);
       const out = await run(id, LIST_SCRIPT, [dir], { op: 'list', path: dir });
       const prefix = dir === '/' ? '/' : `${dir}/`;
-      return parseFind(out).map((entry) => ({ ...entry, path: prefix + entry.name }));
+      return parseFind(out)
+        .map((entry) => ({ ...entry, path: prefix + entry.name }))
+        .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     },
 
     async stat(id, path) {

@@ -127,7 +127,7 @@ export function describeFiles(getRuntime: () => Runtime, getSandboxId: () => str
         await files().write(id(), `${dir}/names/${name}`, Readable.from([Buffer.from(name)]));
       }
       const listing = await files().list(id(), `${dir}/names`);
-      expect(listing.map((f) => f.name).sort()).toEqual([...names].sort());
+      expect(listing.map((f) => f.name)).toEqual([...names].sort());
       for (const entry of listing) {
         expect(entry.path).toBe(`${dir}/names/${entry.name}`);
         expect(await text(entry.path)).toBe(entry.name);
