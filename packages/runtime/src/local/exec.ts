@@ -86,14 +86,14 @@ export async function startExec(
   envPipe.on('error', () => undefined);
   envPipe.end(encodeEnv(request.env));
   const status = child.stdio[3] as Readable;
-  const lines = statusLines(status);
-  const first = await lines.next();
-  if (first.done || !first.value.startsWith('pid ')) {
+  const report = readStatus(status);
+  const pidLine = await report.pid;
+  if (!pidLine) {
     const stderr = await collect(child.stderr!);
     throw new RuntimeError('INTERNAL', `exec failed to start: ${stderr.trim() || 'helper exited'}`);
   }
-  const [, hostPid, nsPid] = first.value.split(' ').map(Number) as [number, number, number];
-  const startTime = first.value.split(' ')[3] ?? '0';
+  const [, hostPid, nsPid] = pidLine.split(' ').map(Number) as [number, number, number];
+  const startTime = pidLine.split(' ')[3] ?? '0';
   let timedOut = false;
   let timer: NodeJS.Timeout | undefined;
   if (request.timeoutMs > 0) {
@@ -105,10 +105,8 @@ export async function startExec(
   const exited = (async (): Promise<ExitStatus> => {
     let code = 125;
     let signal = 0;
-    for await (const line of lines) {
-      if (line.startsWith('exit '))
-        [, code, signal] = line.split(' ').map(Number) as [number, number, number];
-    }
+    const exitLine = await report.exit;
+    if (exitLine) [, code, signal] = exitLine.split(' ').map(Number) as [number, number, number];
     // A caller that never reads an output stream would otherwise never see it end.
     for (const stream of [child.stdout!, child.stderr!]) if (stream.readableFlowing === null) stream.resume();
     await Promise.all([ended(child.stdout!), ended(child.stderr!), exitedChild(child)]);
@@ -198,17 +196,36 @@ export async function startPty(
   return { process: proc, started: { hostPid, pid: nsPid, startTime, exited } };
 }
 
-async function* statusLines(stream: Readable): AsyncGenerator<string> {
+/** The helper's status channel: a `pid …` line once the process runs, an `exit …` line at the end. */
+function readStatus(stream: Readable): { pid: Promise<string | null>; exit: Promise<string | null> } {
+  let resolvePid: (line: string | null) => void = () => undefined;
+  let resolveExit: (line: string | null) => void = () => undefined;
+  const pid = new Promise<string | null>((resolve) => {
+    resolvePid = resolve;
+  });
+  const exit = new Promise<string | null>((resolve) => {
+    resolveExit = resolve;
+  });
   let buffer = '';
-  for await (const chunk of stream) {
+  stream.on('data', (chunk) => {
     buffer += String(chunk);
     let nl = buffer.indexOf('\n');
     while (nl >= 0) {
-      yield buffer.slice(0, nl);
+      const line = buffer.slice(0, nl);
       buffer = buffer.slice(nl + 1);
+      if (line.startsWith('pid ')) resolvePid(line);
+      else if (line.startsWith('exit ')) resolveExit(line);
       nl = buffer.indexOf('\n');
     }
-  }
+  });
+  const done = () => {
+    resolvePid(null);
+    resolveExit(null);
+  };
+  stream.on('end', done);
+  stream.on('close', done);
+  stream.on('error', done);
+  return { pid, exit };
 }
 
 function ended(stream: Readable): Promise<void> {

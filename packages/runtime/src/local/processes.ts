@@ -4,6 +4,8 @@ import type { StartedProcess } from './exec.js';
 import { processStartTime } from './proc.js';
 import { writeJsonAtomic } from './state.js';
 
+const PERSIST_DELAY_MS = 20;
+
 interface Tracked {
   pid: number;
   hostPid: number;
@@ -90,6 +92,8 @@ export class ProcessTable {
     this.dirty.add(id);
     if (this.writing.has(id)) return;
     const run = async () => {
+      // Coalesce a burst of execs into one write; a crash loses at most this window of tracking.
+      await new Promise((resolve) => setTimeout(resolve, PERSIST_DELAY_MS));
       while (this.dirty.has(id)) {
         this.dirty.delete(id);
         const table = this.bySandbox.get(id);
