@@ -4,9 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import pino from 'pino';
-import { afterAll, beforeAll, describe, inject } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject } from 'vitest';
 import { type App, buildApp } from '../../src/app.js';
 import { type Config, type ConfigInput, loadConfig } from '../../src/config.js';
+import { ERRORS, type ErrorCode } from '../../src/errors.js';
 import { newId } from '../../src/ids.js';
 import { isoNow, openStore, type Store } from '../../src/store/index.js';
 
@@ -178,5 +179,81 @@ export function describeStores(
   }
 }
 
+/** A standalone app on a fresh database, for suites that need to add routes or tweak config. */
+export interface TestApp {
+  app: App;
+  store: Store;
+  config: Config;
+  /** Closes the app and store and drops the database. */
+  close(): Promise<void>;
+}
+
+/**
+ * Builds an app on a fresh, migrated database (SQLite by default). `configure` runs before
+ * the app is readied, so a suite can add test-only routes or readiness checks.
+ */
+export async function createTestApp(
+  options: {
+    driver?: Driver;
+    config?: Partial<ConfigInput>;
+    logger?: pino.Logger;
+    configure?: (app: App) => void | Promise<void>;
+  } = {},
+): Promise<TestApp> {
+  const database = await createTestDatabase(options.driver ?? 'sqlite');
+  const config = testConfig({ ...options.config, ...database.overrides });
+  const store = openStore(config);
+  await store.migrate();
+  const app = await buildApp({
+    config,
+    store,
+    logger: options.logger ?? pino({ level: 'silent' }),
+    defaultMetrics: false,
+  });
+  await options.configure?.(app);
+  await app.ready();
+  return {
+    app,
+    store,
+    config,
+    async close() {
+      await app.close();
+      await store.close();
+      await database.drop();
+    },
+  };
+}
+
 /** Alias of `describeStores` for suites that read better as "for each store". */
 export const forEachStore = describeStores;
+
+/** What `app.inject()` answers, as far as the error helpers need. */
+export interface InjectedResponse {
+  statusCode: number;
+  headers: Record<string, string | string[] | number | undefined>;
+  body: string;
+}
+
+/**
+ * Asserts `res` is exactly the API's error shape — `{error: {code, message, details}, request_id}`
+ * with the catalogue's status for the code and `request_id` equal to the X-Request-Id header —
+ * and, when given, that the code is `code`. Returns the parsed body.
+ */
+export function expectError(
+  res: InjectedResponse,
+  code?: ErrorCode,
+): { error: { code: ErrorCode; message: string; details: Record<string, unknown> }; request_id: string } {
+  const context = `${res.statusCode} ${res.body.slice(0, 500)}`;
+  expect(res.headers['content-type'], context).toMatch(/^application\/json/);
+  const body = JSON.parse(res.body);
+  expect(Object.keys(body).sort(), context).toEqual(['error', 'request_id']);
+  expect(Object.keys(body.error).sort(), context).toEqual(['code', 'details', 'message']);
+  expect(typeof body.error.message, context).toBe('string');
+  expect(body.error.details !== null && typeof body.error.details === 'object', context).toBe(true);
+  expect(Array.isArray(body.error.details), context).toBe(false);
+  expect(Object.hasOwn(ERRORS, body.error.code), context).toBe(true);
+  expect(ERRORS[body.error.code as ErrorCode].status, context).toBe(res.statusCode);
+  expect(body.request_id, context).toBe(res.headers['x-request-id']);
+  if (code !== undefined) expect(body.error.code, context).toBe(code);
+  return body;
+}
