@@ -12,11 +12,17 @@ export const FIND_FIELDS = 5;
 /** $1 = path. lstat semantics: a symlink is reported as a symlink. */
 export const STAT_SCRIPT = `exec find "$1" -maxdepth 0 -printf '${FIND_FORMAT}'`;
 
-/** $1 = directory (a symlink to a directory is followed). */
+/**
+ * $1 = directory (a symlink to a directory is followed). The directory itself is checked first;
+ * after that an entry that vanishes while it is listed is skipped, not an error.
+ */
 export const LIST_SCRIPT = `
 if [ -e "$1" ] && [ ! -d "$1" ]; then fail NOT_A_DIRECTORY "$1: Not a directory"; fi
 if [ -L "$1" ] && [ ! -e "$1" ]; then fail FILE_NOT_FOUND "$1: No such file or directory"; fi
-exec find -H "$1" -mindepth 1 -maxdepth 1 -printf '${FIND_FORMAT}'`;
+cd -- "$1" || exit 1
+if [ ! -r . ]; then fail PERMISSION_DENIED "$1: Permission denied"; fi
+find -H "$1" -mindepth 1 -maxdepth 1 -printf '${FIND_FORMAT}' 2>/dev/null
+exit 0`;
 
 /** $1 = file, $2 = first byte, $3 = byte count or empty for "to the end". */
 export const READ_SCRIPT = `
@@ -31,8 +37,9 @@ exec dd bs=1M iflag=skip_bytes,count_bytes skip="$2" count="$3" status=none <&3 
 /**
  * $1 = directory to create (with parents), $2 = temp-name prefix, $3 = a path that must not be a
  * directory (the write target), or empty. Prints the temp path then NUL, copies stdin into it,
- * then prints its size. A TERM (the host aborting) removes the temp file. The temp file is made
- * in the directory's physical path, so a symlink swapped later cannot split temp and target.
+ * then prints its size (a stdin cut short by the host is discarded by the host, by name). The
+ * temp file is made in the directory's physical path, so a symlink swapped later cannot split
+ * temp and target.
  */
 export const UPLOAD_SCRIPT = `
 if [ -n "$3" ] && [ -d "$3" ] && [ ! -L "$3" ]; then fail IS_A_DIRECTORY "$3: Is a directory"; fi

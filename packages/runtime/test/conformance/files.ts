@@ -151,6 +151,33 @@ export function describeFiles(getRuntime: () => Runtime, getSandboxId: () => str
       expect(await errorCode(files().list(id(), `${dir}/links/dangling`))).toBe('FILE_NOT_FOUND');
     });
 
+    it('lists a directory whose entries come and go', async () => {
+      const churn = `${dir}/churn`;
+      await files().mkdir(id(), churn);
+      const churner = await rt().exec(id(), {
+        command: '/bin/bash',
+        args: [
+          '-c',
+          'cd "$1"; end=$((SECONDS + 30)); while [ $SECONDS -lt $end ]; do touch a b c d; rm -f a b c d; done',
+          'churn',
+          churn,
+        ],
+        user: 'user',
+      });
+      churner.stdin.end();
+      churner.stdout.resume();
+      churner.stderr.resume();
+      try {
+        for (let i = 0; i < 30; i++) {
+          const names = (await files().list(id(), churn)).map((f) => f.name);
+          expect(names.every((name) => ['a', 'b', 'c', 'd'].includes(name))).toBe(true);
+        }
+      } finally {
+        churner.kill('SIGKILL');
+        await churner.wait();
+      }
+    });
+
     it('takes relative paths from the home directory', async () => {
       const relative = `${dir.slice('/home/user/'.length)}/relative.txt`;
       await files().write(id(), relative, Readable.from([Buffer.from('rel')]));
