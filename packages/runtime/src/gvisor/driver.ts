@@ -28,7 +28,7 @@ import { listPortsOverExec } from '../shared/ports-over-exec.js';
 import { buildOciConfig, buildProcessJson } from './bundle.js';
 import { connectOverExec } from './connect.js';
 import { type ExecTarget, startExec, startPty } from './exec.js';
-import { type GvisorPaths, gvisorPaths, MOUNT_ROOT, mountLayers, removeSandboxDir, unmountLayers, upperBytes } from './layers.js';
+import { type GvisorPaths, gvisorPaths, MOUNT_ROOT, mountLayers, removeSandboxDir, unmountLayers, unmountOverlay, upperBytes } from './layers.js';
 import type { GvisorRuntimeOptions } from './options.js';
 import { checkPrerequisites, lastLine, type RunscConfig, runChecked, runCommand, runDetached, runscArgv } from './runsc.js';
 import { readCgroupMemory, snapshotSandbox, restoreSnapshotFiles } from './snapshot.js';
@@ -300,6 +300,7 @@ export class GvisorRuntime implements Runtime {
         const state = await this.liveState(record);
         if (state === 'running' || state === 'paused') await this.halt(record);
         await mountLayers(paths, record.lowerDir, this.pool, record.spec.resources.diskMb);
+        await unmountOverlay(paths);
         await restoreSnapshotFiles.apply(staged, paths);
         record.checkpointed = staged.hasMemory;
         await this.boot(record);
@@ -486,8 +487,11 @@ export class GvisorRuntime implements Runtime {
       throw new RuntimeError('INVALID_STATE', `sandbox ${id} is ${state}`, { id, state });
     }
     const args = buildExecArgs(record.spec, request, tty);
+    const argv = [args.command, ...args.args];
     const processJson = buildProcessJson({
-      args: [args.command, ...args.args],
+      // runsc can only lend the host's tty, which is no /dev/pts inside gVisor (`tty` says "not a
+      // tty"); util-linux `script` allocates a real gVisor pty and relays, resizes included.
+      args: tty ? ['script', '-qfec', argv.map(shellQuote).join(' '), '/dev/null'] : argv,
       env: args.env,
       cwd: args.cwd ?? (args.uid === 0 ? '/root' : SANDBOX_USER_HOME),
       uid: args.uid,
@@ -548,6 +552,10 @@ export class GvisorRuntime implements Runtime {
       return new Set();
     }
   }
+}
+
+function shellQuote(word: string): string {
+  return `'${word.replaceAll("'", "'\\''")}'`;
 }
 
 function validateSpec(spec: SandboxSpec): void {

@@ -111,6 +111,11 @@ export async function mountLayers(paths: GvisorPaths, lowerDir: string, pool: Di
   }
 }
 
+/** Unmount only the overlay (before its upper dir is changed underneath: overlayfs forbids that). */
+export async function unmountOverlay(paths: GvisorPaths): Promise<void> {
+  if ((await mountPoints()).has(paths.rootfs)) await mustRun(['umount', paths.rootfs], 'unmounting the overlay');
+}
+
 /** Unmount the overlay, then the disk image (its loop device autoclears). */
 export async function unmountLayers(paths: GvisorPaths): Promise<void> {
   const mounts = await mountPoints();
