@@ -21,6 +21,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <grp.h>
 #include <linux/audit.h>
 #include <linux/capability.h>
@@ -891,9 +892,44 @@ static int cmd_relay(int argc, char **argv) {
 
 /* ---- mountimg: attach an ext4 image to a free loop device (autoclear) and mount it ---- */
 
+/*
+ * A loop device still backed by `image` (its ext4 superblock alive in some mount namespace that
+ * copied the host's mounts, e.g. another container's), or -1. Mounting that device again shares
+ * the live superblock; attaching a second loop device would run two ext4 instances on one file
+ * and corrupt it.
+ */
+static int find_attached_loop(const struct stat *img, char *dev, size_t devlen) {
+  DIR *dir = opendir("/sys/block");
+  if (!dir) return -1;
+  struct dirent *e;
+  int found = -1;
+  while (found < 0 && (e = readdir(dir))) {
+    if (strncmp(e->d_name, "loop", 4) != 0) continue;
+    snprintf(dev, devlen, "/dev/%s", e->d_name);
+    int fd = open(dev, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    struct loop_info64 info;
+    if (ioctl(fd, LOOP_GET_STATUS64, &info) == 0 && info.lo_inode == img->st_ino && info.lo_device == img->st_dev)
+      found = fd;
+    else
+      close(fd);
+  }
+  closedir(dir);
+  return found;
+}
+
 static int cmd_mountimg(const char *image, const char *target) {
   int img = open(image, O_RDWR | O_CLOEXEC);
   if (img < 0) dief("open", image);
+  struct stat st;
+  if (fstat(img, &st) < 0) dief("stat", image);
+  char attached[300];
+  int live = find_attached_loop(&st, attached, sizeof attached);
+  if (live >= 0) {
+    if (mount(attached, target, "ext4", MS_NODEV | MS_NOSUID, "") < 0) dief("mount", target);
+    close(live);
+    return 0;
+  }
   int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
   if (ctl < 0) die("open /dev/loop-control");
   for (int attempt = 0; attempt < 64; attempt++) {

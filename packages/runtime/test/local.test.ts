@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -107,6 +108,26 @@ describe.skipIf(!isRoot)('local driver', () => {
       expect(stats.memoryBytes).toBeGreaterThan(0);
       expect(stats.cpuSeconds).toBeGreaterThan(0);
       expect(stats.pids).toBeGreaterThanOrEqual(1);
+    });
+
+    it('keeps the disk intact across stop/start while another mount namespace holds a copy of it', async () => {
+      const s = spec('foreign-ns');
+      await rt.create(s);
+      // Any process that unshares a mount namespace (another container runtime, ip netns exec…)
+      // copies our disk mounts and keeps their ext4 superblocks alive after we unmount.
+      const holder = spawn('unshare', ['-m', '--propagation', 'unchanged', 'sleep', '600'], {
+        stdio: 'ignore',
+      });
+      try {
+        for (let round = 0; round < 3; round++) {
+          await shellOk(rt, s.id, `echo round-${round} >> ~/log`);
+          await rt.stop(s.id);
+          await rt.start(s.id);
+        }
+        expect(await shellOk(rt, s.id, 'cat ~/log')).toBe('round-0\nround-1\nround-2\n');
+      } finally {
+        holder.kill('SIGKILL');
+      }
     });
 
     it('caps the disk: a fill stops at diskMb and the sandbox keeps working', async () => {

@@ -3,7 +3,7 @@ import { RuntimeError } from '../errors.js';
 
 /**
  * Check what the local driver needs before the first sandbox, with the fix in each message:
- * root, overlayfs, user namespaces, mkfs.ext4 (for disk caps), tar.
+ * root, overlayfs, user namespaces, loop devices and mkfs.ext4 (disk caps), tar, mount.
  */
 export async function checkPrerequisites(): Promise<void> {
   if (process.getuid?.() !== 0) {
@@ -28,6 +28,19 @@ export async function checkPrerequisites(): Promise<void> {
       'user namespaces are disabled: sysctl -w user.max_user_namespaces=65536',
       {
         missing: 'userns',
+      },
+    );
+  }
+  const loop = await access('/dev/loop-control').then(
+    () => true,
+    () => false,
+  );
+  if (!loop) {
+    throw new RuntimeError(
+      'PREREQUISITE_MISSING',
+      'loop devices (for disk caps) are unavailable: modprobe loop',
+      {
+        missing: 'loop',
       },
     );
   }

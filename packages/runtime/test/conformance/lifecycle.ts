@@ -87,6 +87,18 @@ export function describeLifecycle(ctx: ConformanceContext): void {
       expect(await shellOk(rt, spec.id, 'cat ~/state.txt')).toBe('warm\n');
     });
 
+    it('replaces the network policy of a running sandbox', async () => {
+      const rt = ctx.runtime();
+      const id = ctx.sharedSandbox();
+      await rt.setNetwork(id, { mode: 'allowlist', allow: ['example.com'] });
+      expect((await rt.get(id))?.network).toEqual({ mode: 'allowlist', allow: ['example.com'] });
+      await rt.setNetwork(id, { mode: 'none' });
+      expect((await rt.get(id))?.network).toEqual({ mode: 'none' });
+      expect(await codeOf(rt.setNetwork(ctx.spec('missing-net').id, { mode: 'none' }))).toBe(
+        'SANDBOX_NOT_FOUND',
+      );
+    });
+
     it('destroys a sandbox in any state, idempotently', async () => {
       const rt = ctx.runtime();
       for (const [name, prepare] of [
