@@ -19,7 +19,7 @@ const NET = {
   tableName: 'corral_gv',
   netnsPrefix: 'corralgv-',
   vethPrefix: 'gv-',
-  subnet: '100.103.0.0/16',
+  subnet: '100.117.0.0/16',
 };
 
 const hasRunsc = (() => {
@@ -89,13 +89,13 @@ describe.skipIf(process.getuid?.() !== 0 || !hasRunsc)('gvisor driver', () => {
     const KEEPER =
       'v=$RANDOM$RANDOM$RANDOM; trap \'echo "$v" > /tmp/dump\' USR1; echo $$ > /tmp/keeper.pid; while :; do sleep 0.1; done';
 
+    // Detached from the exec's streams: a process still holding an API stream is ended by hibernate.
     async function startKeeper(id: string): Promise<number> {
-      const proc = await rt.exec(id, { command: '/bin/bash', args: ['-c', KEEPER], cwd: '/' });
-      proc.stdin.end();
-      await waitFor('the keeper to start', async () =>
-        (await shellOk(rt, id, 'cat /tmp/keeper.pid 2>/dev/null || true')).trim() ? true : undefined,
+      await shellOk(rt, id, 'nohup bash -c "$1" </dev/null >/dev/null 2>&1 &', { args: [KEEPER] });
+      const pid = await waitFor('the keeper to start', async () =>
+        Number((await shellOk(rt, id, 'cat /tmp/keeper.pid 2>/dev/null || true')).trim()) || undefined,
       );
-      return proc.pid;
+      return pid;
     }
 
     async function dump(id: string, pid: number): Promise<string> {

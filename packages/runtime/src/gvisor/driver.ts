@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { constants } from 'node:os';
 import { chmod, copyFile, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -34,6 +35,22 @@ import { checkPrerequisites, lastLine, type RunscConfig, runChecked, runCommand,
 import { readCgroupMemory, snapshotSandbox, restoreSnapshotFiles } from './snapshot.js';
 import { ensureStatxShim } from './shim.js';
 import { type GvisorRecord, ProcessTable, readJson, writeJsonAtomic } from './state.js';
+
+// Kill every process but init (and this script) that holds a host fd, then wait for them to go.
+const DROP_HOST_FD_HOLDERS = `
+exec </dev/null >/dev/null 2>&1
+holders() {
+  for d in /proc/[0-9]*; do
+    p=\${d#/proc/}
+    [ "$p" = 1 ] || [ "$p" = $$ ] && continue
+    for f in "$d"/fd/*; do
+      case "$(readlink "$f" 2>/dev/null)" in host:*) echo "$p"; break ;; esac
+    done
+  done
+}
+for p in $(holders); do kill -9 "$p" 2>/dev/null; done
+i=0; while [ -n "$(holders)" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
+exit 0`;
 
 // The sentry and gofer are host processes with their own threads inside the sandbox's cgroup.
 const PIDS_HEADROOM = 64;
@@ -453,6 +470,9 @@ export class GvisorRuntime implements Runtime {
 
   private async checkpoint(record: GvisorRecord): Promise<void> {
     const paths = this.paths(record.spec.id);
+    // A process holding one of runsc exec's host fds (an API exec stream: a host socket) cannot be
+    // restored — gVisor panics re-opening the fd — and its stream could not survive anyway.
+    await this.runInside(record, DROP_HOST_FD_HOLDERS);
     await rm(paths.checkpoint, { recursive: true, force: true });
     await mkdir(paths.checkpoint, { mode: 0o700 });
     await runChecked(
@@ -519,9 +539,14 @@ export class GvisorRuntime implements Runtime {
 
   /** Each exec'd process leads its own session and group in gVisor: signal the group from inside. */
   private async killGroup(record: GvisorRecord, pid: number, signal: NodeJS.Signals): Promise<void> {
-    const id = record.spec.id;
     const number = constants.signals[signal] ?? 9;
-    const script = `kill -s ${number} -- -${pid} 2>/dev/null || kill -s ${number} ${pid}`;
+    const ok = await this.runInside(record, `kill -s ${number} -- -${pid} 2>/dev/null || kill -s ${number} ${pid}`);
+    if (!ok) await runCommand(this.argv(record, ['kill', '--pid', String(pid), record.spec.id, String(number)]));
+  }
+
+  /** Run a constant root shell script inside the sandbox with no stdio; true when it exits 0. */
+  private async runInside(record: GvisorRecord, script: string): Promise<boolean> {
+    const id = record.spec.id;
     const processJson = buildProcessJson({
       args: ['/bin/sh', '-c', script],
       env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
@@ -530,14 +555,11 @@ export class GvisorRuntime implements Runtime {
       gid: 0,
       terminal: false,
     });
-    const file = join(this.paths(id).dir, 'exec', `kill-${pid}-${Date.now()}.json`);
+    const file = join(this.paths(id).dir, 'exec', `inside-${randomBytes(6).toString('hex')}.json`);
     await mkdir(join(this.paths(id).dir, 'exec'), { recursive: true, mode: 0o700 });
     await writeFile(file, JSON.stringify(processJson), { mode: 0o600 });
     try {
-      const result = await runCommand(this.argv(record, ['exec', '--process', file, id]));
-      if (result.exitCode !== 0) {
-        await runCommand(this.argv(record, ['kill', '--pid', String(pid), id, String(number)]));
-      }
+      return (await runCommand(this.argv(record, ['exec', '--process', file, id]))).exitCode === 0;
     } finally {
       await rm(file, { force: true });
     }
