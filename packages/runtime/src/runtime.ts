@@ -9,8 +9,10 @@ export interface RuntimeOptions {
   /** Root of the driver's on-disk state (sandboxes, compiled helper). */
   stateDir: string;
   templates: TemplateStore;
-  /** Per-sandbox networking; without it sandboxes get a loopback-only network namespace. */
+  /** Per-sandbox networking; without it sandboxes get a loopback-only network namespace. The runtime takes ownership: its close() closes the manager. */
   network?: NetworkManager;
+  /** Disk sizes (MiB) the local driver keeps ready ahead of demand (the first create of an unseen size formats one inline). */
+  prewarmDiskMb?: number[];
 }
 
 /** The one factory for sandbox drivers: one line per isolation. */

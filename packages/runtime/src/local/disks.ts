@@ -40,6 +40,11 @@ export class DiskStore {
     return name;
   }
 
+  /** Start making ready disks of these sizes in the background. */
+  prewarm(sizesMb: Iterable<number>): void {
+    for (const size of sizesMb) if (size > 0) this.refill(size);
+  }
+
   /** Mount a claimed disk again (after stop or a host reboot). */
   async mount(name: string): Promise<void> {
     const mountDir = join(this.dir, name);
@@ -84,6 +89,7 @@ export class DiskStore {
   private refill(diskMb: number): void {
     if (this.refilling.has(diskMb)) return;
     const work = (async () => {
+      await mkdir(this.dir, { recursive: true, mode: 0o700 });
       for (;;) {
         const count = (await readdir(this.dir)).filter(
           (f) => f.startsWith(`${diskMb}-`) && f.endsWith('.ready'),

@@ -52,6 +52,8 @@ export interface LocalRuntimeOptions {
   templates: TemplateStore;
   /** Per-sandbox netns and egress policy. Without one, each sandbox gets a loopback-only netns. */
   network?: NetworkManager;
+  /** Disk sizes (MiB) to keep formatted and mounted ahead of demand, e.g. the plans' sizes. */
+  prewarmDiskMb?: number[];
   /** Override cgroup detection (tests). */
   cgroups?: CgroupDriver;
 }
@@ -113,6 +115,12 @@ class LocalRuntime implements Runtime {
     }
     const owned = new Set([...this.records.values()].flatMap((r) => (r.diskId ? [r.diskId] : [])));
     await this.diskPool.sweep(owned);
+    this.diskPool.prewarm(
+      new Set([
+        ...(this.options.prewarmDiskMb ?? []),
+        ...[...this.records.values()].map((r) => r.spec.resources.diskMb),
+      ]),
+    );
   }
 
   /** A running/paused sandbox whose init died (crash, host reboot) becomes 'stopped', cleaned up. */
