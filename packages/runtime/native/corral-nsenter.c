@@ -381,6 +381,8 @@ static int cmd_init(int argc, char **argv) {
     setsid();
     prctl(PR_SET_NAME, "corral-init", 0, 0, 0);
     drop_all_privileges();
+    /* Not dumpable: a sandbox process cannot ptrace or read /proc/1/mem of its init. */
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     memset(g_args_start, 0, (size_t)(g_args_end - g_args_start));
     strncpy(g_args_start, "corral-init", (size_t)(g_args_end - g_args_start) - 1);
     int null = open("/dev/null", O_RDWR);
