@@ -77,6 +77,20 @@ describe.skipIf(!isRoot)('local driver', () => {
       expect(existsSync(join(stateDir, 'sandboxes', s.id))).toBe(false);
     });
 
+    it('root inside cannot reconfigure the network namespace (it belongs to the host)', async () => {
+      const s = spec('netns-owner');
+      await rt.create({ ...s, network: { mode: 'internet' } });
+      const out = await shellOk(
+        rt,
+        s.id,
+        'ip link set lo down && echo LO-DOWN; ip addr add 10.9.9.9/32 dev lo && echo ADDR; ' +
+          'ip route add 10.8.0.0/16 dev lo && echo ROUTE; ip link add x type dummy && echo LINK; ' +
+          'ip link | grep -c "state UP"; true',
+        { user: 'root' },
+      );
+      expect(out).not.toMatch(/LO-DOWN|ADDR|ROUTE|LINK/);
+    });
+
     it('refuses memory snapshots', async () => {
       const s = spec('nomem');
       await rt.create(s);
