@@ -16,14 +16,18 @@ async function meminfo() {
   return out;
 }
 
-/** Host pids in the sandbox's cgroup (v1 pids controller, or the v2 directory). */
+/** Cgroup parents of the drivers: the local driver's, and the gvisor driver's default. */
+const CGROUP_PARENTS = ['corral', 'corral-gvisor'];
+
+/** Host pids in the sandbox's cgroup (v1 pids controller, or the v2 directory), whichever driver made it. */
 async function cgroupPids(id) {
-  const v2 = existsSync('/sys/fs/cgroup/cgroup.controllers');
-  const file = v2
-    ? `/sys/fs/cgroup/corral/${id}/cgroup.procs`
-    : `/sys/fs/cgroup/pids/corral/${id}/cgroup.procs`;
-  const text = await readFile(file, 'utf8').catch(() => '');
-  return text.split('\n').filter(Boolean).map(Number);
+  const root = existsSync('/sys/fs/cgroup/cgroup.controllers') ? '/sys/fs/cgroup' : '/sys/fs/cgroup/pids';
+  const pids = new Set();
+  for (const parent of CGROUP_PARENTS) {
+    const text = await readFile(`${root}/${parent}/${id}/cgroup.procs`, 'utf8').catch(() => '');
+    for (const pid of text.split('\n').filter(Boolean)) pids.add(Number(pid));
+  }
+  return [...pids];
 }
 
 /** Rss and Pss of one process in bytes (0 when it is gone). */

@@ -54,16 +54,11 @@ async function gvisorRuntime(options) {
   return factory.createRuntime({ ...options, isolation: 'gvisor' });
 }
 
-/** The machine's state when the run starts: every figure below is relative to it. */
-function hostRow() {
+/** The machine's load: other work on it inflates every latency in the table. */
+function loadRow(metric) {
   const [one, five] = loadavg();
-  return row(
-    'host load average (1 min / 5 min) at start',
-    one,
-    '',
-    '',
-    `5 min ${five.toFixed(2)}; ${cpus().length} cores; other work on the machine inflates every latency`,
-  );
+  const note = `5 min ${five.toFixed(2)}; ${cpus().length} cores; other work on the machine inflates every latency`;
+  return row(metric, one, '', '', note);
 }
 
 /** Remove the bench network's host objects (bridge, nft tables, leftover netns). */
@@ -94,7 +89,7 @@ async function run(ctx = {}) {
     const { createRuntime } = await load('runtime.js');
     const { createNetworkManager } = await load('local/network/index.js');
     const templates = createTemplateStore({ dir: TEMPLATE_DIR });
-    rows.push(hostRow());
+    rows.push(loadRow('host load average (1 min / 5 min) at start'));
     log('resolving the base template (built once, ~60 s, when absent)');
     const base = await templates.resolve('base', { onProgress: (line) => log(`template: ${line}`) });
     log(`baselines over ${base.rootfs}`);
@@ -109,6 +104,7 @@ async function run(ctx = {}) {
     }
     rows.push(...(await variantRows(createRuntime, templates, network, knobs, tmp)));
     rows.push(...(await gvisorSection(knobs, templates, createNetworkManager, tmp, log)));
+    rows.push(loadRow('host load average (1 min / 5 min) at the end'));
   } finally {
     removeBenchNetwork();
     await rm(tmp, { recursive: true, force: true }).catch((err) => log(`cleanup: ${err.message}`));
