@@ -36,7 +36,7 @@ export interface BundleInputs {
   cgroupsPath: string;
   /** The statx shim to preload in every process (see shim.ts), or null. */
   shim: { library: string; preload: string } | null;
-  /** Extra host threads the sentry and gofer need over the sandbox's own pids limit. */
+  /** Extra host threads the sentry and gofer need over their per-task share. */
   pidsHeadroom: number;
 }
 
@@ -100,7 +100,9 @@ export function buildOciConfig(spec: SandboxSpec, inputs: BundleInputs): Record<
       resources: {
         memory: { limit: resources.memoryMb * 1024 * 1024 },
         cpu: { quota: Math.max(1000, Math.round(resources.cpu * periodUs)), period: periodUs },
-        pids: { limit: resources.pids + inputs.pidsHeadroom },
+        // Host backstop only: under ptrace each sandbox task costs several host tasks (~7
+        // measured), and the sentry dies if the host refuses it a thread.
+        pids: { limit: resources.pids * 8 + inputs.pidsHeadroom },
       },
     },
   };

@@ -53,7 +53,7 @@ i=0; while [ -n "$(holders)" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
 exit 0`;
 
 // The sentry and gofer are host processes with their own threads inside the sandbox's cgroup.
-const PIDS_HEADROOM = 64;
+const PIDS_HEADROOM = 256;
 
 /** The gvisor driver: every sandbox is a runsc (gVisor) sandbox over a host-mounted overlay. */
 export class GvisorRuntime implements Runtime {
@@ -511,7 +511,10 @@ export class GvisorRuntime implements Runtime {
     const processJson = buildProcessJson({
       // runsc can only lend the host's tty, which is no /dev/pts inside gVisor (`tty` says "not a
       // tty"); util-linux `script` allocates a real gVisor pty and relays, resizes included.
-      args: tty ? ['script', '-qfec', argv.map(shellQuote).join(' '), '/dev/null'] : argv,
+      args: withProcessLimit(
+        record.spec.resources.pids,
+        tty ? ['script', '-qfec', argv.map(shellQuote).join(' '), '/dev/null'] : argv,
+      ),
       env: args.env,
       cwd: args.cwd ?? (args.uid === 0 ? '/root' : SANDBOX_USER_HOME),
       uid: args.uid,
@@ -574,6 +577,17 @@ export class GvisorRuntime implements Runtime {
       return new Set();
     }
   }
+}
+
+/**
+ * The pids cap: gVisor enforces RLIMIT_NPROC on its own tasks (per uid; root too, it lacks
+ * CAP_SYS_RESOURCE), but `runsc exec` ignores process.json rlimits, and a spec rlimit would also
+ * bind the host's sentry (one host uid for every sandbox). So each exec sets it itself, then
+ * execs the command (same pid; a missing command exits 127 as from a shell).
+ */
+function withProcessLimit(pids: number, argv: string[]): string[] {
+  const script = 'ulimit -u "$0" 2>/dev/null || ulimit -p "$0" 2>/dev/null; exec "$@"';
+  return ['/bin/sh', '-c', script, String(pids), ...argv];
 }
 
 function shellQuote(word: string): string {

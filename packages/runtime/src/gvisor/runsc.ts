@@ -23,7 +23,12 @@ export interface RunResult {
 // The sandbox-creating calls (run, restore) therefore run in a private mount namespace whose
 // /proc/sys shows only kernel/, vm/ and fs/ (what runsc reads), without net/. See
 // https://github.com/google/gvisor/blob/master/runsc/sandbox/network.go (isRootNS).
+// The kernel lets the gofer and sandbox (in a user namespace) mount a new proc only if a fully
+// visible proc is already mounted in their namespace; the masked /proc no longer is, so a clean
+// proc goes at /run/corral-gvisor/proc first (private to this namespace, unreachable after pivot).
 const HIDE_PROC_SYS_NET = `set -e
+mkdir -p /run/corral-gvisor/proc
+mount -t proc proc /run/corral-gvisor/proc
 t=$(mktemp -d /run/corral-gvisor-sys.XXXXXX)
 mount --bind /proc/sys "$t"
 mount -t tmpfs -o size=16k,mode=0755 corral-sysmask /proc/sys
