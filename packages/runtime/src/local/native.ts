@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { access, mkdir, readFile, rename, rm } from 'node:fs/promises';
+import { access, mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -8,14 +8,14 @@ import { RuntimeError } from '../errors.js';
 
 const execFileAsync = promisify(execFile);
 
-/** packages/runtime/native/corral-nsenter.c, from both src/local and dist/local. */
-export const HELPER_SOURCE = fileURLToPath(new URL('../../native/corral-nsenter.c', import.meta.url));
+/** packages/runtime/native (the C helper's sources), from both src/local and dist/local. */
+export const HELPER_SOURCE_DIR = fileURLToPath(new URL('../../native/', import.meta.url));
 
 const building = new Map<string, Promise<string>>();
 
 /**
  * Path of the compiled corral-nsenter helper under `<stateDir>/bin`, compiling it with `cc -O2`
- * on first use. Cached by the source's hash, so an edited helper is rebuilt once.
+ * on first use. Cached by a hash of the sources, so an edited helper is rebuilt once.
  */
 export function ensureHelper(stateDir: string): Promise<string> {
   let pending = building.get(stateDir);
@@ -28,10 +28,15 @@ export function ensureHelper(stateDir: string): Promise<string> {
 }
 
 async function buildHelper(stateDir: string): Promise<string> {
-  const source = await readFile(HELPER_SOURCE);
-  const hash = createHash('sha256').update(source).digest('hex').slice(0, 16);
+  const files = (await readdir(HELPER_SOURCE_DIR)).filter((f) => /\.[ch]$/.test(f)).sort();
+  const hash = createHash('sha256');
+  for (const file of files)
+    hash
+      .update(file)
+      .update('\0')
+      .update(await readFile(join(HELPER_SOURCE_DIR, file)));
   const binDir = join(stateDir, 'bin');
-  const target = join(binDir, `corral-nsenter-${hash}`);
+  const target = join(binDir, `corral-nsenter-${hash.digest('hex').slice(0, 16)}`);
   try {
     await access(target);
     return target;
@@ -40,10 +45,11 @@ async function buildHelper(stateDir: string): Promise<string> {
   }
   await mkdir(binDir, { recursive: true, mode: 0o700 });
   const tmp = `${target}.${process.pid}.tmp`;
+  const sources = files.filter((f) => f.endsWith('.c')).map((f) => join(HELPER_SOURCE_DIR, f));
   // Static linking saves the dynamic loader's work on every exec (~0.3 ms); fall back when libc.a is absent.
   const attempts = [
-    ['-O2', '-static', '-o', tmp, HELPER_SOURCE],
-    ['-O2', '-o', tmp, HELPER_SOURCE],
+    ['-O2', '-static', '-o', tmp, ...sources],
+    ['-O2', '-o', tmp, ...sources],
   ];
   let lastError: unknown;
   for (const args of attempts) {
@@ -65,8 +71,10 @@ async function buildHelper(stateDir: string): Promise<string> {
   }
   throw new RuntimeError(
     'INTERNAL',
-    `Compiling ${HELPER_SOURCE} failed: ${String(lastError)}`,
+    `Compiling the helper in ${HELPER_SOURCE_DIR} failed: ${String(lastError)}`,
     {},
-    { cause: lastError },
+    {
+      cause: lastError,
+    },
   );
 }
