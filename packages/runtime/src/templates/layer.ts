@@ -15,12 +15,15 @@ import {
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { RuntimeError } from '../errors.js';
+import { capabilityText } from './capabilities.js';
 import type { TarEntry } from './tar.js';
 
 const execFileAsync = promisify(execFile);
 const MAX_SYMLINK_HOPS = 40;
 const WHITEOUT_PREFIX = '.wh.';
 const OPAQUE_MARKER = '.wh..wh..opq';
+/** The one extended attribute restored from layers. */
+export const CAPABILITY_XATTR = 'security.capability';
 
 /**
  * An entry name as path components inside the tree; TEMPLATE_INVALID for an absolute path or
@@ -158,8 +161,14 @@ export async function writeEntry(root: string, entry: TarEntry, dirTimes: Direct
     }
   }
   await lchown(hostPath, entry.uid, entry.gid);
-  // After chown, which clears setuid/setgid.
+  // After chown, which clears setuid/setgid and capabilities.
   if (entry.type !== 'symlink') await chmod(hostPath, entry.mode);
+  const capability = entry.xattrs[CAPABILITY_XATTR];
+  if (entry.type === 'file' && capability !== undefined) {
+    // Set as a plain (v2) capability; the uid shift rewrites it as one owned by the sandbox's root.
+    const text = capabilityText(Buffer.from(capability, 'latin1'));
+    if (text !== undefined) await execFileAsync('setcap', [text, hostPath]);
+  }
   if (entry.type !== 'directory') await lutimes(hostPath, entry.mtimeSeconds, entry.mtimeSeconds);
 }
 

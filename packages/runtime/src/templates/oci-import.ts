@@ -8,6 +8,7 @@ import { RuntimeError } from '../errors.js';
 import {
   applyDirectoryTimes,
   applyWhiteouts,
+  CAPABILITY_XATTR,
   collectWhiteout,
   type DirectoryTimes,
   entryComponents,
@@ -163,8 +164,8 @@ async function applyLayer(
     entryComponents(entry.name);
     if (entry.type === 'hardlink') entryComponents(entry.linkName);
     collectWhiteout(entry, whiteouts);
-    // Extended attributes (file capabilities among them) are not restored yet.
-    if (Object.keys(entry.xattrs).length > 0) ignoredXattrs += 1;
+    // File capabilities are restored (see writeEntry); other extended attributes are not.
+    if (Object.keys(entry.xattrs).some((name) => name !== CAPABILITY_XATTR)) ignoredXattrs += 1;
   }
   for await (const _ of tapped) {
     // the end-of-archive padding is part of the diff id too

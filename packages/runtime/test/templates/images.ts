@@ -14,6 +14,8 @@ export interface LayerSpec {
   gzip?: boolean;
   /** Tar only the named files and symlinks, without entries for their parent directories. */
   withoutDirectories?: boolean;
+  /** File capabilities to set (setcap text by file), stored in the layer as pax xattrs. */
+  capabilities?: Record<string, string>;
 }
 
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
@@ -35,11 +37,15 @@ export async function makeLayer(workDir: string, spec: LayerSpec): Promise<{ blo
     await mkdir(path.dirname(path.join(tree, name)), { recursive: true });
     await symlink(target, path.join(tree, name));
   }
+  for (const [name, caps] of Object.entries(spec.capabilities ?? {})) {
+    await execFileAsync('setcap', [caps, path.join(tree, name)]);
+  }
   const tarFile = `${tree}.tar`;
+  const xattrs = spec.capabilities ? ['--xattrs', '--xattrs-include=security.capability'] : [];
   const members = spec.withoutDirectories
     ? ['--no-recursion', ...Object.keys(spec.files ?? {}), ...Object.keys(spec.symlinks ?? {})]
     : ['.'];
-  await execFileAsync('tar', ['--numeric-owner', '-C', tree, '-cf', tarFile, ...members]);
+  await execFileAsync('tar', ['--numeric-owner', ...xattrs, '-C', tree, '-cf', tarFile, ...members]);
   const raw = await readFile(tarFile);
   if (!spec.gzip) return { blob: raw, diffId: `sha256:${sha256(raw)}` };
   await execFileAsync('gzip', ['-n', tarFile]);

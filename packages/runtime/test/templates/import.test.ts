@@ -235,6 +235,20 @@ describe('importImage', () => {
     expect((await readdir(dir)).sort()).toEqual([id]);
   });
 
+  it('restores file capabilities from layers, owned by the sandbox root', async () => {
+    const dir = await mkdtemp(path.join(work, 'store-'));
+    const store = createTemplateStore({ dir });
+    const layer = await makeLayer(work, {
+      files: { 'bin/ping': { content: '#!/bin/sh\n', mode: 0o755 }, 'bin/plain': '#!/bin/sh\n' },
+      capabilities: { 'bin/ping': 'cap_net_raw,cap_net_admin=ep' },
+    });
+    const template = await store.importImage(await makeOciImage(work, [layer]), 'caps');
+    const { stdout } = await execFileAsync('getcap', ['-n', '-r', template.rootfs]);
+    expect(stdout.trim()).toBe(
+      `${path.join(template.rootfs, 'bin/ping')} cap_net_admin,cap_net_raw=ep [rootid=${SANDBOX_ID_BASE}]`,
+    );
+  });
+
   it('lists and removes templates', async () => {
     const dir = await mkdtemp(path.join(work, 'store-'));
     const store = createTemplateStore({ dir });

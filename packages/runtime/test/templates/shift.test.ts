@@ -5,6 +5,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SANDBOX_ID_BASE } from '../../src/shared/ids.js';
+import { capabilityText } from '../../src/templates/capabilities.js';
 import { shiftTree } from '../../src/templates/shift.js';
 
 const execFileAsync = promisify(execFile);
@@ -59,5 +60,52 @@ describe('shiftTree', () => {
     // Apparent size, hard links once: what `du -sb` says.
     const du = await execFileAsync('du', ['-sb', tree]);
     expect(sizeBytes).toBe(Number.parseInt(du.stdout, 10));
+  });
+});
+
+describe('capabilityText', () => {
+  const vfsCap = (magic: number, words: Array<[number, number]>, rootid?: number) => {
+    const raw = Buffer.alloc(4 + 8 * words.length + (rootid === undefined ? 0 : 4));
+    raw.writeUInt32LE(magic >>> 0, 0);
+    words.forEach(([permitted, inheritable], i) => {
+      raw.writeUInt32LE(permitted >>> 0, 4 + 8 * i);
+      raw.writeUInt32LE(inheritable >>> 0, 8 + 8 * i);
+    });
+    if (rootid !== undefined) raw.writeUInt32LE(rootid, 4 + 8 * words.length);
+    return raw;
+  };
+
+  it('reads v2 and v3 values, high capability numbers and the effective flag', () => {
+    // cap_net_raw (13) permitted+effective, cap_net_admin (12) inheritable.
+    expect(
+      capabilityText(
+        vfsCap(0x0200_0001, [
+          [1 << 13, 1 << 12],
+          [0, 0],
+        ]),
+      ),
+    ).toBe('13=pe 12+ie');
+    // v3 (namespaced), cap_checkpoint_restore (40) permitted only.
+    expect(
+      capabilityText(
+        vfsCap(
+          0x0300_0000,
+          [
+            [0, 0],
+            [1 << 8, 0],
+          ],
+          100_000,
+        ),
+      ),
+    ).toBe('40=p');
+    expect(
+      capabilityText(
+        vfsCap(0x0200_0000, [
+          [0, 0],
+          [0, 0],
+        ]),
+      ),
+    ).toBeUndefined();
+    expect(capabilityText(Buffer.from([1, 2]))).toBeUndefined();
   });
 });
