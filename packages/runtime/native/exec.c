@@ -60,7 +60,17 @@ static int relay_output(pid_t child, int out, int err, uid_t uid, gid_t gid) {
       break;
     }
   }
-  if (lingering && fork() == 0) {
+  /* Double fork: an orphan is re-parented to the reaper of its dead parent's pid namespace. This
+   * process lives in the host's, so a direct child would end up a zombie under the host's pid 1
+   * (still charged to the sandbox's pids limit); the intermediate lives in the sandbox's
+   * namespace, so the sink is adopted and reaped by the sandbox's init. */
+  pid_t middle = lingering ? fork() : -1;
+  if (middle > 0) {
+    while (waitpid(middle, NULL, 0) < 0 && errno == EINTR) {
+    }
+  }
+  if (middle == 0 && fork() != 0) _exit(0);
+  if (middle == 0) {
     prctl(PR_SET_NAME, "corral-sink", 0, 0, 0);
     for (int s = 1; s < NSIG; s++) signal(s, SIG_DFL);
     for (int fd = 0; fd < 1024; fd++)

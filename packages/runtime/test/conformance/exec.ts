@@ -129,6 +129,18 @@ export function describeExec(ctx: ConformanceContext): void {
       expect(bytes).toBe(50 * 1024 * 1024);
     });
 
+    it('leaves no zombies behind background children that held the output', async () => {
+      for (let i = 0; i < 3; i++) {
+        expect(
+          (await run(rt(), id(), { command: 'sh', args: ['-c', 'sleep 0.3 & echo started'] })).stdout,
+        ).toBe('started\n');
+      }
+      await waitFor('the background work to end without zombies', async () => {
+        const ps = await shellOk(rt(), id(), 'ps -eo stat=,comm= | grep -v "ps$"');
+        return /sleep/.test(ps) || /^Z/m.test(ps) ? undefined : true;
+      });
+    });
+
     it('returns when the command exits even if a background child holds its output, and the child keeps running', async () => {
       const started = Date.now();
       const r = await run(rt(), id(), {
