@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { describeStores } from '../support/app.js';
-import { asSession, bearer, createKey, expectError, registerAccount, sessionCookie, uniqueEmail } from './helpers.js';
+import {
+  asSession,
+  bearer,
+  createKey,
+  expectError,
+  registerAccount,
+  sessionCookie,
+  uniqueEmail,
+} from './helpers.js';
 
 describeStores('auth: register, login, logout, me', (ctx) => {
   describe('POST /v1/auth/register', () => {
@@ -41,7 +49,11 @@ describeStores('auth: register, login, logout, me', (ctx) => {
       expect(user.password_hash).toMatch(/^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
       expect(user.password_hash).not.toContain('my secret password 123');
       const token = account.cookie.split('=')[1]!;
-      const sessions = await ctx.store.db.selectFrom('sessions').selectAll().where('user_id', '=', account.userId).execute();
+      const sessions = await ctx.store.db
+        .selectFrom('sessions')
+        .selectAll()
+        .where('user_id', '=', account.userId)
+        .execute();
       expect(sessions).toHaveLength(1);
       expect(sessions[0]!.token_hash).toMatch(/^[0-9a-f]{64}$/);
       expect(JSON.stringify(sessions)).not.toContain(token);
@@ -113,7 +125,11 @@ describeStores('auth: register, login, logout, me', (ctx) => {
     });
 
     it('answers 400 for a malformed body', async () => {
-      const response = await ctx.app.inject({ method: 'POST', url: '/v1/auth/login', payload: { email: 'x@y.z' } });
+      const response = await ctx.app.inject({
+        method: 'POST',
+        url: '/v1/auth/login',
+        payload: { email: 'x@y.z' },
+      });
       expectError(response, 400, 'VALIDATION_ERROR');
     });
 
@@ -169,11 +185,19 @@ describeStores('auth: register, login, logout, me', (ctx) => {
   describe('POST /v1/auth/logout', () => {
     it('ends the session: the cookie stops working', async () => {
       const account = await registerAccount(ctx.app, 'logout');
-      const response = await ctx.app.inject({ method: 'POST', url: '/v1/auth/logout', headers: asSession(account) });
+      const response = await ctx.app.inject({
+        method: 'POST',
+        url: '/v1/auth/logout',
+        headers: asSession(account),
+      });
       expect(response.statusCode, response.body).toBe(204);
       const cleared = response.cookies.find((c) => c.name === 'corral_session');
       expect(cleared?.value).toBe('');
-      const me = await ctx.app.inject({ method: 'GET', url: '/v1/auth/me', headers: { cookie: account.cookie } });
+      const me = await ctx.app.inject({
+        method: 'GET',
+        url: '/v1/auth/me',
+        headers: { cookie: account.cookie },
+      });
       expectError(me, 401, 'UNAUTHORIZED');
       const events = await ctx.store.db
         .selectFrom('audit_events')
@@ -186,18 +210,30 @@ describeStores('auth: register, login, logout, me', (ctx) => {
 
     it('needs the CSRF token with a cookie (403) and credentials at all (401)', async () => {
       const account = await registerAccount(ctx.app, 'logout-csrf');
-      const noToken = await ctx.app.inject({ method: 'POST', url: '/v1/auth/logout', headers: { cookie: account.cookie } });
+      const noToken = await ctx.app.inject({
+        method: 'POST',
+        url: '/v1/auth/logout',
+        headers: { cookie: account.cookie },
+      });
       expectError(noToken, 403, 'FORBIDDEN');
       const none = await ctx.app.inject({ method: 'POST', url: '/v1/auth/logout' });
       expectError(none, 401, 'UNAUTHORIZED');
-      const me = await ctx.app.inject({ method: 'GET', url: '/v1/auth/me', headers: { cookie: account.cookie } });
+      const me = await ctx.app.inject({
+        method: 'GET',
+        url: '/v1/auth/me',
+        headers: { cookie: account.cookie },
+      });
       expect(me.statusCode).toBe(200);
     });
 
     it('is a no-op 204 for a key', async () => {
       const account = await registerAccount(ctx.app, 'logout-key');
       const key = await createKey(ctx.app, account);
-      const response = await ctx.app.inject({ method: 'POST', url: '/v1/auth/logout', headers: bearer(key.key) });
+      const response = await ctx.app.inject({
+        method: 'POST',
+        url: '/v1/auth/logout',
+        headers: bearer(key.key),
+      });
       expect(response.statusCode).toBe(204);
       const me = await ctx.app.inject({ method: 'GET', url: '/v1/auth/me', headers: bearer(key.key) });
       expect(me.statusCode).toBe(200);
@@ -208,11 +244,17 @@ describeStores('auth: register, login, logout, me', (ctx) => {
     it('shows the user and every workspace with the role in it (session)', async () => {
       const account = await registerAccount(ctx.app, 'me');
       const team = await ctx.createWorkspace(account.userId, { name: 'Team' });
-      const response = await ctx.app.inject({ method: 'GET', url: '/v1/auth/me', headers: { cookie: account.cookie } });
+      const response = await ctx.app.inject({
+        method: 'GET',
+        url: '/v1/auth/me',
+        headers: { cookie: account.cookie },
+      });
       expect(response.statusCode).toBe(200);
       const body = response.json();
       expect(body.user).toMatchObject({ id: account.userId, email: account.email });
-      expect(body.workspaces.map((w: { id: string }) => w.id).sort()).toEqual([account.workspaceId, team.id].sort());
+      expect(body.workspaces.map((w: { id: string }) => w.id).sort()).toEqual(
+        [account.workspaceId, team.id].sort(),
+      );
       expect(body.workspaces.every((w: { role: string }) => w.role === 'owner')).toBe(true);
       expect(body.auth).toEqual({ kind: 'session', workspace_id: null, key_id: null, scopes: ['*'] });
       expect(body.csrf_token).toBe(account.csrf);
@@ -226,7 +268,12 @@ describeStores('auth: register, login, logout, me', (ctx) => {
         const response = await ctx.app.inject({ method: 'GET', url: '/v1/auth/me', headers });
         expect(response.statusCode, response.body).toBe(200);
         const body = response.json();
-        expect(body.auth).toEqual({ kind: 'key', workspace_id: account.workspaceId, key_id: key.id, scopes: ['sandbox:read'] });
+        expect(body.auth).toEqual({
+          kind: 'key',
+          workspace_id: account.workspaceId,
+          key_id: key.id,
+          scopes: ['sandbox:read'],
+        });
         expect(body.workspaces.map((w: { id: string }) => w.id)).toEqual([account.workspaceId]);
         expect(body.csrf_token).toBeNull();
       }
@@ -263,7 +310,11 @@ describeStores('auth: register, login, logout, me', (ctx) => {
         .set({ expires_at: new Date(Date.now() - 1000).toISOString() })
         .where('user_id', '=', account.userId)
         .execute();
-      const response = await ctx.app.inject({ method: 'GET', url: '/v1/auth/me', headers: { cookie: account.cookie } });
+      const response = await ctx.app.inject({
+        method: 'GET',
+        url: '/v1/auth/me',
+        headers: { cookie: account.cookie },
+      });
       expectError(response, 401, 'UNAUTHORIZED');
     });
   });
@@ -273,7 +324,12 @@ describeStores('auth: register, login, logout, me', (ctx) => {
       const account = await registerAccount(ctx.app, 'csrf');
       const url = '/v1/workspaces';
       const payload = { name: 'CSRF test' };
-      const missing = await ctx.app.inject({ method: 'POST', url, payload, headers: { cookie: account.cookie } });
+      const missing = await ctx.app.inject({
+        method: 'POST',
+        url,
+        payload,
+        headers: { cookie: account.cookie },
+      });
       expect(expectError(missing, 403, 'FORBIDDEN')).toEqual({ reason: 'csrf_token_missing_or_invalid' });
       const wrong = await ctx.app.inject({
         method: 'POST',

@@ -28,9 +28,17 @@ export function sessionCookie(response: LightMyRequestResponse): string {
 }
 
 /** Registers a fresh account through the API. */
-export async function registerAccount(app: App, tag = 'user', password = 'correct horse battery'): Promise<Account> {
+export async function registerAccount(
+  app: App,
+  tag = 'user',
+  password = 'correct horse battery',
+): Promise<Account> {
   const email = uniqueEmail(tag);
-  const response = await app.inject({ method: 'POST', url: '/v1/auth/register', payload: { email, password } });
+  const response = await app.inject({
+    method: 'POST',
+    url: '/v1/auth/register',
+    payload: { email, password },
+  });
   expect(response.statusCode, response.body).toBe(201);
   const body = response.json();
   return {
@@ -70,7 +78,11 @@ export async function createKey(
 }
 
 /** Asserts the error shape and code of a response. */
-export function expectError(response: LightMyRequestResponse, status: number, code: string): Record<string, unknown> {
+export function expectError(
+  response: LightMyRequestResponse,
+  status: number,
+  code: string,
+): Record<string, unknown> {
   expect(response.statusCode, response.body).toBe(status);
   const body = response.json();
   expect(body.error.code).toBe(code);

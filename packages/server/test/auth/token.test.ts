@@ -11,7 +11,11 @@ describeStores('auth: POST /v1/auth/token (JWT)', (ctx) => {
     const account = await registerAccount(ctx.app, 'jwt');
     const key = await createKey(ctx.app, account, { scopes: ['sandbox:read', 'workspace:admin'] });
     const before = Date.now();
-    const response = await ctx.app.inject({ method: 'POST', url: '/v1/auth/token', payload: { api_key: key.key } });
+    const response = await ctx.app.inject({
+      method: 'POST',
+      url: '/v1/auth/token',
+      payload: { api_key: key.key },
+    });
     expect(response.statusCode, response.body).toBe(200);
     const { token, expires_at } = response.json();
     expect(token.split('.')).toHaveLength(3);
@@ -45,7 +49,11 @@ describeStores('auth: POST /v1/auth/token (JWT)', (ctx) => {
     const account = await registerAccount(ctx.app, 'jwt-short');
     const keyExpiry = new Date(Date.now() + 5 * 60_000);
     const key = await createKey(ctx.app, account, { expires_at: keyExpiry.toISOString() });
-    const response = await ctx.app.inject({ method: 'POST', url: '/v1/auth/token', payload: { api_key: key.key } });
+    const response = await ctx.app.inject({
+      method: 'POST',
+      url: '/v1/auth/token',
+      payload: { api_key: key.key },
+    });
     expect(Date.parse(response.json().expires_at)).toBeLessThanOrEqual(keyExpiry.getTime());
   });
 
@@ -74,7 +82,11 @@ describeStores('auth: POST /v1/auth/token (JWT)', (ctx) => {
       .set({ expires_at: new Date(Date.now() - 1000).toISOString() })
       .where('id', '=', key.id)
       .execute();
-    const response = await ctx.app.inject({ method: 'POST', url: '/v1/auth/token', payload: { api_key: key.key } });
+    const response = await ctx.app.inject({
+      method: 'POST',
+      url: '/v1/auth/token',
+      payload: { api_key: key.key },
+    });
     expectError(response, 401, 'UNAUTHORIZED');
   });
 
@@ -84,19 +96,31 @@ describeStores('auth: POST /v1/auth/token (JWT)', (ctx) => {
       const key = await createKey(ctx.app, account);
       const claims = { sub: account.userId, wid: account.workspaceId, kid: key.id, scopes: ['*'] };
       const expired = await signAccessToken(secret(), claims, new Date(Date.now() - 1000));
-      expectError(await ctx.app.inject({ method: 'GET', url: '/v1/auth/me', headers: bearer(expired.token) }), 401, 'UNAUTHORIZED');
+      expectError(
+        await ctx.app.inject({ method: 'GET', url: '/v1/auth/me', headers: bearer(expired.token) }),
+        401,
+        'UNAUTHORIZED',
+      );
       const fresh = await signAccessToken(secret(), claims);
-      expect((await ctx.app.inject({ method: 'GET', url: '/v1/auth/me', headers: bearer(fresh.token) })).statusCode).toBe(200);
+      expect(
+        (await ctx.app.inject({ method: 'GET', url: '/v1/auth/me', headers: bearer(fresh.token) }))
+          .statusCode,
+      ).toBe(200);
     });
 
     it('rejects a JWT signed with another secret, a tampered one, alg none, and a mismatched key', async () => {
       const account = await registerAccount(ctx.app, 'jwt-bad');
       const key = await createKey(ctx.app, account, { scopes: ['sandbox:read'] });
       const claims = { sub: account.userId, wid: account.workspaceId, kid: key.id, scopes: ['sandbox:read'] };
-      const other = await signAccessToken(new TextEncoder().encode('another-secret-'.padEnd(48, 'y')), claims);
+      const other = await signAccessToken(
+        new TextEncoder().encode('another-secret-'.padEnd(48, 'y')),
+        claims,
+      );
       const good = (await signAccessToken(secret(), claims)).token;
       const [h, , s] = good.split('.');
-      const widened = Buffer.from(JSON.stringify({ ...claims, scopes: ['*'], iss: 'corral', aud: 'corral-api', exp: 9e9 })).toString('base64url');
+      const widened = Buffer.from(
+        JSON.stringify({ ...claims, scopes: ['*'], iss: 'corral', aud: 'corral-api', exp: 9e9 }),
+      ).toString('base64url');
       const none = `${Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url')}.${widened}.`;
       const stranger = await registerAccount(ctx.app, 'jwt-stranger');
       const wrongUser = await signAccessToken(secret(), { ...claims, sub: stranger.userId });
@@ -107,7 +131,14 @@ describeStores('auth: POST /v1/auth/token (JWT)', (ctx) => {
         .setJti('x')
         .setExpirationTime('5m')
         .sign(secret());
-      for (const token of [other.token, `${h}.${widened}.${s}`, none, wrongUser.token, wrongWorkspace.token, noAudience]) {
+      for (const token of [
+        other.token,
+        `${h}.${widened}.${s}`,
+        none,
+        wrongUser.token,
+        wrongWorkspace.token,
+        noAudience,
+      ]) {
         const response = await ctx.app.inject({ method: 'GET', url: '/v1/auth/me', headers: bearer(token) });
         expectError(response, 401, 'UNAUTHORIZED');
       }
@@ -130,12 +161,25 @@ describeStores('auth: POST /v1/auth/token (JWT)', (ctx) => {
       const account = await registerAccount(ctx.app, 'jwt-wsdel');
       const team = await ctx.createWorkspace(account.userId, { name: 'doomed' });
       const key = await createKey(ctx.app, account, { workspace_id: team.id });
-      const token = (await ctx.app.inject({ method: 'POST', url: '/v1/auth/token', payload: { api_key: key.key } })).json()
-        .token;
-      const deleted = await ctx.app.inject({ method: 'DELETE', url: `/v1/workspaces/${team.id}`, headers: asSession(account) });
+      const token = (
+        await ctx.app.inject({ method: 'POST', url: '/v1/auth/token', payload: { api_key: key.key } })
+      ).json().token;
+      const deleted = await ctx.app.inject({
+        method: 'DELETE',
+        url: `/v1/workspaces/${team.id}`,
+        headers: asSession(account),
+      });
       expect(deleted.statusCode).toBe(204);
-      expectError(await ctx.app.inject({ method: 'GET', url: '/v1/auth/me', headers: bearer(token) }), 401, 'UNAUTHORIZED');
-      expectError(await ctx.app.inject({ method: 'GET', url: '/v1/auth/me', headers: bearer(key.key) }), 401, 'UNAUTHORIZED');
+      expectError(
+        await ctx.app.inject({ method: 'GET', url: '/v1/auth/me', headers: bearer(token) }),
+        401,
+        'UNAUTHORIZED',
+      );
+      expectError(
+        await ctx.app.inject({ method: 'GET', url: '/v1/auth/me', headers: bearer(key.key) }),
+        401,
+        'UNAUTHORIZED',
+      );
     });
   });
 });

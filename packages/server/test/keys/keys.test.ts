@@ -28,7 +28,11 @@ describeStores('keys: /v1/account/keys', (ctx) => {
       });
       expect(body.id).toMatch(/^key_/);
       expect(body).not.toHaveProperty('hash');
-      const row = await ctx.store.db.selectFrom('api_keys').selectAll().where('id', '=', body.id).executeTakeFirstOrThrow();
+      const row = await ctx.store.db
+        .selectFrom('api_keys')
+        .selectAll()
+        .where('id', '=', body.id)
+        .executeTakeFirstOrThrow();
       expect(row.hash).toMatch(/^[0-9a-f]{64}$/);
       expect(row.prefix).toBe(body.key.slice(0, 12));
       const event = await ctx.store.db
@@ -146,7 +150,11 @@ describeStores('keys: /v1/account/keys', (ctx) => {
       const account = await registerAccount(ctx.app, 'klist');
       const a = await createKey(ctx.app, account, { name: 'a' });
       const b = await createKey(ctx.app, account, { name: 'b', scopes: ['sandbox:read'] });
-      const response = await ctx.app.inject({ method: 'GET', url: '/v1/account/keys', headers: { cookie: account.cookie } });
+      const response = await ctx.app.inject({
+        method: 'GET',
+        url: '/v1/account/keys',
+        headers: { cookie: account.cookie },
+      });
       expect(response.statusCode).toBe(200);
       const body = response.json();
       expect(body.data.map((k: { id: string }) => k.id)).toEqual([b.id, a.id]);
@@ -154,9 +162,17 @@ describeStores('keys: /v1/account/keys', (ctx) => {
       expect(response.body).not.toContain(a.key);
       expect(response.body).not.toContain(b.key);
       for (const key of body.data) {
-        expect(Object.keys(key).sort()).toEqual(
-          ['created_at', 'expires_at', 'id', 'last_used_at', 'name', 'prefix', 'revoked_at', 'scopes', 'workspace_id'],
-        );
+        expect(Object.keys(key).sort()).toEqual([
+          'created_at',
+          'expires_at',
+          'id',
+          'last_used_at',
+          'name',
+          'prefix',
+          'revoked_at',
+          'scopes',
+          'workspace_id',
+        ]);
       }
     });
 
@@ -164,7 +180,11 @@ describeStores('keys: /v1/account/keys', (ctx) => {
       const account = await registerAccount(ctx.app, 'kpage');
       const ids = [];
       for (let i = 0; i < 3; i++) ids.push((await createKey(ctx.app, account, { name: `k${i}` })).id);
-      const first = await ctx.app.inject({ method: 'GET', url: '/v1/account/keys?limit=2', headers: { cookie: account.cookie } });
+      const first = await ctx.app.inject({
+        method: 'GET',
+        url: '/v1/account/keys?limit=2',
+        headers: { cookie: account.cookie },
+      });
       const page1 = first.json();
       expect(page1.data).toHaveLength(2);
       expect(page1.next_cursor).toBeTruthy();
@@ -176,9 +196,17 @@ describeStores('keys: /v1/account/keys', (ctx) => {
       const page2 = second.json();
       expect([...page1.data, ...page2.data].map((k: { id: string }) => k.id).sort()).toEqual(ids.sort());
       expect(page2.next_cursor).toBeNull();
-      const badCursor = await ctx.app.inject({ method: 'GET', url: '/v1/account/keys?cursor=%%%', headers: { cookie: account.cookie } });
+      const badCursor = await ctx.app.inject({
+        method: 'GET',
+        url: '/v1/account/keys?cursor=%%%',
+        headers: { cookie: account.cookie },
+      });
       expectError(badCursor, 400, 'VALIDATION_ERROR');
-      const badLimit = await ctx.app.inject({ method: 'GET', url: '/v1/account/keys?limit=501', headers: { cookie: account.cookie } });
+      const badLimit = await ctx.app.inject({
+        method: 'GET',
+        url: '/v1/account/keys?limit=501',
+        headers: { cookie: account.cookie },
+      });
       expectError(badLimit, 400, 'VALIDATION_ERROR');
     });
 
@@ -187,10 +215,18 @@ describeStores('keys: /v1/account/keys', (ctx) => {
       const team = await ctx.createWorkspace(account.userId);
       const personal = await createKey(ctx.app, account);
       const teamKey = await createKey(ctx.app, account, { workspace_id: team.id });
-      const viaTeam = await ctx.app.inject({ method: 'GET', url: '/v1/account/keys', headers: bearer(teamKey.key) });
+      const viaTeam = await ctx.app.inject({
+        method: 'GET',
+        url: '/v1/account/keys',
+        headers: bearer(teamKey.key),
+      });
       expect(viaTeam.json().data.map((k: { id: string }) => k.id)).toEqual([teamKey.id]);
       const other = await registerAccount(ctx.app, 'kscope-other');
-      const theirs = await ctx.app.inject({ method: 'GET', url: '/v1/account/keys', headers: { cookie: other.cookie } });
+      const theirs = await ctx.app.inject({
+        method: 'GET',
+        url: '/v1/account/keys',
+        headers: { cookie: other.cookie },
+      });
       expect(theirs.json().data).toEqual([]);
       void personal;
     });
@@ -207,8 +243,12 @@ describeStores('keys: /v1/account/keys', (ctx) => {
       const token = (
         await ctx.app.inject({ method: 'POST', url: '/v1/auth/token', payload: { api_key: key.key } })
       ).json().token as string;
-      expect((await ctx.app.inject({ method: 'GET', url: '/v1/auth/me', headers: bearer(key.key) })).statusCode).toBe(200);
-      expect((await ctx.app.inject({ method: 'GET', url: '/v1/auth/me', headers: bearer(token) })).statusCode).toBe(200);
+      expect(
+        (await ctx.app.inject({ method: 'GET', url: '/v1/auth/me', headers: bearer(key.key) })).statusCode,
+      ).toBe(200);
+      expect(
+        (await ctx.app.inject({ method: 'GET', url: '/v1/auth/me', headers: bearer(token) })).statusCode,
+      ).toBe(200);
       const response = await ctx.app.inject({
         method: 'DELETE',
         url: `/v1/account/keys/${key.id}`,
@@ -216,21 +256,41 @@ describeStores('keys: /v1/account/keys', (ctx) => {
       });
       expect(response.statusCode, response.body).toBe(204);
       expect(response.body).toBe('');
-      expectError(await ctx.app.inject({ method: 'GET', url: '/v1/auth/me', headers: bearer(key.key) }), 401, 'UNAUTHORIZED');
       expectError(
-        await ctx.app.inject({ method: 'GET', url: '/v1/auth/me', headers: { authorization: `ApiKey ${key.key}` } }),
+        await ctx.app.inject({ method: 'GET', url: '/v1/auth/me', headers: bearer(key.key) }),
         401,
         'UNAUTHORIZED',
       );
-      expectError(await ctx.app.inject({ method: 'GET', url: '/v1/auth/me', headers: bearer(token) }), 401, 'UNAUTHORIZED');
+      expectError(
+        await ctx.app.inject({
+          method: 'GET',
+          url: '/v1/auth/me',
+          headers: { authorization: `ApiKey ${key.key}` },
+        }),
+        401,
+        'UNAUTHORIZED',
+      );
+      expectError(
+        await ctx.app.inject({ method: 'GET', url: '/v1/auth/me', headers: bearer(token) }),
+        401,
+        'UNAUTHORIZED',
+      );
       expectError(
         await ctx.app.inject({ method: 'POST', url: '/v1/auth/token', payload: { api_key: key.key } }),
         401,
         'UNAUTHORIZED',
       );
-      const list = await ctx.app.inject({ method: 'GET', url: '/v1/account/keys', headers: { cookie: account.cookie } });
+      const list = await ctx.app.inject({
+        method: 'GET',
+        url: '/v1/account/keys',
+        headers: { cookie: account.cookie },
+      });
       expect(list.json().data.map((k: { id: string }) => k.id)).not.toContain(key.id);
-      const again = await ctx.app.inject({ method: 'DELETE', url: `/v1/account/keys/${key.id}`, headers: asSession(account) });
+      const again = await ctx.app.inject({
+        method: 'DELETE',
+        url: `/v1/account/keys/${key.id}`,
+        headers: asSession(account),
+      });
       expectError(again, 404, 'KEY_NOT_FOUND');
       const event = await ctx.store.db
         .selectFrom('audit_events')
@@ -238,40 +298,74 @@ describeStores('keys: /v1/account/keys', (ctx) => {
         .where('target_id', '=', key.id)
         .where('action', '=', 'api_key.revoke')
         .executeTakeFirstOrThrow();
-      expect(event).toMatchObject({ actor_type: 'user', actor_id: account.userId, workspace_id: account.workspaceId });
+      expect(event).toMatchObject({
+        actor_type: 'user',
+        actor_id: account.userId,
+        workspace_id: account.workspaceId,
+      });
     });
 
     it('lets a key revoke itself', async () => {
       const account = await registerAccount(ctx.app, 'kself');
       const key = await createKey(ctx.app, account);
-      const response = await ctx.app.inject({ method: 'DELETE', url: `/v1/account/keys/${key.id}`, headers: bearer(key.key) });
+      const response = await ctx.app.inject({
+        method: 'DELETE',
+        url: `/v1/account/keys/${key.id}`,
+        headers: bearer(key.key),
+      });
       expect(response.statusCode).toBe(204);
-      expectError(await ctx.app.inject({ method: 'GET', url: '/v1/auth/me', headers: bearer(key.key) }), 401, 'UNAUTHORIZED');
+      expectError(
+        await ctx.app.inject({ method: 'GET', url: '/v1/auth/me', headers: bearer(key.key) }),
+        401,
+        'UNAUTHORIZED',
+      );
     });
 
     it("answers 404 for an unknown id and for someone else's key (which keeps working)", async () => {
       const account = await registerAccount(ctx.app, 'kforeign');
       const other = await registerAccount(ctx.app, 'kforeign-other');
       const theirs = await createKey(ctx.app, other);
-      const foreign = await ctx.app.inject({ method: 'DELETE', url: `/v1/account/keys/${theirs.id}`, headers: asSession(account) });
+      const foreign = await ctx.app.inject({
+        method: 'DELETE',
+        url: `/v1/account/keys/${theirs.id}`,
+        headers: asSession(account),
+      });
       expectError(foreign, 404, 'KEY_NOT_FOUND');
-      const unknown = await ctx.app.inject({ method: 'DELETE', url: '/v1/account/keys/key_nope', headers: asSession(account) });
+      const unknown = await ctx.app.inject({
+        method: 'DELETE',
+        url: '/v1/account/keys/key_nope',
+        headers: asSession(account),
+      });
       expectError(unknown, 404, 'KEY_NOT_FOUND');
-      expect((await ctx.app.inject({ method: 'GET', url: '/v1/auth/me', headers: bearer(theirs.key) })).statusCode).toBe(200);
+      expect(
+        (await ctx.app.inject({ method: 'GET', url: '/v1/auth/me', headers: bearer(theirs.key) })).statusCode,
+      ).toBe(200);
       // A key of the user's other workspace is invisible to a key of this one.
       const team = await ctx.createWorkspace(account.userId);
       const teamKey = await createKey(ctx.app, account, { workspace_id: team.id });
       const personalKey = await createKey(ctx.app, account);
-      const cross = await ctx.app.inject({ method: 'DELETE', url: `/v1/account/keys/${teamKey.id}`, headers: bearer(personalKey.key) });
+      const cross = await ctx.app.inject({
+        method: 'DELETE',
+        url: `/v1/account/keys/${teamKey.id}`,
+        headers: bearer(personalKey.key),
+      });
       expectError(cross, 404, 'KEY_NOT_FOUND');
     });
 
     it('needs credentials (401) and, with a cookie, the CSRF token (403)', async () => {
       const account = await registerAccount(ctx.app, 'kdelauth');
       const key = await createKey(ctx.app, account);
-      expectError(await ctx.app.inject({ method: 'DELETE', url: `/v1/account/keys/${key.id}` }), 401, 'UNAUTHORIZED');
       expectError(
-        await ctx.app.inject({ method: 'DELETE', url: `/v1/account/keys/${key.id}`, headers: { cookie: account.cookie } }),
+        await ctx.app.inject({ method: 'DELETE', url: `/v1/account/keys/${key.id}` }),
+        401,
+        'UNAUTHORIZED',
+      );
+      expectError(
+        await ctx.app.inject({
+          method: 'DELETE',
+          url: `/v1/account/keys/${key.id}`,
+          headers: { cookie: account.cookie },
+        }),
         403,
         'FORBIDDEN',
       );
@@ -281,22 +375,35 @@ describeStores('keys: /v1/account/keys', (ctx) => {
   describe('key lifecycle', () => {
     it('an expired key fails', async () => {
       const account = await registerAccount(ctx.app, 'kexpired');
-      const key = await createKey(ctx.app, account, { expires_at: new Date(Date.now() + 60_000).toISOString() });
-      expect((await ctx.app.inject({ method: 'GET', url: '/v1/auth/me', headers: bearer(key.key) })).statusCode).toBe(200);
+      const key = await createKey(ctx.app, account, {
+        expires_at: new Date(Date.now() + 60_000).toISOString(),
+      });
+      expect(
+        (await ctx.app.inject({ method: 'GET', url: '/v1/auth/me', headers: bearer(key.key) })).statusCode,
+      ).toBe(200);
       await ctx.store.db
         .updateTable('api_keys')
         .set({ expires_at: new Date(Date.now() - 1000).toISOString() })
         .where('id', '=', key.id)
         .execute();
-      expectError(await ctx.app.inject({ method: 'GET', url: '/v1/auth/me', headers: bearer(key.key) }), 401, 'UNAUTHORIZED');
+      expectError(
+        await ctx.app.inject({ method: 'GET', url: '/v1/auth/me', headers: bearer(key.key) }),
+        401,
+        'UNAUTHORIZED',
+      );
     });
 
     it('updates last_used_at at most once a minute', async () => {
       const account = await registerAccount(ctx.app, 'klastused');
       const key = await createKey(ctx.app, account);
       const lastUsed = async () =>
-        (await ctx.store.db.selectFrom('api_keys').select('last_used_at').where('id', '=', key.id).executeTakeFirstOrThrow())
-          .last_used_at;
+        (
+          await ctx.store.db
+            .selectFrom('api_keys')
+            .select('last_used_at')
+            .where('id', '=', key.id)
+            .executeTakeFirstOrThrow()
+        ).last_used_at;
       expect(await lastUsed()).toBeNull();
       await ctx.app.inject({ method: 'GET', url: '/v1/auth/me', headers: bearer(key.key) });
       const first = await lastUsed();
@@ -304,7 +411,11 @@ describeStores('keys: /v1/account/keys', (ctx) => {
       await ctx.app.inject({ method: 'GET', url: '/v1/auth/me', headers: bearer(key.key) });
       expect(await lastUsed()).toBe(first);
       const old = new Date(Date.now() - 61_000).toISOString();
-      await ctx.store.db.updateTable('api_keys').set({ last_used_at: old }).where('id', '=', key.id).execute();
+      await ctx.store.db
+        .updateTable('api_keys')
+        .set({ last_used_at: old })
+        .where('id', '=', key.id)
+        .execute();
       await ctx.app.inject({ method: 'GET', url: '/v1/auth/me', headers: bearer(key.key) });
       expect(Date.parse((await lastUsed())!)).toBeGreaterThan(Date.parse(old));
     });
@@ -319,20 +430,31 @@ describeStores('keys: /v1/account/keys', (ctx) => {
         payload: { user_id: member.userId, role: 'developer' },
       });
       const key = await createKey(ctx.app, member, { workspace_id: owner.workspaceId });
-      expect((await ctx.app.inject({ method: 'GET', url: '/v1/auth/me', headers: bearer(key.key) })).statusCode).toBe(200);
+      expect(
+        (await ctx.app.inject({ method: 'GET', url: '/v1/auth/me', headers: bearer(key.key) })).statusCode,
+      ).toBe(200);
       const removed = await ctx.app.inject({
         method: 'DELETE',
         url: `/v1/workspaces/${owner.workspaceId}/members/${member.userId}`,
         headers: asSession(owner),
       });
       expect(removed.statusCode).toBe(204);
-      expectError(await ctx.app.inject({ method: 'GET', url: '/v1/auth/me', headers: bearer(key.key) }), 401, 'UNAUTHORIZED');
+      expectError(
+        await ctx.app.inject({ method: 'GET', url: '/v1/auth/me', headers: bearer(key.key) }),
+        401,
+        'UNAUTHORIZED',
+      );
     });
 
     it('createApiKey (bootstrap) mints a working `*` key recorded as a system action', async () => {
       const user = await ctx.createUser();
       const ws = await ctx.createWorkspace(user.id, { personal: true });
-      const created = await createApiKey(ctx.app, { userId: user.id, workspaceId: ws.id, name: 'admin', scopes: ['*'] });
+      const created = await createApiKey(ctx.app, {
+        userId: user.id,
+        workspaceId: ws.id,
+        name: 'admin',
+        scopes: ['*'],
+      });
       expect(created.key).toMatch(/^crl_sk_/);
       const me = await ctx.app.inject({ method: 'GET', url: '/v1/auth/me', headers: bearer(created.key) });
       expect(me.json().auth).toMatchObject({ kind: 'key', scopes: ['*'], workspace_id: ws.id });
@@ -347,13 +469,23 @@ describeStores('keys: /v1/account/keys', (ctx) => {
     it('the raw key, the session token and the password appear nowhere in the database', async () => {
       const account = await registerAccount(ctx.app, 'kscan', 'scan-me password 42');
       const key = await createKey(ctx.app, account, { name: 'scan' });
-      const token = (await ctx.app.inject({ method: 'POST', url: '/v1/auth/token', payload: { api_key: key.key } })).json().token;
+      const token = (
+        await ctx.app.inject({ method: 'POST', url: '/v1/auth/token', payload: { api_key: key.key } })
+      ).json().token;
       await ctx.app.inject({ method: 'GET', url: '/v1/auth/me', headers: bearer(key.key) });
-      const secrets = [key.key, key.key.slice(12), account.cookie.split('=')[1]!, 'scan-me password 42', token];
+      const secrets = [
+        key.key,
+        key.key.slice(12),
+        account.cookie.split('=')[1]!,
+        'scan-me password 42',
+        token,
+      ];
       const tables = ['users', 'workspaces', 'members', 'api_keys', 'sessions', 'audit_events'] as const;
       let rows = 0;
       for (const table of tables) {
-        const result = await sql<Record<string, unknown>>`select * from ${sql.table(table)}`.execute(ctx.store.db);
+        const result = await sql<Record<string, unknown>>`select * from ${sql.table(table)}`.execute(
+          ctx.store.db,
+        );
         const text = JSON.stringify(result.rows);
         rows += result.rows.length;
         for (const secret of secrets) expect(text, `${table} contains a secret`).not.toContain(secret);

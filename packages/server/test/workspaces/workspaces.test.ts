@@ -50,9 +50,19 @@ describeStores('workspaces: /v1/workspaces', (ctx) => {
       });
       expect(response.statusCode, response.body).toBe(201);
       const ws = response.json();
-      expect(ws).toMatchObject({ name: 'Acme', plan: 'team', personal: false, role: 'owner', created_by: account.userId });
+      expect(ws).toMatchObject({
+        name: 'Acme',
+        plan: 'team',
+        personal: false,
+        role: 'owner',
+        created_by: account.userId,
+      });
       expect(ws.id).toMatch(/^ws_/);
-      const list = await ctx.app.inject({ method: 'GET', url: '/v1/workspaces', headers: { cookie: account.cookie } });
+      const list = await ctx.app.inject({
+        method: 'GET',
+        url: '/v1/workspaces',
+        headers: { cookie: account.cookie },
+      });
       expect(list.statusCode).toBe(200);
       const ids = list.json().data.map((w: { id: string }) => w.id);
       expect(ids.sort()).toEqual([ws.id, account.workspaceId].sort());
@@ -74,7 +84,11 @@ describeStores('workspaces: /v1/workspaces', (ctx) => {
       const list = await ctx.app.inject({ method: 'GET', url: '/v1/workspaces', headers: bearer(key.key) });
       expect(list.json().data.map((w: { id: string }) => w.id)).toEqual([account.workspaceId]);
       const stranger = await registerAccount(ctx.app, 'wslistkey-stranger');
-      const theirs = await ctx.app.inject({ method: 'GET', url: '/v1/workspaces', headers: { cookie: stranger.cookie } });
+      const theirs = await ctx.app.inject({
+        method: 'GET',
+        url: '/v1/workspaces',
+        headers: { cookie: stranger.cookie },
+      });
       expect(theirs.json().data.map((w: { id: string }) => w.id)).toEqual([stranger.workspaceId]);
       void other;
     });
@@ -91,14 +105,22 @@ describeStores('workspaces: /v1/workspaces', (ctx) => {
       expect(expectError(response, 403, 'FORBIDDEN')).toEqual({ required_scope: 'workspace:admin' });
     });
 
-    it.each([[{}], [{ name: '' }], [{ name: '   ' }], [{ name: 'x', plan: 'pro' }], [{ name: 'x'.repeat(201) }]])(
-      'answers 400 VALIDATION_ERROR for %j',
-      async (payload) => {
-        const account = await registerAccount(ctx.app, 'wsbad');
-        const response = await ctx.app.inject({ method: 'POST', url: '/v1/workspaces', headers: asSession(account), payload });
-        expectError(response, 400, 'VALIDATION_ERROR');
-      },
-    );
+    it.each([
+      [{}],
+      [{ name: '' }],
+      [{ name: '   ' }],
+      [{ name: 'x', plan: 'pro' }],
+      [{ name: 'x'.repeat(201) }],
+    ])('answers 400 VALIDATION_ERROR for %j', async (payload) => {
+      const account = await registerAccount(ctx.app, 'wsbad');
+      const response = await ctx.app.inject({
+        method: 'POST',
+        url: '/v1/workspaces',
+        headers: asSession(account),
+        payload,
+      });
+      expectError(response, 400, 'VALIDATION_ERROR');
+    });
 
     it('needs credentials', async () => {
       expectError(await ctx.app.inject({ method: 'GET', url: '/v1/workspaces' }), 401, 'UNAUTHORIZED');
@@ -114,47 +136,82 @@ describeStores('workspaces: /v1/workspaces', (ctx) => {
     it('any member reads; a stranger, a key of another workspace and an unknown id get 404', async () => {
       const t = await team(ctx, 'wsget');
       for (const account of [t.owner, t.maintainer, t.developer, t.viewer]) {
-        const response = await ctx.app.inject({ method: 'GET', url: `/v1/workspaces/${t.wsId}`, headers: { cookie: account.cookie } });
+        const response = await ctx.app.inject({
+          method: 'GET',
+          url: `/v1/workspaces/${t.wsId}`,
+          headers: { cookie: account.cookie },
+        });
         expect(response.statusCode).toBe(200);
         expect(response.json()).toMatchObject({ id: t.wsId, personal: false });
       }
-      const viewerView = await ctx.app.inject({ method: 'GET', url: `/v1/workspaces/${t.wsId}`, headers: { cookie: t.viewer.cookie } });
+      const viewerView = await ctx.app.inject({
+        method: 'GET',
+        url: `/v1/workspaces/${t.wsId}`,
+        headers: { cookie: t.viewer.cookie },
+      });
       expect(viewerView.json().role).toBe('viewer');
       const stranger = await registerAccount(ctx.app, 'wsget-stranger');
       expectError(
-        await ctx.app.inject({ method: 'GET', url: `/v1/workspaces/${t.wsId}`, headers: { cookie: stranger.cookie } }),
+        await ctx.app.inject({
+          method: 'GET',
+          url: `/v1/workspaces/${t.wsId}`,
+          headers: { cookie: stranger.cookie },
+        }),
         404,
         'WORKSPACE_NOT_FOUND',
       );
       const personalKey = await createKey(ctx.app, t.owner);
       expectError(
-        await ctx.app.inject({ method: 'GET', url: `/v1/workspaces/${t.wsId}`, headers: bearer(personalKey.key) }),
+        await ctx.app.inject({
+          method: 'GET',
+          url: `/v1/workspaces/${t.wsId}`,
+          headers: bearer(personalKey.key),
+        }),
         404,
         'WORKSPACE_NOT_FOUND',
       );
       expectError(
-        await ctx.app.inject({ method: 'GET', url: '/v1/workspaces/ws_unknown', headers: { cookie: t.owner.cookie } }),
+        await ctx.app.inject({
+          method: 'GET',
+          url: '/v1/workspaces/ws_unknown',
+          headers: { cookie: t.owner.cookie },
+        }),
         404,
         'WORKSPACE_NOT_FOUND',
       );
-      expectError(await ctx.app.inject({ method: 'GET', url: `/v1/workspaces/${t.wsId}` }), 401, 'UNAUTHORIZED');
+      expectError(
+        await ctx.app.inject({ method: 'GET', url: `/v1/workspaces/${t.wsId}` }),
+        401,
+        'UNAUTHORIZED',
+      );
     });
 
     it('maintainers and owners rename; developers and viewers get 403; bad input 400', async () => {
       const t = await team(ctx, 'wspatch');
       const patch = (account: Account, payload: unknown) =>
-        ctx.app.inject({ method: 'PATCH', url: `/v1/workspaces/${t.wsId}`, headers: asSession(account), payload: payload as object });
+        ctx.app.inject({
+          method: 'PATCH',
+          url: `/v1/workspaces/${t.wsId}`,
+          headers: asSession(account),
+          payload: payload as object,
+        });
       const ok = await patch(t.maintainer, { name: 'Renamed' });
       expect(ok.statusCode, ok.body).toBe(200);
       expect(ok.json()).toMatchObject({ name: 'Renamed', role: 'maintainer' });
       for (const account of [t.developer, t.viewer]) {
-        expect(expectError(await patch(account, { name: 'Nope' }), 403, 'FORBIDDEN')).toEqual({ required_role: 'maintainer' });
+        expect(expectError(await patch(account, { name: 'Nope' }), 403, 'FORBIDDEN')).toEqual({
+          required_role: 'maintainer',
+        });
       }
       expectError(await patch(t.owner, { name: '' }), 400, 'VALIDATION_ERROR');
       expectError(await patch(t.owner, { plan: 'free' }), 400, 'VALIDATION_ERROR');
       const stranger = await registerAccount(ctx.app, 'wspatch-stranger');
       expectError(await patch(stranger, { name: 'x' }), 404, 'WORKSPACE_NOT_FOUND');
-      const got = await ctx.app.inject({ method: 'GET', url: `/v1/workspaces/${t.wsId}`, headers: { cookie: t.owner.cookie } });
+      const got = await ctx.app.inject({
+        method: 'GET',
+        url: `/v1/workspaces/${t.wsId}`,
+        headers: { cookie: t.owner.cookie },
+      });
       expect(got.json().name).toBe('Renamed');
       expect(await auditActions(ctx, t.wsId)).toContain('workspace.update');
     });
@@ -192,21 +249,39 @@ describeStores('workspaces: /v1/workspaces', (ctx) => {
         ctx.app.inject({ method: 'DELETE', url: `/v1/workspaces/${id}`, headers: asSession(account) });
       expect(expectError(await del(t.maintainer), 403, 'FORBIDDEN')).toEqual({ required_role: 'owner' });
       expectError(await del(t.viewer), 403, 'FORBIDDEN');
-      expect(expectError(await del(t.owner, t.owner.workspaceId), 409, 'CONFLICT')).toEqual({ reason: 'personal_workspace' });
+      expect(expectError(await del(t.owner, t.owner.workspaceId), 409, 'CONFLICT')).toEqual({
+        reason: 'personal_workspace',
+      });
       const ok = await del(t.owner);
       expect(ok.statusCode, ok.body).toBe(204);
-      const row = await ctx.store.db.selectFrom('workspaces').selectAll().where('id', '=', t.wsId).executeTakeFirstOrThrow();
+      const row = await ctx.store.db
+        .selectFrom('workspaces')
+        .selectAll()
+        .where('id', '=', t.wsId)
+        .executeTakeFirstOrThrow();
       expect(row.deleted_at).not.toBeNull();
       expectError(
-        await ctx.app.inject({ method: 'GET', url: `/v1/workspaces/${t.wsId}`, headers: { cookie: t.owner.cookie } }),
+        await ctx.app.inject({
+          method: 'GET',
+          url: `/v1/workspaces/${t.wsId}`,
+          headers: { cookie: t.owner.cookie },
+        }),
         404,
         'WORKSPACE_NOT_FOUND',
       );
       expectError(await del(t.owner), 404, 'WORKSPACE_NOT_FOUND');
-      const list = await ctx.app.inject({ method: 'GET', url: '/v1/workspaces', headers: { cookie: t.viewer.cookie } });
+      const list = await ctx.app.inject({
+        method: 'GET',
+        url: '/v1/workspaces',
+        headers: { cookie: t.viewer.cookie },
+      });
       expect(list.json().data.map((w: { id: string }) => w.id)).not.toContain(t.wsId);
       expect(await auditActions(ctx, t.wsId)).toContain('workspace.delete');
-      expectError(await ctx.app.inject({ method: 'DELETE', url: `/v1/workspaces/${t.wsId}` }), 401, 'UNAUTHORIZED');
+      expectError(
+        await ctx.app.inject({ method: 'DELETE', url: `/v1/workspaces/${t.wsId}` }),
+        401,
+        'UNAUTHORIZED',
+      );
     });
   });
 
@@ -219,7 +294,9 @@ describeStores('workspaces: /v1/workspaces', (ctx) => {
         headers: { cookie: t.viewer.cookie },
       });
       expect(response.statusCode).toBe(200);
-      const roles = Object.fromEntries(response.json().data.map((m: { user_id: string; role: string }) => [m.user_id, m.role]));
+      const roles = Object.fromEntries(
+        response.json().data.map((m: { user_id: string; role: string }) => [m.user_id, m.role]),
+      );
       expect(roles).toEqual({
         [t.owner.userId]: 'owner',
         [t.maintainer.userId]: 'maintainer',
@@ -241,38 +318,67 @@ describeStores('workspaces: /v1/workspaces', (ctx) => {
       expect(rest.json().data).toHaveLength(1);
       const stranger = await registerAccount(ctx.app, 'mlist-stranger');
       expectError(
-        await ctx.app.inject({ method: 'GET', url: `/v1/workspaces/${t.wsId}/members`, headers: { cookie: stranger.cookie } }),
+        await ctx.app.inject({
+          method: 'GET',
+          url: `/v1/workspaces/${t.wsId}/members`,
+          headers: { cookie: stranger.cookie },
+        }),
         404,
         'WORKSPACE_NOT_FOUND',
       );
-      expectError(await ctx.app.inject({ method: 'GET', url: `/v1/workspaces/${t.wsId}/members` }), 401, 'UNAUTHORIZED');
+      expectError(
+        await ctx.app.inject({ method: 'GET', url: `/v1/workspaces/${t.wsId}/members` }),
+        401,
+        'UNAUTHORIZED',
+      );
     });
 
     it('maintainers add members (by id or email) but cannot grant owner; developers cannot add', async () => {
       const t = await team(ctx, 'madd');
       const add = (account: Account, payload: object) =>
-        ctx.app.inject({ method: 'POST', url: `/v1/workspaces/${t.wsId}/members`, headers: asSession(account), payload });
+        ctx.app.inject({
+          method: 'POST',
+          url: `/v1/workspaces/${t.wsId}/members`,
+          headers: asSession(account),
+          payload,
+        });
       const newcomer = await registerAccount(ctx.app, 'madd-new');
       const byEmail = await add(t.maintainer, { email: newcomer.email.toUpperCase(), role: 'developer' });
       expect(byEmail.statusCode, byEmail.body).toBe(201);
-      expect(byEmail.json()).toMatchObject({ user_id: newcomer.userId, role: 'developer', email: newcomer.email });
+      expect(byEmail.json()).toMatchObject({
+        user_id: newcomer.userId,
+        role: 'developer',
+        email: newcomer.email,
+      });
       expectError(await add(t.maintainer, { user_id: newcomer.userId, role: 'viewer' }), 409, 'CONFLICT');
       const another = await registerAccount(ctx.app, 'madd-another');
-      expect(expectError(await add(t.maintainer, { user_id: another.userId, role: 'owner' }), 403, 'FORBIDDEN')).toMatchObject({
+      expect(
+        expectError(await add(t.maintainer, { user_id: another.userId, role: 'owner' }), 403, 'FORBIDDEN'),
+      ).toMatchObject({
         required_role: 'owner',
       });
-      expect(expectError(await add(t.developer, { user_id: another.userId, role: 'viewer' }), 403, 'FORBIDDEN')).toEqual({
+      expect(
+        expectError(await add(t.developer, { user_id: another.userId, role: 'viewer' }), 403, 'FORBIDDEN'),
+      ).toEqual({
         required_role: 'maintainer',
       });
       expectError(await add(t.owner, { user_id: 'usr_nobody', role: 'viewer' }), 404, 'USER_NOT_FOUND');
-      expectError(await add(t.owner, { email: 'nobody@example.test', role: 'viewer' }), 404, 'USER_NOT_FOUND');
+      expectError(
+        await add(t.owner, { email: 'nobody@example.test', role: 'viewer' }),
+        404,
+        'USER_NOT_FOUND',
+      );
       expectError(await add(t.owner, { user_id: another.userId, role: 'admin' }), 400, 'VALIDATION_ERROR');
       expectError(await add(t.owner, { user_id: another.userId }), 400, 'VALIDATION_ERROR');
       expectError(await add(t.owner, { role: 'viewer' }), 400, 'VALIDATION_ERROR');
       const asOwner = await add(t.owner, { user_id: another.userId, role: 'owner' });
       expect(asOwner.statusCode).toBe(201);
       const stranger = await registerAccount(ctx.app, 'madd-stranger');
-      expectError(await add(stranger, { user_id: stranger.userId, role: 'owner' }), 404, 'WORKSPACE_NOT_FOUND');
+      expectError(
+        await add(stranger, { user_id: stranger.userId, role: 'owner' }),
+        404,
+        'WORKSPACE_NOT_FOUND',
+      );
       expect(await auditActions(ctx, t.wsId)).toContain('member.add');
     });
 
@@ -304,7 +410,9 @@ describeStores('workspaces: /v1/workspaces', (ctx) => {
       expect(expectError(await put(t.maintainer, t.viewer.userId, 'developer'), 403, 'FORBIDDEN')).toEqual({
         required_role: 'owner',
       });
-      expect(expectError(await put(t.owner, t.owner.userId, 'viewer'), 409, 'CONFLICT')).toEqual({ reason: 'last_owner' });
+      expect(expectError(await put(t.owner, t.owner.userId, 'viewer'), 409, 'CONFLICT')).toEqual({
+        reason: 'last_owner',
+      });
       expectError(await put(t.owner, 'usr_nobody', 'viewer'), 404, 'MEMBER_NOT_FOUND');
       expectError(await put(t.owner, t.viewer.userId, 'superuser'), 400, 'VALIDATION_ERROR');
       // With a second owner, the first may step down.
@@ -334,19 +442,30 @@ describeStores('workspaces: /v1/workspaces', (ctx) => {
           url: `/v1/workspaces/${t.wsId}/members/${userId}`,
           headers: asSession(account),
         });
-      expect(expectError(await del(t.maintainer, t.viewer.userId), 403, 'FORBIDDEN')).toEqual({ required_role: 'owner' });
+      expect(expectError(await del(t.maintainer, t.viewer.userId), 403, 'FORBIDDEN')).toEqual({
+        required_role: 'owner',
+      });
       expect((await del(t.owner, t.viewer.userId)).statusCode).toBe(204);
       expectError(
-        await ctx.app.inject({ method: 'GET', url: `/v1/workspaces/${t.wsId}`, headers: { cookie: t.viewer.cookie } }),
+        await ctx.app.inject({
+          method: 'GET',
+          url: `/v1/workspaces/${t.wsId}`,
+          headers: { cookie: t.viewer.cookie },
+        }),
         404,
         'WORKSPACE_NOT_FOUND',
       );
       expect((await del(t.developer, t.developer.userId)).statusCode).toBe(204);
       expectError(await del(t.owner, t.developer.userId), 404, 'MEMBER_NOT_FOUND');
-      expect(expectError(await del(t.owner, t.owner.userId), 409, 'CONFLICT')).toEqual({ reason: 'last_owner' });
+      expect(expectError(await del(t.owner, t.owner.userId), 409, 'CONFLICT')).toEqual({
+        reason: 'last_owner',
+      });
       expect(await auditActions(ctx, t.wsId)).toContain('member.remove');
       expectError(
-        await ctx.app.inject({ method: 'DELETE', url: `/v1/workspaces/${t.wsId}/members/${t.maintainer.userId}` }),
+        await ctx.app.inject({
+          method: 'DELETE',
+          url: `/v1/workspaces/${t.wsId}/members/${t.maintainer.userId}`,
+        }),
         401,
         'UNAUTHORIZED',
       );
@@ -377,7 +496,10 @@ describeStores('workspaces: /v1/workspaces', (ctx) => {
         payload: { user_id: newcomer.userId, role: 'viewer' },
       });
       expectError(otherWorkspace, 404, 'WORKSPACE_NOT_FOUND');
-      const teamAdmin = await createKey(ctx.app, t.owner, { workspace_id: t.wsId, scopes: ['workspace:admin'] });
+      const teamAdmin = await createKey(ctx.app, t.owner, {
+        workspace_id: t.wsId,
+        scopes: ['workspace:admin'],
+      });
       const ok = await ctx.app.inject({
         method: 'POST',
         url: `/v1/workspaces/${t.wsId}/members`,
@@ -386,7 +508,10 @@ describeStores('workspaces: /v1/workspaces', (ctx) => {
       });
       expect(ok.statusCode, ok.body).toBe(201);
       // A viewer's key with workspace:admin is still only a viewer.
-      const viewerKey = await createKey(ctx.app, t.viewer, { workspace_id: t.wsId, scopes: ['workspace:admin'] });
+      const viewerKey = await createKey(ctx.app, t.viewer, {
+        workspace_id: t.wsId,
+        scopes: ['workspace:admin'],
+      });
       const viewerAdd = await ctx.app.inject({
         method: 'PATCH',
         url: `/v1/workspaces/${t.wsId}`,
