@@ -91,6 +91,19 @@ describe.skipIf(!isRoot)('local driver', () => {
       expect(out).not.toMatch(/LO-DOWN|ADDR|ROUTE|LINK/);
     });
 
+    it('works without a disk cap (upper dir in the state dir): stop/start, snapshot, destroy', async () => {
+      const s = spec('nocap', 0);
+      await rt.create(s);
+      await shellOk(rt, s.id, 'echo uncapped > ~/u');
+      await rt.stop(s.id);
+      await rt.start(s.id);
+      expect(await shellOk(rt, s.id, 'cat ~/u')).toBe('uncapped\n');
+      const snap = await rt.snapshot(s.id, join(stateDir, 'nocap.tar'));
+      expect(snap.sizeBytes).toBeGreaterThan(0);
+      await rt.destroy(s.id);
+      expect(existsSync(join(stateDir, 'sandboxes', s.id))).toBe(false);
+    });
+
     it('refuses memory snapshots', async () => {
       const s = spec('nomem');
       await rt.create(s);
