@@ -45,6 +45,42 @@ type TreeProducer = (
 
 const LOG_TAIL_LINES = 20;
 
+/** A build under way in this process and the callers waiting on it. */
+interface BuildJob {
+  promise: Promise<Template>;
+  listeners: Set<(line: string) => void>;
+  /** Aborts the build; used once every caller that could abort has. */
+  controller: AbortController;
+  waiting: number;
+}
+
+/**
+ * Wait for a shared build as one caller: progress goes to this caller's onProgress, and its
+ * signal abandons only its own wait. The build itself stops when all its callers have aborted.
+ */
+function join(job: BuildJob, options: BuildOptions | undefined): Promise<Template> {
+  const onProgress = options?.onProgress;
+  const signal = options?.signal;
+  if (onProgress) job.listeners.add(onProgress);
+  job.waiting += 1;
+  if (!signal) return job.promise;
+  return new Promise<Template>((resolve, reject) => {
+    const abandon = () => {
+      if (onProgress) job.listeners.delete(onProgress);
+      job.waiting -= 1;
+      if (job.waiting > 0) {
+        reject(signal.reason);
+        return;
+      }
+      // The last caller out stops the build, and hears its outcome once it has cleaned up.
+      job.controller.abort(signal.reason);
+    };
+    job.promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', abandon));
+    if (signal.aborted) abandon();
+    else signal.addEventListener('abort', abandon, { once: true });
+  });
+}
+
 /** A template store on the local filesystem: content-addressed, built once, atomic. */
 export function createTemplateStore(options: TemplateStoreOptions): TemplateStore {
   return new FsTemplateStore(path.resolve(options.dir), options.mmdebstrapPath);
@@ -53,10 +89,7 @@ export function createTemplateStore(options: TemplateStoreOptions): TemplateStor
 class FsTemplateStore implements TemplateStore {
   readonly builtins = BUILTIN_NAMES;
   /** Builds under way in this process, by id, with everyone who wants their progress. */
-  readonly #inflight = new Map<
-    string,
-    { promise: Promise<Template>; listeners: Set<(line: string) => void> }
-  >();
+  readonly #inflight = new Map<string, BuildJob>();
 
   constructor(
     readonly dir: string,
@@ -165,19 +198,19 @@ class FsTemplateStore implements TemplateStore {
     options: BuildOptions | undefined,
     produce: TreeProducer,
   ): Promise<Template> {
-    const running = this.#inflight.get(id);
-    if (running) {
-      const listener = options?.onProgress;
-      if (listener) running.listeners.add(listener);
-      return running.promise;
+    let job = this.#inflight.get(id);
+    if (!job) {
+      const listeners = new Set<(line: string) => void>();
+      const controller = new AbortController();
+      const promise = this.#buildOnce(id, name, listeners, produce, controller.signal).finally(() =>
+        this.#inflight.delete(id),
+      );
+      // Every caller gets the outcome through join(); this only keeps an abandoned build quiet.
+      promise.catch(() => undefined);
+      job = { promise, listeners, controller, waiting: 0 };
+      this.#inflight.set(id, job);
     }
-    const listeners = new Set<(line: string) => void>();
-    if (options?.onProgress) listeners.add(options.onProgress);
-    const promise = this.#buildOnce(id, name, listeners, produce, options?.signal).finally(() =>
-      this.#inflight.delete(id),
-    );
-    this.#inflight.set(id, { promise, listeners });
-    return promise;
+    return join(job, options);
   }
 
   async #buildOnce(

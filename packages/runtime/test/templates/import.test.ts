@@ -249,6 +249,44 @@ describe('importImage', () => {
     );
   });
 
+  it('stops a build when its only caller aborts, leaving nothing', async () => {
+    const dir = await mkdtemp(path.join(work, 'store-'));
+    const store = createTemplateStore({ dir });
+    const tar = await makeOciImage(work, await standardLayers(true));
+    const controller = new AbortController();
+    const error = await store
+      .importImage(tar, 'aborted', { signal: controller.signal, onProgress: () => controller.abort() })
+      .catch((err: unknown) => err);
+    expect((error as Error).name).toBe('AbortError');
+    await expectNothingLeft(dir);
+    // A signal aborted before the call starts no build at all.
+    const early = await store
+      .importImage(tar, 'aborted', { signal: AbortSignal.abort() })
+      .catch((err: unknown) => err);
+    expect((early as Error).name).toBe('AbortError');
+    await expectNothingLeft(dir);
+  });
+
+  it('keeps building for the other callers when one of them aborts', async () => {
+    const dir = await mkdtemp(path.join(work, 'store-'));
+    const store = createTemplateStore({ dir });
+    const tar = await makeOciImage(work, await standardLayers(true));
+    const controller = new AbortController();
+    const seenByQuitter: string[] = [];
+    const quitter = store.importImage(tar, 'shared-abort', {
+      signal: controller.signal,
+      onProgress: (line) => {
+        seenByQuitter.push(line);
+        controller.abort();
+      },
+    });
+    const stayer = store.importImage(tar, 'shared-abort');
+    expect(((await quitter.catch((err: unknown) => err)) as Error).name).toBe('AbortError');
+    const template = await stayer;
+    await expectStandardTree(template.rootfs);
+    expect(seenByQuitter).toHaveLength(1); // no progress after abandoning
+  });
+
   it('lists and removes templates', async () => {
     const dir = await mkdtemp(path.join(work, 'store-'));
     const store = createTemplateStore({ dir });
