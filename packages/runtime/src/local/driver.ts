@@ -263,7 +263,7 @@ class LocalRuntime implements Runtime {
     this.records.delete(id);
   }
 
-  /** Mount-free part of starting: cgroup, network, init. Leaves the record 'running'. */
+  /** Make the sandbox's layers ready: mount its disk image, or make upper/work in its dir. */
   private prepareFs(record: SandboxRecord): Promise<void> {
     return prepareLayers(this.diskPool, this.paths(record), record.diskId);
   }
@@ -289,16 +289,26 @@ class LocalRuntime implements Runtime {
       ? { netnsPath: attachment.netnsPath, resolvConf: attachment.resolvConfPath }
       : null;
     const paths = this.paths(record);
-    record.init = await startInit({
-      helper: this.helper,
-      paths,
-      lowerDir: record.lowerDir,
-      mountOverlay: true,
-      hostname: hostnameOf(spec),
-      procsFiles: cgroup.procsFiles,
-      netnsPath: record.network?.netnsPath ?? null,
-      resolvConf: record.network?.resolvConf ?? null,
-    });
+    try {
+      record.init = await startInit({
+        helper: this.helper,
+        paths,
+        lowerDir: record.lowerDir,
+        mountOverlay: true,
+        hostname: hostnameOf(spec),
+        procsFiles: cgroup.procsFiles,
+        netnsPath: record.network?.netnsPath ?? null,
+        resolvConf: record.network?.resolvConf ?? null,
+      });
+    } catch (err) {
+      // The helper may have mounted the overlay before failing: never stack a second one later.
+      await this.cgroups
+        .forSandbox(spec.id)
+        .killAll()
+        .catch(() => undefined);
+      await unmountLayers(this.helper, paths).catch(() => undefined);
+      throw err;
+    }
     record.state = 'running';
     delete record.error;
     await this.save(record);
