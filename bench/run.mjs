@@ -7,7 +7,7 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { machineInfo } from './lib/machine.mjs';
+import { currentLoad, machineInfo } from './lib/machine.mjs';
 import { renderTable, updateResults } from './lib/results.mjs';
 
 const BENCH_DIR = fileURLToPath(new URL('.', import.meta.url));
@@ -72,6 +72,7 @@ let failed = false;
 for (const scenario of selected) {
   const log = (line) => console.error(`[${scenario.name}] ${line}`);
   const started = new Date();
+  const loadBefore = currentLoad();
   log(`started ${started.toISOString()}`);
   let rows;
   try {
@@ -90,6 +91,8 @@ for (const scenario of selected) {
     durationSeconds: (Date.now() - started.getTime()) / 1000,
     command,
     machine,
+    loadBefore,
+    loadAfter: currentLoad(),
     rows,
   };
   console.log(`\n## ${scenario.name}\n\n${renderTable(rows)}\n`);

@@ -27,10 +27,10 @@ export async function startCorral({ root, env = {}, log = () => {} }) {
       CORRAL_DEFAULT_PLAN: 'team',
       ...env,
     },
-    // stdout carries one log line per request: read and dropped, as a log shipper would.
-    stdio: ['ignore', 'pipe', 'pipe'],
+    // stdout carries one log line per request: written to /dev/null, so that neither a pipe
+    // nor this process's reading of it is part of the measurement.
+    stdio: ['ignore', 'ignore', 'pipe'],
   });
-  child.stdout.resume();
   let stderr = '';
   child.stderr.on('data', (c) => {
     if (stderr.length < 4096) stderr += c;

@@ -1,6 +1,6 @@
 // What machine the figures were taken on.
 import { readFile } from 'node:fs/promises';
-import { cpus, release, totalmem } from 'node:os';
+import { cpus, loadavg, release, totalmem } from 'node:os';
 
 /** CPU model, cores, memory, kernel and Node version. */
 export async function machineInfo() {
@@ -20,6 +20,11 @@ export async function machineInfo() {
     distro,
     node: process.version,
   };
+}
+
+/** The 1-minute load average now: other work on the machine skews the figures. */
+export function currentLoad() {
+  return Math.round(loadavg()[0] * 100) / 100;
 }
 
 /** One line for RESULTS.md. */

@@ -65,7 +65,10 @@ export async function startPostgres() {
     async stop() {
       if (child.exitCode === null) {
         const exited = new Promise((r) => child.once('exit', r));
-        child.kill('SIGINT');
+        // Not a signal to the child: when root, the child is runuser, which does not pass
+        // SIGINT on to postgres (the cluster would outlive us). pg_ctl reaches postgres itself.
+        const [stopCmd, stopArgs] = wrap(join(bin, 'pg_ctl'), ['-D', dataDir, '-m', 'fast', '-w', 'stop']);
+        await run(stopCmd, stopArgs).catch(() => child.kill('SIGKILL'));
         await exited;
       }
       await rm(dir, { recursive: true, force: true });

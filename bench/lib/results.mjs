@@ -45,6 +45,7 @@ export function renderSection(s) {
     `- Date: ${s.date.toISOString().replace(/\.\d+Z$/, 'Z')} (took ${Math.round(s.durationSeconds)} s)`,
     `- Command: \`${s.command}\``,
     `- Machine: ${describeMachine(s.machine)}`,
+    `- Load average (1 min) at start / end: ${s.loadBefore} / ${s.loadAfter} (other work on the machine skews the figures)`,
     '',
     renderTable(s.rows),
     '',

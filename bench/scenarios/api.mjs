@@ -120,8 +120,11 @@ async function corralRows(driver, root, knobs, log) {
     );
     return rows;
   } finally {
+    log(`${driver}: stopping`);
     await server?.stop();
+    log(`${driver}: corral stopped`);
     await pg?.stop();
+    log(`${driver}: done`);
   }
 }
 
