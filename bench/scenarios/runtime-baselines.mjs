@@ -1,7 +1,7 @@
 // Baselines beside Corral: bwrap, runc and runsc (gVisor, ptrace) over the same base rootfs.
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { percentileRows, run, sample, unavailable } from './runtime-measure.mjs';
+import { percentileRows, runCommand as run, sample, unavailable } from './runtime-measure.mjs';
 
 /**
  * Every baseline row. `rootfs` is the base template's tree, `tmp` a scratch dir this function

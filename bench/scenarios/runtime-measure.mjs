@@ -48,7 +48,7 @@ export function oneLine(reason) {
 }
 
 /** Run a command to completion; rejects with its stderr on a non-zero exit. */
-export function run(cmd, args, options = {}) {
+export function runCommand(cmd, args, options = {}) {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options });
     let stdout = '';

@@ -1,6 +1,7 @@
 // Scenario `runtime`: sandbox runtime latency, memory and snapshot figures, with bwrap, runc and
 // runsc baselines measured in the same run on the same base rootfs. Imports the BUILT runtime
-// (`npx tsc -b packages/runtime`). Standalone: `node bench/scenarios/runtime.mjs`.
+// (`npx tsc -b packages/runtime`). Run: `npm run bench -- runtime [--n=30 --execN=200 --idle=200
+// --gvisorIdle=50 --snapshots=3]`, or standalone `node bench/scenarios/runtime.mjs` (BENCH_RUNTIME_* env).
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -89,7 +90,8 @@ async function run(ctx = {}) {
     const { createRuntime } = await load('runtime.js');
     const { createNetworkManager } = await load('local/network/index.js');
     const templates = createTemplateStore({ dir: TEMPLATE_DIR });
-    rows.push(loadRow('host load average (1 min / 5 min) at start'));
+    // bench/run.mjs records the load average; standalone, it goes with the rows.
+    if (!ctx.machine) rows.push(loadRow('host load average (1 min / 5 min) at start'));
     log('resolving the base template (built once, ~60 s, when absent)');
     const base = await templates.resolve('base', { onProgress: (line) => log(`template: ${line}`) });
     log(`baselines over ${base.rootfs}`);
@@ -104,7 +106,7 @@ async function run(ctx = {}) {
     }
     rows.push(...(await variantRows(createRuntime, templates, network, knobs, tmp)));
     rows.push(...(await gvisorSection(knobs, templates, createNetworkManager, tmp, log)));
-    rows.push(loadRow('host load average (1 min / 5 min) at the end'));
+    if (!ctx.machine) rows.push(loadRow('host load average (1 min / 5 min) at the end'));
   } finally {
     removeBenchNetwork();
     await rm(tmp, { recursive: true, force: true }).catch((err) => log(`cleanup: ${err.message}`));
@@ -170,7 +172,7 @@ async function gvisorSection(knobs, templates, createNetworkManager, tmp, log) {
 
 export const name = 'runtime';
 export const description =
-  'Sandbox runtime: create/exec latency, idle memory, snapshot/restore; bwrap, runc, runsc baselines';
+  'Sandbox runtime (local, gvisor): create/exec latency, idle memory, snapshot/restore; bwrap, runc, runsc baselines';
 export default { name, description, run };
 export { run };
 
