@@ -1,5 +1,6 @@
 // Measures the local driver's budgets (create → first exec, exec round trip, idle memory).
 // Run as root after `npx tsc -b packages/runtime`:  node packages/runtime/test/local-measure.mjs [idleCount]
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -97,3 +98,15 @@ for (let i = 0; i < idleCount; i++) await withNet.destroy(`idle-${i}`);
 await withNet.close();
 await bare.close();
 rmSync(stateDir, { recursive: true, force: true });
+// The network manager keeps its bridge and tables for the next start; this was a throwaway one.
+for (const args of [
+  ['nft', 'delete', 'table', 'inet', 'corral_measure'],
+  ['nft', 'delete', 'table', 'bridge', 'corral_measure'],
+  ['ip', 'link', 'del', 'crmbr0'],
+]) {
+  try {
+    execFileSync(args[0], args.slice(1), { stdio: 'ignore' });
+  } catch {
+    // already gone
+  }
+}
