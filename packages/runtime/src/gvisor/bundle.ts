@@ -49,6 +49,9 @@ export function buildOciConfig(spec: SandboxSpec, inputs: BundleInputs): Record<
     { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev'] },
     { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
   ];
+  // gVisor mounts a tmpfs (sandbox memory) on an empty /tmp unless the spec mounts one: bind the
+  // overlay's own /tmp so that /tmp lives on the size-capped disk and persists, as with `local`.
+  mounts.push({ destination: '/tmp', type: 'bind', source: `${inputs.rootfs}/tmp`, options: ['rbind', 'rw'] });
   if (inputs.shim) {
     mounts.push(
       { destination: SHIM_SANDBOX_PATH, type: 'bind', source: inputs.shim.library, options: ['rbind', 'ro'] },
