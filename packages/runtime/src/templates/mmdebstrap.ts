@@ -6,6 +6,8 @@ import { createInterface } from 'node:readline';
 import { RuntimeError } from '../errors.js';
 
 const MMDEBSTRAP_CANDIDATES = ['/usr/bin/mmdebstrap', '/usr/local/bin/mmdebstrap'];
+/** How long mmdebstrap gets to clean up after SIGTERM (its mounts are undone by removeTree otherwise). */
+const KILL_GRACE_MS = 60_000;
 const UNSTABLE_SUITES = new Set(['sid', 'unstable', 'experimental', 'rc-buggy']);
 const DEFAULT_DEBIAN_MIRROR = 'http://deb.debian.org/debian';
 const DEFAULT_SECURITY_MIRROR = 'http://deb.debian.org/debian-security';
@@ -102,20 +104,32 @@ export async function runMmdebstrap(run: MmdebstrapRun): Promise<void> {
     ...sources,
   ];
   run.onLine(`$ mmdebstrap ${args.map(shellQuote).join(' ')}`);
+  run.signal?.throwIfAborted();
   // stdin must not be inherited: mmdebstrap reads sources from a non-terminal stdin.
   const child = spawn(binary, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, LC_ALL: 'C.UTF-8', DEBIAN_FRONTEND: 'noninteractive' },
-    signal: run.signal,
   });
   for (const stream of [child.stdout, child.stderr]) {
     createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY }).on('line', run.onLine);
   }
-  const exitCode = await new Promise<number | null>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code) => resolve(code));
-  });
-  if (exitCode !== 0) throw new Error(`mmdebstrap exited with status ${exitCode}`);
+  // On abort, SIGTERM lets mmdebstrap unmount /proc, /sys and /dev/pts from the tree; we wait
+  // for it to exit before anyone deletes the tree.
+  const stop = () => {
+    child.kill('SIGTERM');
+    setTimeout(() => child.kill('SIGKILL'), KILL_GRACE_MS).unref();
+  };
+  run.signal?.addEventListener('abort', stop, { once: true });
+  try {
+    const exitCode = await new Promise<number | null>((resolve, reject) => {
+      child.on('error', reject);
+      child.on('close', (code) => resolve(code));
+    });
+    run.signal?.throwIfAborted();
+    if (exitCode !== 0) throw new Error(`mmdebstrap exited with status ${exitCode}`);
+  } finally {
+    run.signal?.removeEventListener('abort', stop);
+  }
 }
 
 /** Quote a string for POSIX sh as one word. */

@@ -248,7 +248,10 @@ class FsTemplateStore implements TemplateStore {
     await mkdir(tmpDir, { mode: 0o755 });
     const logStream = createWriteStream(path.join(tmpDir, 'build.log'));
     const tail: string[] = [];
+    let logOpen = true;
     const log = (line: string) => {
+      // A child killed on abort may still flush lines after the build gave up.
+      if (!logOpen) return;
       logStream.write(`${line}\n`);
       tail.push(line);
       if (tail.length > LOG_TAIL_LINES) tail.shift();
@@ -268,12 +271,14 @@ class FsTemplateStore implements TemplateStore {
         createdAt: new Date().toISOString(),
       };
       const record: TemplateRecord = { format: TEMPLATE_FORMAT_VERSION, template, source, buildSeconds };
+      logOpen = false;
       await new Promise<void>((resolve) => logStream.end(resolve));
       await writeFile(path.join(tmpDir, 'template.json'), `${JSON.stringify(record, null, 2)}\n`);
       await rename(tmpDir, finalDir);
       return template;
     } catch (err) {
       log(`build failed: ${err instanceof Error ? err.message : String(err)}`);
+      logOpen = false;
       await new Promise<void>((resolve) => logStream.end(resolve));
       await removeTree(tmpDir);
       if (signal?.aborted) throw err;

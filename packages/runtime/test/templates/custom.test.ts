@@ -70,6 +70,32 @@ describe('custom definitions', () => {
     BUILD_TIMEOUT_MS,
   );
 
+  it(
+    'stops mmdebstrap on abort, waiting for it to unmount, and leaves nothing',
+    async () => {
+      const dir = path.join(scratch, 'aborted');
+      const store = createTemplateStore({ dir });
+      const controller = new AbortController();
+      const error = await store
+        .build(
+          { name: 'aborted', packages: ['jq'] },
+          {
+            signal: controller.signal,
+            // Package configuration runs in the chroot, with /proc and /sys mounted inside the tree.
+            onProgress: (line) => {
+              if (line.startsWith('Setting up ')) controller.abort();
+            },
+          },
+        )
+        .catch((err: unknown) => err);
+      expect((error as Error).name).toBe('AbortError');
+      expect(await readdir(dir)).toEqual([]);
+      const mountinfo = await readFile('/proc/self/mountinfo', 'utf8');
+      expect(mountinfo).not.toContain(dir);
+    },
+    BUILD_TIMEOUT_MS,
+  );
+
   it('rejects a malformed definition with TEMPLATE_INVALID', async () => {
     const store = createTemplateStore({ dir: path.join(scratch, 'invalid') });
     for (const definition of [
