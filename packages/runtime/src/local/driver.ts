@@ -320,12 +320,12 @@ class LocalRuntime implements Runtime {
     await this.save(record);
   }
 
-  /** Kill every process (cgroup-wide) and unmount; the upper layer stays on disk. */
+  /** Kill every process (cgroup-wide), drop the cgroup and unmount; the upper layer stays on disk. */
   private async teardownProcesses(record: SandboxRecord): Promise<void> {
-    await this.cgroups
-      .forSandbox(record.spec.id)
-      .killAll()
-      .catch(() => undefined);
+    const cgroup = this.cgroups.forSandbox(record.spec.id);
+    await cgroup.killAll().catch(() => undefined);
+    // A stopped sandbox costs no kernel cgroup state; start makes it again.
+    await cgroup.remove().catch(() => undefined);
     await unmountLayers(this.helper, this.paths(record));
     record.init = null;
     this.procTable.forget(record.spec.id);
