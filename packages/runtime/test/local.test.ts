@@ -1,5 +1,14 @@
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -102,6 +111,40 @@ describe.skipIf(!isRoot)('local driver', () => {
       expect(snap.sizeBytes).toBeGreaterThan(0);
       await rt.destroy(s.id);
       expect(existsSync(join(stateDir, 'sandboxes', s.id))).toBe(false);
+    });
+
+    it('restore rejects archives that could escape the upper dir or smuggle host files', async () => {
+      const s = spec('evil-restore');
+      await rt.create(s);
+      await shellOk(rt, s.id, 'echo intact > ~/keep');
+      const work = mkdtempSync(join(tmpdir(), 'corral-evil-'));
+      const sandboxOwned = ['--owner=100000', '--group=100000', '--numeric-owner'];
+      const tar = (name: string, args: string[]) => {
+        execFileSync('tar', ['-czf', join(work, name), ...args], { cwd: work, stdio: 'ignore' });
+        return join(work, name);
+      };
+      writeFileSync(join(work, 'x'), 'payload');
+      symlinkSync('/etc', join(work, 'link'));
+      execFileSync('mknod', [join(work, 'sda'), 'b', '8', '0']);
+      const archives = [
+        tar('abs.tgz', [...sandboxOwned, '-P', '--transform', 's,^x$,/tmp/corral-escaped,', 'x']),
+        tar('dotdot.tgz', [...sandboxOwned, '-P', '--transform', 's,^x$,../../escaped,', 'x']),
+        tar('below-link.tgz', [...sandboxOwned, 'link', '--transform', 's,^x$,link/passwd,', 'x']),
+        tar('device.tgz', [...sandboxOwned, 'sda']),
+        tar('host-owned.tgz', ['--owner=0', '--group=0', '--numeric-owner', 'x']),
+      ];
+      try {
+        for (const archive of archives) {
+          await expect(rt.restore(s.id, archive), archive).rejects.toMatchObject({
+            code: 'SNAPSHOT_INVALID',
+          });
+        }
+        expect((await rt.get(s.id))?.state).toBe('running');
+        expect(await shellOk(rt, s.id, 'cat ~/keep')).toBe('intact\n');
+        expect(existsSync('/tmp/corral-escaped')).toBe(false);
+      } finally {
+        rmSync(work, { recursive: true, force: true });
+      }
     });
 
     it('refuses memory snapshots', async () => {
