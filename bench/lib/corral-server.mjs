@@ -10,15 +10,16 @@ import { freePort, stopChild, waitForHttp } from './net.mjs';
  * Starts `node packages/server/dist/main.js` with a fresh CORRAL_DATA_DIR on a free loopback
  * port, waits for /healthz and the first-start `admin-credentials.json`, and resolves with
  * `{ url, credentials, pid, stop() }`. `env` adds settings (DATABASE_URL, CORRAL_LOG_LEVEL …);
- * the caller's REDIS_URL / DATABASE_URL are not inherited.
+ * the caller's REDIS_URL / DATABASE_URL are not inherited. `nodeArgs` go before the script
+ * (e.g. `--cpu-prof`).
  */
-export async function startCorral({ root, env = {}, log = () => {} }) {
+export async function startCorral({ root, env = {}, nodeArgs = [], log = () => {} }) {
   const main = join(root, 'packages/server/dist/main.js');
   if (!existsSync(main)) throw new Error(`${main} is missing: run 'npm run build' first`);
   const dataDir = await mkdtemp(join(tmpdir(), 'corral-bench-data-'));
   const port = await freePort();
   const { REDIS_URL: _redis, DATABASE_URL: _database, ...inherited } = process.env;
-  const child = spawn(process.execPath, [main], {
+  const child = spawn(process.execPath, [...nodeArgs, main], {
     env: {
       ...inherited,
       CORRAL_DATA_DIR: dataDir,
@@ -42,18 +43,28 @@ export async function startCorral({ root, env = {}, log = () => {} }) {
   };
   try {
     await waitForHttp(`${url}/healthz`, { child, deadlineMs: 60_000 });
-    const file = join(dataDir, 'admin-credentials.json');
-    const deadline = Date.now() + 30_000;
-    while (!existsSync(file)) {
-      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`no ${file}: ${stderr}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    const credentials = JSON.parse(await readFile(file, 'utf8'));
+    const credentials = await readCredentials(join(dataDir, 'admin-credentials.json'), child);
     log(`corral pid ${child.pid} on ${url} (${env.DATABASE_URL ? 'postgres' : 'sqlite'})`);
     return { url, credentials, pid: child.pid, stop };
   } catch (err) {
     await stop();
     throw new Error(`corral did not start: ${err.message}${stderr ? `; stderr: ${stderr}` : ''}`);
+  }
+}
+
+/** Polls for the first-start credentials file until it holds complete JSON (it may be mid-write). */
+async function readCredentials(file, child) {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (existsSync(file)) {
+      try {
+        return JSON.parse(await readFile(file, 'utf8'));
+      } catch {
+        // Created but not written yet: poll again.
+      }
+    }
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`no complete ${file}`);
+    await new Promise((r) => setTimeout(r, 50));
   }
 }
 

@@ -22,6 +22,8 @@ function settings(options = {}) {
     keysPerRun: Number(get('keys', 400)),
     drivers: String(get('drivers', 'sqlite,postgres')).split(',').filter(Boolean),
     logLevel: get('log-level', undefined),
+    // `--cpu-prof=DIR`: the Corral servers write V8 CPU profiles there (open in Chrome DevTools).
+    cpuProfDir: get('cpu-prof', undefined),
   };
 }
 
@@ -84,7 +86,8 @@ async function corralRows(driver, root, knobs, log) {
   if (knobs.logLevel) env.CORRAL_LOG_LEVEL = knobs.logLevel;
   let server;
   try {
-    server = await startCorral({ root, env, log });
+    const nodeArgs = knobs.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${knobs.cpuProfDir}`] : [];
+    server = await startCorral({ root, env, nodeArgs, log });
     const { url, credentials } = server;
     const me = await fetch(`${url}/v1/auth/me`, {
       headers: { authorization: `Bearer ${credentials.api_key}` },
@@ -151,7 +154,7 @@ async function run(ctx = {}) {
         ...(await corralRows(
           driver,
           root,
-          { ...load, keysPerRun: knobs.keysPerRun, logLevel: knobs.logLevel },
+          { ...load, keysPerRun: knobs.keysPerRun, logLevel: knobs.logLevel, cpuProfDir: knobs.cpuProfDir },
           log,
         )),
       );
