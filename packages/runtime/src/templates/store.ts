@@ -292,11 +292,22 @@ class FsTemplateStore implements TemplateStore {
     }
   }
 
-  /** Remove what a crashed build of `id` left: its tmp dirs, and a final dir without a record. */
+  /**
+   * Remove what crashed builds left: tmp dirs of `id` (we hold its lock), tmp dirs of other ids
+   * nobody holds a lock for (a build keeps its lock for the tmp dir's whole life), and a final dir
+   * of `id` without a record.
+   */
   async #removeLeftovers(id: string): Promise<void> {
-    for (const entry of await readdir(this.dir)) {
-      if (entry.startsWith(`.tmp-${id}-`) || entry.startsWith(`.rm-${id}-`)) {
-        await removeTree(path.join(this.dir, entry));
+    const entries = await readdir(this.dir);
+    const locked = new Set(
+      entries.filter((e) => e.startsWith('.lock-')).map((e) => e.slice('.lock-'.length)),
+    );
+    for (const entry of entries) {
+      const owner = /^\.(?:tmp|rm)-(tpl_[0-9a-f]{24})-/.exec(entry)?.[1];
+      if (owner === id) await removeTree(path.join(this.dir, entry));
+      // Best effort: another process may be removing the same leftover.
+      else if (owner !== undefined && !locked.has(owner)) {
+        await removeTree(path.join(this.dir, entry)).catch(() => undefined);
       }
     }
     const finalDir = path.join(this.dir, id);

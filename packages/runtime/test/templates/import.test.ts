@@ -226,13 +226,19 @@ describe('importImage', () => {
     const mountPoint = path.join(dir, `.tmp-${id}-crashed`, 'rootfs', 'proc');
     await mkdir(mountPoint, { recursive: true });
     await execFileAsync('mount', ['--bind', hostDir, mountPoint]);
+    // Leftovers of other templates: one abandoned (no lock), one whose build is under way.
+    const abandoned = `.tmp-tpl_${'a'.repeat(24)}-crashed`;
+    const building = `.tmp-tpl_${'b'.repeat(24)}-running`;
+    await mkdir(path.join(dir, abandoned, 'rootfs'), { recursive: true });
+    await mkdir(path.join(dir, building, 'rootfs'), { recursive: true });
+    await writeFile(path.join(dir, `.lock-tpl_${'b'.repeat(24)}`), `${process.pid}\n`);
     try {
       await store.importImage(tar, 'mounted');
     } finally {
       await execFileAsync('umount', [mountPoint]).catch(() => undefined);
     }
     expect(await readFile(path.join(hostDir, 'precious'), 'utf8')).toBe('keep me\n');
-    expect((await readdir(dir)).sort()).toEqual([id]);
+    expect((await readdir(dir)).sort()).toEqual([`.lock-tpl_${'b'.repeat(24)}`, building, id]);
   });
 
   it('restores file capabilities from layers, owned by the sandbox root', async () => {
