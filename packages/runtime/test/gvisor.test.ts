@@ -92,8 +92,10 @@ describe.skipIf(process.getuid?.() !== 0 || !hasRunsc)('gvisor driver', () => {
     // Detached from the exec's streams: a process still holding an API stream is ended by hibernate.
     async function startKeeper(id: string): Promise<number> {
       await shellOk(rt, id, 'nohup bash -c "$1" </dev/null >/dev/null 2>&1 &', { args: [KEEPER] });
-      const pid = await waitFor('the keeper to start', async () =>
-        Number((await shellOk(rt, id, 'cat /tmp/keeper.pid 2>/dev/null || true')).trim()) || undefined,
+      const pid = await waitFor(
+        'the keeper to start',
+        async () =>
+          Number((await shellOk(rt, id, 'cat /tmp/keeper.pid 2>/dev/null || true')).trim()) || undefined,
       );
       return pid;
     }
@@ -138,15 +140,21 @@ describe.skipIf(process.getuid?.() !== 0 || !hasRunsc)('gvisor driver', () => {
     it('runs the user process inside gVisor with the id mapping of ids.ts', async () => {
       const s = spec('ids');
       await rt.create(s);
-      expect(await shellOk(rt, s.id, 'uname -r; id -u; stat -c %u /home/user 2>/dev/null || find /home/user -maxdepth 0 -printf "%U\\n"')).toMatch(
-        /^\S+\n1000\n1000\n$/,
-      );
+      expect(
+        await shellOk(
+          rt,
+          s.id,
+          'uname -r; id -u; stat -c %u /home/user 2>/dev/null || find /home/user -maxdepth 0 -printf "%U\\n"',
+        ),
+      ).toMatch(/^\S+\n1000\n1000\n$/);
       await shellOk(rt, s.id, 'echo x > ~/mine');
       const upper = join(stateDir, 'gvisor', s.id, 'disk', 'upper', 'home', 'user', 'mine');
       expect(existsSync(upper)).toBe(true);
       expect(Number(execFileSync('stat', ['-c', '%u', upper], { encoding: 'utf8' }).trim())).toBe(101_000);
       // gVisor's own kernel answers, not the host's.
-      expect(await shellOk(rt, s.id, 'dmesg 2>/dev/null | head -1 || true')).not.toContain('Linux version 6.');
+      expect(await shellOk(rt, s.id, 'dmesg 2>/dev/null | head -1 || true')).not.toContain(
+        'Linux version 6.',
+      );
     });
   });
 });

@@ -51,11 +51,21 @@ export function buildOciConfig(spec: SandboxSpec, inputs: BundleInputs): Record<
   ];
   // gVisor mounts a tmpfs (sandbox memory) on an empty /tmp unless the spec mounts one: bind the
   // overlay's own /tmp so that /tmp lives on the size-capped disk and persists, as with `local`.
-  mounts.push({ destination: '/tmp', type: 'bind', source: `${inputs.rootfs}/tmp`, options: ['rbind', 'rw'] });
+  mounts.push({
+    destination: '/tmp',
+    type: 'bind',
+    source: `${inputs.rootfs}/tmp`,
+    options: ['rbind', 'rw'],
+  });
   if (inputs.shim) {
     mounts.push(
       { destination: SHIM_SANDBOX_PATH, type: 'bind', source: inputs.shim.library, options: ['rbind', 'ro'] },
-      { destination: '/etc/ld.so.preload', type: 'bind', source: inputs.shim.preload, options: ['rbind', 'ro'] },
+      {
+        destination: '/etc/ld.so.preload',
+        type: 'bind',
+        source: inputs.shim.preload,
+        options: ['rbind', 'ro'],
+      },
     );
   }
   if (inputs.resolvConf) {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { constants } from 'node:os';
 import { chmod, copyFile, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { constants } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { RuntimeError } from '../errors.js';
@@ -29,11 +29,28 @@ import { listPortsOverExec } from '../shared/ports-over-exec.js';
 import { buildOciConfig, buildProcessJson } from './bundle.js';
 import { connectOverExec } from './connect.js';
 import { type ExecTarget, startExec, startPty } from './exec.js';
-import { type GvisorPaths, gvisorPaths, MOUNT_ROOT, mountLayers, removeSandboxDir, unmountLayers, unmountOverlay, upperBytes } from './layers.js';
+import {
+  type GvisorPaths,
+  gvisorPaths,
+  MOUNT_ROOT,
+  mountLayers,
+  removeSandboxDir,
+  unmountLayers,
+  unmountOverlay,
+  upperBytes,
+} from './layers.js';
 import type { GvisorRuntimeOptions } from './options.js';
-import { checkPrerequisites, lastLine, type RunscConfig, runChecked, runCommand, runDetached, runscArgv } from './runsc.js';
-import { readCgroupMemory, snapshotSandbox, restoreSnapshotFiles } from './snapshot.js';
+import {
+  checkPrerequisites,
+  lastLine,
+  type RunscConfig,
+  runChecked,
+  runCommand,
+  runDetached,
+  runscArgv,
+} from './runsc.js';
 import { ensureStatxShim } from './shim.js';
+import { readCgroupMemory, restoreSnapshotFiles, snapshotSandbox } from './snapshot.js';
 import { type GvisorRecord, ProcessTable, readJson, writeJsonAtomic } from './state.js';
 
 // Kill every process but init that holds a host fd (one `find`, not one readlink per fd: process
@@ -179,7 +196,12 @@ export class GvisorRuntime implements Runtime {
   async pty(id: string, request: PtyRequest): Promise<PtyProcess> {
     const { record, target, processJson, timeoutMs } = await this.prepareExec(id, request, true);
     const size = { cols: request.cols || 80, rows: request.rows || 24 };
-    const proc = await startPty(target, { ...processJson, consoleSize: { width: size.cols, height: size.rows } }, size, timeoutMs);
+    const proc = await startPty(
+      target,
+      { ...processJson, consoleSize: { width: size.cols, height: size.rows } },
+      size,
+      timeoutMs,
+    );
     if (proc.pid > 0) await this.track(record, proc.pid, request, true);
     return proc;
   }
@@ -187,7 +209,8 @@ export class GvisorRuntime implements Runtime {
   async processes(id: string): Promise<ProcessInfo[]> {
     const record = await this.requireRecord(id);
     const file = this.paths(id).processes;
-    if ((await this.liveState(record)) !== 'running' && (await this.liveState(record)) !== 'paused') return [];
+    if ((await this.liveState(record)) !== 'running' && (await this.liveState(record)) !== 'paused')
+      return [];
     const alive = await this.livePids(record);
     await this.procs.prune(file, alive);
     return (await this.procs.read(file)).filter((p) => alive.has(p.pid));
@@ -225,7 +248,10 @@ export class GvisorRuntime implements Runtime {
       const record = await this.requireRecord(id);
       if (this.options.network && record.network) await this.options.network.update(id, policy);
       else if (policy.mode !== 'none') {
-        throw new RuntimeError('UNSUPPORTED', 'this runtime has no network manager: sandboxes are loopback-only');
+        throw new RuntimeError(
+          'UNSUPPORTED',
+          'this runtime has no network manager: sandboxes are loopback-only',
+        );
       }
       record.spec = { ...record.spec, network: policy };
       await writeJsonAtomic(this.paths(id).record, record);
@@ -279,7 +305,8 @@ export class GvisorRuntime implements Runtime {
       const state = await this.liveState(record);
       const paths = this.paths(id);
       await mountLayers(paths, record.lowerDir, this.pool, record.spec.resources.diskMb);
-      const withMemory = options.includeMemory === true && (state === 'running' || state === 'paused' || record.checkpointed);
+      const withMemory =
+        options.includeMemory === true && (state === 'running' || state === 'paused' || record.checkpointed);
       if (options.includeMemory && !withMemory) {
         throw new RuntimeError('INVALID_STATE', 'a stopped sandbox has no memory to snapshot', { id, state });
       }
@@ -451,7 +478,9 @@ export class GvisorRuntime implements Runtime {
           fix: 'a kernel that allows ptrace (or /dev/kvm with platform kvm)',
         });
       }
-      throw new RuntimeError('INTERNAL', `runsc ${args[0]} failed: ${line}`, { stderr: result.stderr.slice(-2000) });
+      throw new RuntimeError('INTERNAL', `runsc ${args[0]} failed: ${line}`, {
+        stderr: result.stderr.slice(-2000),
+      });
     }
     if (record.checkpointed) {
       record.checkpointed = false;
@@ -541,8 +570,12 @@ export class GvisorRuntime implements Runtime {
   /** Each exec'd process leads its own session and group in gVisor: signal the group from inside. */
   private async killGroup(record: GvisorRecord, pid: number, signal: NodeJS.Signals): Promise<void> {
     const number = constants.signals[signal] ?? 9;
-    const ok = await this.runInside(record, `kill -s ${number} -- -${pid} 2>/dev/null || kill -s ${number} ${pid}`);
-    if (!ok) await runCommand(this.argv(record, ['kill', '--pid', String(pid), record.spec.id, String(number)]));
+    const ok = await this.runInside(
+      record,
+      `kill -s ${number} -- -${pid} 2>/dev/null || kill -s ${number} ${pid}`,
+    );
+    if (!ok)
+      await runCommand(this.argv(record, ['kill', '--pid', String(pid), record.spec.id, String(number)]));
   }
 
   /** Run a constant root shell script inside the sandbox with no stdio; true when it exits 0. */
@@ -608,4 +641,3 @@ function validateSpec(spec: SandboxSpec): void {
     throw new RuntimeError('INVALID_ARGUMENT', 'bad hostname');
   }
 }
-

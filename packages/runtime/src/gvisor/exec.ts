@@ -79,7 +79,9 @@ function startFailure(stderr: string): ExitStatus & { message: string } {
 
 function childExit(child: ChildProcess): Promise<number> {
   return new Promise((resolve) => {
-    child.on('exit', (code, signal) => resolve(code ?? 128 + (signal ? (constants.signals[signal] ?? 9) : 9)));
+    child.on('exit', (code, signal) =>
+      resolve(code ?? 128 + (signal ? (constants.signals[signal] ?? 9) : 9)),
+    );
     child.on('error', () => resolve(127));
   });
 }
@@ -133,7 +135,11 @@ async function wrapChild(
   const kill = (signal: NodeJS.Signals = 'SIGKILL') => {
     if (!exited) void target.killGroup(pid, signal).catch(() => undefined);
   };
-  const timer = timeoutMs > 0 ? setTimeout(() => ((timedOut = true), kill('SIGKILL')), timeoutMs) : null;
+  const onTimeout = () => {
+    timedOut = true;
+    kill('SIGKILL');
+  };
+  const timer = timeoutMs > 0 ? setTimeout(onTimeout, timeoutMs) : null;
   const status = exitCode.then(async (code) => {
     exited = true;
     if (timer) clearTimeout(timer);
@@ -203,7 +209,11 @@ export async function startPty(
   const kill = (signal: NodeJS.Signals = 'SIGKILL') => {
     if (!exited) void target.killGroup(pid, signal).catch(() => undefined);
   };
-  const timer = timeoutMs > 0 ? setTimeout(() => ((timedOut = true), kill('SIGKILL')), timeoutMs) : null;
+  const onTimeout = () => {
+    timedOut = true;
+    kill('SIGKILL');
+  };
+  const timer = timeoutMs > 0 ? setTimeout(onTimeout, timeoutMs) : null;
   const status = exitCode.then((code) => {
     exited = true;
     if (timer) clearTimeout(timer);

@@ -59,7 +59,10 @@ export async function mountPoints(): Promise<Set<string>> {
   const points = new Set<string>();
   for (const line of text.split('\n')) {
     const field = line.split(' ')[4];
-    if (field) points.add(field.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(Number.parseInt(oct, 8))));
+    if (field)
+      points.add(
+        field.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(Number.parseInt(oct, 8))),
+      );
   }
   return points;
 }
@@ -76,7 +79,12 @@ async function mustRun(argv: string[], what: string): Promise<void> {
  * dirs, so a disk fill stops at the cap; overlayfs puts them over the template's read-only tree.
  * Idempotent: what is already mounted stays.
  */
-export async function mountLayers(paths: GvisorPaths, lowerDir: string, pool: DiskPool, diskMb: number): Promise<void> {
+export async function mountLayers(
+  paths: GvisorPaths,
+  lowerDir: string,
+  pool: DiskPool,
+  diskMb: number,
+): Promise<void> {
   const mounts = await mountPoints();
   for (const d of [MOUNT_ROOT, paths.mountDir]) {
     await mkdir(d, { recursive: true, mode: 0o711 });
@@ -113,7 +121,8 @@ export async function mountLayers(paths: GvisorPaths, lowerDir: string, pool: Di
 
 /** Unmount only the overlay (before its upper dir is changed underneath: overlayfs forbids that). */
 export async function unmountOverlay(paths: GvisorPaths): Promise<void> {
-  if ((await mountPoints()).has(paths.rootfs)) await mustRun(['umount', paths.rootfs], 'unmounting the overlay');
+  if ((await mountPoints()).has(paths.rootfs))
+    await mustRun(['umount', paths.rootfs], 'unmounting the overlay');
 }
 
 /** Unmount the overlay, then the disk image (its loop device autoclears). */
@@ -128,7 +137,8 @@ export async function unmountLayers(paths: GvisorPaths): Promise<void> {
 export async function removeSandboxDir(paths: GvisorPaths): Promise<void> {
   const mounts = await mountPoints();
   for (const point of mounts) {
-    if (point.startsWith(`${paths.dir}/`) || point.startsWith(`${paths.mountDir}/`)) await mustRun(['umount', '-l', point], `unmounting ${point}`);
+    if (point.startsWith(`${paths.dir}/`) || point.startsWith(`${paths.mountDir}/`))
+      await mustRun(['umount', '-l', point], `unmounting ${point}`);
   }
   await rm(paths.dir, { recursive: true, force: true });
   const left = await mountPoints();

@@ -51,7 +51,17 @@ export function runscArgv(
     ...args,
   ];
   if (!options.hideNetSysctl) return argv;
-  return ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', HIDE_PROC_SYS_NET, 'corral-runsc', ...argv];
+  return [
+    'unshare',
+    '--mount',
+    '--propagation',
+    'private',
+    'sh',
+    '-c',
+    HIDE_PROC_SYS_NET,
+    'corral-runsc',
+    ...argv,
+  ];
 }
 
 /** Run a command to completion, collecting its output; never throws on a non-zero exit. */

@@ -31,7 +31,10 @@ export async function snapshotSandbox(
   const staging = await mkdtemp(join(paths.dir, 'snap-'));
   try {
     await archiveUpper(paths.upper, join(staging, UPPER));
-    await writeFile(join(staging, MANIFEST), JSON.stringify({ format: FORMAT, createdAt: new Date().toISOString() }));
+    await writeFile(
+      join(staging, MANIFEST),
+      JSON.stringify({ format: FORMAT, createdAt: new Date().toISOString() }),
+    );
     const tmp = `${destPath}.${process.pid}.tmp`;
     const tar = await runCommand([
       'tar',
@@ -93,7 +96,8 @@ export const restoreSnapshotFiles = {
         throw new RuntimeError('SNAPSHOT_INVALID', 'not a gvisor memory snapshot');
       }
       const untar = await runCommand(['tar', '--no-same-owner', '-xf', srcPath, '-C', staging]);
-      if (untar.exitCode !== 0) throw new RuntimeError('SNAPSHOT_INVALID', `unreadable snapshot: ${lastLine(untar.stderr)}`);
+      if (untar.exitCode !== 0)
+        throw new RuntimeError('SNAPSHOT_INVALID', `unreadable snapshot: ${lastLine(untar.stderr)}`);
       const manifest = JSON.parse(await readFile(join(staging, MANIFEST), 'utf8')) as { format?: string };
       if (manifest.format !== FORMAT) throw new RuntimeError('SNAPSHOT_INVALID', 'unknown snapshot format');
       const upperArchive = join(staging, UPPER);
