@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { chmod, copyFile, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { join } from 'node:path';
@@ -30,6 +29,13 @@ import { buildOciConfig, buildProcessJson } from './bundle.js';
 import { connectOverExec } from './connect.js';
 import { type ExecTarget, startExec, startPty } from './exec.js';
 import {
+  DROP_HOST_FD_HOLDERS,
+  runScriptInside,
+  shellQuote,
+  validateSpec,
+  withProcessLimit,
+} from './inside.js';
+import {
   type GvisorPaths,
   gvisorPaths,
   MOUNT_ROOT,
@@ -37,7 +43,6 @@ import {
   removeSandboxDir,
   unmountLayers,
   unmountOverlay,
-  upperBytes,
 } from './layers.js';
 import type { GvisorRuntimeOptions } from './options.js';
 import {
@@ -50,22 +55,9 @@ import {
   runscArgv,
 } from './runsc.js';
 import { ensureStatxShim } from './shim.js';
-import { readCgroupMemory, restoreSnapshotFiles, snapshotSandbox } from './snapshot.js';
+import { restoreSnapshotFiles, snapshotSandbox } from './snapshot.js';
 import { type GvisorRecord, ProcessTable, readJson, writeJsonAtomic } from './state.js';
-
-// Kill every process but init that holds a host fd (one `find`, not one readlink per fd: process
-// creation is the slow path under ptrace), then wait for them to go.
-const DROP_HOST_FD_HOLDERS = `
-exec </dev/null >/dev/null 2>&1
-holders() {
-  for h in $(find /proc/[0-9]*/fd -mindepth 1 -maxdepth 1 -lname 'host:*' -printf '%h\\n' 2>/dev/null); do
-    p=\${h#/proc/}; p=\${p%/fd}
-    [ "$p" = 1 ] || echo "$p"
-  done
-}
-for p in $(holders); do kill -9 "$p" 2>/dev/null; done
-i=0; while [ -n "$(holders)" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
-exit 0`;
+import { sandboxStats } from './stats.js';
 
 // The sentry and gofer are host processes with their own threads inside the sandbox's cgroup.
 const PIDS_HEADROOM = 256;
@@ -260,40 +252,15 @@ export class GvisorRuntime implements Runtime {
 
   async stats(id: string): Promise<SandboxStats> {
     const record = await this.requireRecord(id);
-    const paths = this.paths(id);
     const state = await this.liveState(record);
-    const stats: SandboxStats = {
-      cpuSeconds: 0,
-      memoryBytes: 0,
-      memoryPeakBytes: 0,
-      diskBytes: await upperBytes(paths),
-      networkRxBytes: 0,
-      networkTxBytes: 0,
-      pids: 0,
-    };
-    if (state === 'running' || state === 'paused') {
-      const events = await runCommand(this.argv(record, ['events', '--stats', id]));
-      try {
-        const data = JSON.parse(events.stdout).data as {
-          cpu?: { usage?: { total?: number } };
-          memory?: { usage?: { usage?: number } };
-          pids?: { current?: number };
-        };
-        stats.cpuSeconds = (data.cpu?.usage?.total ?? 0) / 1e9;
-        stats.memoryBytes = data.memory?.usage?.usage ?? 0;
-        stats.pids = data.pids?.current ?? 0;
-      } catch {
-        // a sandbox that just exited: zeros
-      }
-      const cgroup = await readCgroupMemory(`${this.cgroupParent}/${id}`);
-      stats.memoryPeakBytes = Math.max(stats.memoryBytes, cgroup.peakBytes);
-    }
-    if (this.options.network && record.network) {
-      const counters = await this.options.network.counters(id).catch(() => ({ rxBytes: 0, txBytes: 0 }));
-      stats.networkRxBytes = counters.rxBytes;
-      stats.networkTxBytes = counters.txBytes;
-    }
-    return stats;
+    return sandboxStats({
+      upper: this.paths(id),
+      live: state === 'running' || state === 'paused',
+      events: () => runCommand(this.argv(record, ['events', '--stats', id])).then((r) => r.stdout),
+      cgroupPath: `${this.cgroupParent}/${id}`,
+      network: this.options.network && record.network ? this.options.network : null,
+      id,
+    });
   }
 
   // ---- snapshots ----
@@ -579,24 +546,9 @@ export class GvisorRuntime implements Runtime {
   }
 
   /** Run a constant root shell script inside the sandbox with no stdio; true when it exits 0. */
-  private async runInside(record: GvisorRecord, script: string): Promise<boolean> {
-    const id = record.spec.id;
-    const processJson = buildProcessJson({
-      args: ['/bin/sh', '-c', script],
-      env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
-      cwd: '/',
-      uid: 0,
-      gid: 0,
-      terminal: false,
-    });
-    const file = join(this.paths(id).dir, 'exec', `inside-${randomBytes(6).toString('hex')}.json`);
-    await mkdir(join(this.paths(id).dir, 'exec'), { recursive: true, mode: 0o700 });
-    await writeFile(file, JSON.stringify(processJson), { mode: 0o600 });
-    try {
-      return (await runCommand(this.argv(record, ['exec', '--process', file, id]))).exitCode === 0;
-    } finally {
-      await rm(file, { force: true });
-    }
+  private runInside(record: GvisorRecord, script: string): Promise<boolean> {
+    const dir = join(this.paths(record.spec.id).dir, 'exec');
+    return runScriptInside(dir, script, (extra) => this.argv(record, ['exec', ...extra, record.spec.id]));
   }
 
   private async livePids(record: GvisorRecord): Promise<Set<number>> {
@@ -607,37 +559,5 @@ export class GvisorRuntime implements Runtime {
     } catch {
       return new Set();
     }
-  }
-}
-
-/**
- * The pids cap: gVisor enforces RLIMIT_NPROC on its own tasks (per uid; root too, it lacks
- * CAP_SYS_RESOURCE), but `runsc exec` ignores process.json rlimits, and a spec rlimit would also
- * bind the host's sentry (one host uid for every sandbox). So each exec sets it itself, then
- * execs the command (same pid; a missing command exits 127 as from a shell).
- */
-function withProcessLimit(pids: number, argv: string[]): string[] {
-  const script = 'ulimit -u "$0" 2>/dev/null || ulimit -p "$0" 2>/dev/null; exec "$@"';
-  return ['/bin/sh', '-c', script, String(pids), ...argv];
-}
-
-function shellQuote(word: string): string {
-  return `'${word.replaceAll("'", "'\\''")}'`;
-}
-
-function validateSpec(spec: SandboxSpec): void {
-  if (typeof spec?.id !== 'string' || !SANDBOX_ID_PATTERN.test(spec.id)) {
-    throw new RuntimeError('INVALID_ARGUMENT', 'id must match [A-Za-z0-9_-]{1,64}');
-  }
-  const r = spec.resources;
-  const positive = (n: unknown) => typeof n === 'number' && Number.isFinite(n) && n > 0;
-  if (!r || !positive(r.cpu) || !positive(r.memoryMb) || !positive(r.diskMb) || !positive(r.pids)) {
-    throw new RuntimeError('INVALID_ARGUMENT', 'resources need positive cpu, memoryMb, diskMb and pids');
-  }
-  if (typeof spec.template !== 'string' || spec.template.length === 0) {
-    throw new RuntimeError('INVALID_ARGUMENT', 'template is required');
-  }
-  if (spec.hostname !== undefined && !/^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/.test(spec.hostname)) {
-    throw new RuntimeError('INVALID_ARGUMENT', 'bad hostname');
   }
 }
