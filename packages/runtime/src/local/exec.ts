@@ -102,24 +102,36 @@ export async function startExec(
       signalGroup(hostPid, 'SIGKILL');
     }, request.timeoutMs);
   }
+  // Settles when the helper reports the exit, whether or not anyone reads the output.
   const exited = (async (): Promise<ExitStatus> => {
     let code = 125;
     let signal = 0;
     const exitLine = await report.exit;
     if (exitLine) [, code, signal] = exitLine.split(' ').map(Number) as [number, number, number];
-    // A caller that never reads an output stream would otherwise never see it end.
-    for (const stream of [child.stdout!, child.stderr!]) if (stream.readableFlowing === null) stream.resume();
-    await Promise.all([ended(child.stdout!), ended(child.stderr!), exitedChild(child)]);
     if (timer) clearTimeout(timer);
     return exitFrom(code, signal, timedOut);
   })();
+  // wait() drains any output stream nobody is reading at the time of the call (so a big output
+  // cannot block the process on a full pipe), then resolves once both streams have ended. A
+  // reader that attaches after the exit but before wait() still gets every byte.
+  let waited: Promise<ExitStatus> | undefined;
+  const wait = (): Promise<ExitStatus> => {
+    if (!waited) {
+      for (const stream of [child.stdout!, child.stderr!])
+        if (stream.readableFlowing === null) stream.resume();
+      waited = Promise.all([exited, ended(child.stdout!), ended(child.stderr!), exitedChild(child)]).then(
+        ([status]) => status,
+      );
+    }
+    return waited;
+  };
   child.stdin!.on('error', () => undefined);
   const proc: ExecProcess = {
     pid: nsPid,
     stdin: child.stdin!,
     stdout: child.stdout!,
     stderr: child.stderr!,
-    wait: () => exited,
+    wait,
     kill: (signal = 'SIGKILL') => signalGroup(hostPid, signal),
   };
   return { process: proc, started: { hostPid, pid: nsPid, startTime, exited } };

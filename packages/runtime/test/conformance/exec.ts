@@ -31,6 +31,23 @@ export function describeExec(ctx: ConformanceContext): void {
       });
     });
 
+    it('keeps the output of a finished process for a reader that attaches late', async () => {
+      const proc = await rt().exec(id(), { command: 'sh', args: ['-c', 'echo late-out; echo late-err >&2'] });
+      proc.stdin.end();
+      // The process has exited (it is gone from the process list) before anyone reads.
+      await waitFor('the process to leave the list', async () =>
+        (await rt().processes(id())).some((p) => p.pid === proc.pid) ? undefined : true,
+      );
+      const [stdout, stderr, status] = await Promise.all([
+        readAll(proc.stdout),
+        readAll(proc.stderr),
+        proc.wait(),
+      ]);
+      expect(stdout.toString()).toBe('late-out\n');
+      expect(stderr.toString()).toBe('late-err\n');
+      expect(status.exitCode).toBe(0);
+    });
+
     it('reports a missing command as exit 127', async () => {
       const r = await run(rt(), id(), { command: 'no-such-command-xyz' });
       expect(r.exitCode).toBe(127);
