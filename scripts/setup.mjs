@@ -35,19 +35,24 @@ const TEST_PACKAGES = ['postgresql', 'redis-server', 'tmux', 'curl', 'perl'];
 function checkNode() {
   const [major, minor] = process.versions.node.split('.').map(Number);
   if (major < 20 || (major === 20 && minor < 19)) {
-    say(`Node ${process.versions.node} is too old: Corral needs Node >= 20.19 (https://nodejs.org or your distribution's nodejs).`);
+    say(
+      `Node ${process.versions.node} is too old: Corral needs Node >= 20.19 (https://nodejs.org or your distribution's nodejs).`,
+    );
     process.exit(1);
   }
 }
 
 function isInstalled(pkg) {
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's own format syntax, not a template
   const r = spawnSync('dpkg-query', ['-W', '-f=${Status}', pkg], { encoding: 'utf8' });
   return r.status === 0 && r.stdout.includes('install ok installed');
 }
 
 function ensureDebianPackages(packages) {
   if (!existsSync('/usr/bin/dpkg-query')) {
-    say('not a Debian/Ubuntu system: install the equivalents of these packages yourself: ' + packages.join(' '));
+    say(
+      'not a Debian/Ubuntu system: install the equivalents of these packages yourself: ' + packages.join(' '),
+    );
     return;
   }
   const missing = packages.filter((p) => !isInstalled(p));
@@ -61,7 +66,10 @@ function ensureDebianPackages(packages) {
   say(`installing Debian packages: ${missing.join(' ')}`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
-  execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { stdio: 'inherit', env });
+  execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], {
+    stdio: 'inherit',
+    env,
+  });
 }
 
 function mtime(path) {
@@ -75,7 +83,8 @@ function mtime(path) {
 function ensureNpmDependencies() {
   const marker = join(root, 'node_modules', '.package-lock.json');
   const lock = join(root, 'package-lock.json');
-  const stale = !existsSync(marker) || mtime(lock) > mtime(marker) || mtime(join(root, 'package.json')) > mtime(marker);
+  const stale =
+    !existsSync(marker) || mtime(lock) > mtime(marker) || mtime(join(root, 'package.json')) > mtime(marker);
   if (stale) {
     // `npm install` rather than `npm ci`: ci rejects lockfiles whose optional per-platform
     // entries were pruned (e.g. Biome's other-OS binaries), which npm itself writes.

@@ -1,7 +1,7 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer, connect } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -21,7 +21,9 @@ export async function freePort(): Promise<number> {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
     });
   });
 }
@@ -49,7 +51,9 @@ function postgresBinDir(): string {
     const dir = `/usr/lib/postgresql/${version}/bin`;
     if (existsSync(join(dir, 'initdb'))) return dir;
   }
-  throw new Error("PostgreSQL is not installed: run 'apt-get install postgresql' (scripts/setup.mjs does this as root)");
+  throw new Error(
+    "PostgreSQL is not installed: run 'apt-get install postgresql' (scripts/setup.mjs does this as root)",
+  );
 }
 
 /**
@@ -66,12 +70,34 @@ export async function startPostgres(): Promise<TestService> {
     asRoot ? ['runuser', ['-u', 'postgres', '--', cmd, ...args]] : [cmd, args];
   if (asRoot) await run('chown', ['postgres:postgres', dir]);
   const [initCmd, initArgs] = wrap(join(bin, 'initdb'), [
-    '-D', dataDir, '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8', '--locale=C',
+    '-D',
+    dataDir,
+    '-U',
+    'postgres',
+    '--auth=trust',
+    '--no-sync',
+    '-E',
+    'UTF8',
+    '--locale=C',
   ]);
   await run(initCmd, initArgs);
   const [pgCmd, pgArgs] = wrap(join(bin, 'postgres'), [
-    '-D', dataDir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', `unix_socket_directories=${dir}`,
-    '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=300',
+    '-D',
+    dataDir,
+    '-p',
+    String(port),
+    '-c',
+    'listen_addresses=127.0.0.1',
+    '-c',
+    `unix_socket_directories=${dir}`,
+    '-c',
+    'fsync=off',
+    '-c',
+    'synchronous_commit=off',
+    '-c',
+    'full_page_writes=off',
+    '-c',
+    'max_connections=300',
   ]);
   const child = spawn(pgCmd, pgArgs, { stdio: 'ignore', detached: false });
   await waitForPort(port, child, 30_000);
@@ -90,7 +116,10 @@ export async function startRedis(): Promise<TestService> {
   const dir = await mkdtemp(join(tmpdir(), 'corral-redis-'));
   const port = await freePort();
   const conf = join(dir, 'redis.conf');
-  await writeFile(conf, `port ${port}\nbind 127.0.0.1\nsave ""\nappendonly no\ndir ${dir}\nprotected-mode yes\n`);
+  await writeFile(
+    conf,
+    `port ${port}\nbind 127.0.0.1\nsave ""\nappendonly no\ndir ${dir}\nprotected-mode yes\n`,
+  );
   const child = spawn('redis-server', [conf], { stdio: 'ignore' });
   await waitForPort(port, child, 15_000);
   return {
