@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Runtime, SandboxSpec } from '../../src/interface.js';
 import type { MakeRuntime } from '../conformance/context.js';
 import { shell, shellOk } from '../shared/sandbox-shell.js';
+import { describeNetworkEscapes, type NetworkEscapeContext } from './network.js';
 
 // x86_64 syscall numbers probed through perl's syscall() (perl-base is in every template).
 const SYSCALLS: Record<string, string> = {
@@ -38,8 +39,16 @@ function allocatedBytes(dir: string): number {
   return Number(execFileSync('du', ['-sx', '--block-size=1', dir], { encoding: 'utf8' }).split('\t')[0]);
 }
 
-/** Non-network escape attempts every driver must defeat (run as root inside the sandbox). */
-export function describeEscapes(name: string, makeRuntime: MakeRuntime): void {
+/**
+ * Escape attempts every driver must defeat (run as root inside the sandbox); with `network`, also
+ * the network section against sandboxes on a real network manager (see ./network.ts).
+ */
+export function describeEscapes(
+  name: string,
+  makeRuntime: MakeRuntime,
+  network?: NetworkEscapeContext,
+): void {
+  if (network) describeNetworkEscapes(network);
   describe(`${name} isolation (escape attempts)`, () => {
     let stateDir = '';
     let rt: Runtime;

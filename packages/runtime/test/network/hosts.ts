@@ -214,3 +214,24 @@ export async function tcpQueryFrom(netns: string, server: string, name: string):
   );
   return result.stdout.trim() || `ERR exit ${result.code}`;
 }
+
+/** Machine-wide lock file for the test hosts' addresses (their host routes cannot exist twice). */
+const TEST_HOSTS_LOCK = '/run/lock/corral-test-hosts.lock';
+
+/**
+ * Wait for the machine-wide test-hosts lock (another suite, or another person's run, may be using
+ * 203.0.113.10 and friends) and resolve with its release. The lock is held by a `flock … cat`
+ * child: it ends, and frees the lock, when the release closes its stdin or this process dies.
+ */
+export function lockTestHosts(timeoutMs = 600_000): Promise<() => void> {
+  const child = spawn(
+    'flock',
+    ['-w', String(Math.ceil(timeoutMs / 1000)), TEST_HOSTS_LOCK, 'sh', '-c', 'echo locked; exec cat'],
+    { stdio: ['pipe', 'pipe', 'ignore'] },
+  );
+  return new Promise((resolve, reject) => {
+    child.stdout?.once('data', () => resolve(() => child.stdin?.end()));
+    child.once('exit', (code) => reject(new Error(`test-hosts lock not taken (flock exited ${code})`)));
+    child.once('error', reject);
+  });
+}
