@@ -8,6 +8,7 @@ import { createKeys, startCorral } from '../lib/corral-server.mjs';
 import { runLoad } from '../lib/load.mjs';
 import { freePort, stopChild, waitForHttp } from '../lib/net.mjs';
 import { startPostgres } from '../lib/postgres.mjs';
+import { startRedis } from '../lib/redis.mjs';
 
 const SQLITE_GOAL = '≥ 10,000';
 
@@ -20,7 +21,8 @@ function settings(options = {}) {
     // Keys per endpoint run: the team plan allows 1000 requests/minute per key, so the load
     // rotates over enough keys that the rate limiter runs on every request but never throttles.
     keysPerRun: Number(get('keys', 400)),
-    drivers: String(get('drivers', 'sqlite,postgres')).split(',').filter(Boolean),
+    // `sqlite`, `postgres`, and `sqlite+redis` (the Redis rate-limit store instead of memory).
+    drivers: String(get('drivers', 'sqlite,postgres,sqlite+redis')).split(',').filter(Boolean),
     logLevel: get('log-level', undefined),
     // `--cpu-prof=DIR`: the Corral servers write V8 CPU profiles there (open in Chrome DevTools).
     cpuProfDir: get('cpu-prof', undefined),
@@ -81,8 +83,10 @@ async function baselineRows(kind, root, knobs, log) {
 
 async function corralRows(driver, root, knobs, log) {
   const pg = driver === 'postgres' ? await startPostgres() : null;
+  const redis = driver === 'sqlite+redis' ? await startRedis() : null;
   const env = {};
   if (pg) env.DATABASE_URL = pg.url;
+  if (redis) env.REDIS_URL = redis.url;
   if (knobs.logLevel) env.CORRAL_LOG_LEVEL = knobs.logLevel;
   let server;
   try {
@@ -100,9 +104,12 @@ async function corralRows(driver, root, knobs, log) {
     const keys = await createKeys(url, credentials.api_key, 2 * knobs.keysPerRun);
     const meKeys = keys.slice(0, knobs.keysPerRun);
     const wsKeys = keys.slice(knobs.keysPerRun);
-    const label = driver === 'sqlite' ? 'SQLite' : 'PostgreSQL';
-    const goal = driver === 'sqlite' ? SQLITE_GOAL : '';
-    const note = `${knobs.keysPerRun} keys rotated, team plan (limiter on, not throttling)`;
+    const label =
+      { sqlite: 'SQLite', postgres: 'PostgreSQL', 'sqlite+redis': 'SQLite, Redis rate limits' }[driver] ??
+      driver;
+    const goal = driver.startsWith('sqlite') ? SQLITE_GOAL : '';
+    const limiter = redis ? 'Redis' : 'memory';
+    const note = `${knobs.keysPerRun} keys rotated, team plan (${limiter} limiter on, not throttling)`;
     const rows = [];
     if (driver === 'sqlite') {
       log(`${driver}: GET /healthz`);
@@ -121,12 +128,23 @@ async function corralRows(driver, root, knobs, log) {
     rows.push(
       ...loadRows(`${label} GET /v1/workspaces/{id}`, wsLoad, { goal, note: `${wsLoad.tool}; ${note}` }),
     );
+    // A limiter that failed open would flatter the figures: show that it ran on every request.
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    const limiterErrors = Number(/^corral_ratelimit_errors_total (\S+)$/m.exec(metrics)?.[1] ?? Number.NaN);
+    rows.push({
+      metric: `${label}: rate-limit store errors`,
+      value: limiterErrors,
+      unit: 'count',
+      goal: '0',
+      note: `${limiter} store`,
+    });
     return rows;
   } finally {
     log(`${driver}: stopping`);
     await server?.stop();
     log(`${driver}: corral stopped`);
     await pg?.stop();
+    await redis?.stop();
     log(`${driver}: done`);
   }
 }
