@@ -21,8 +21,11 @@ function settings(options = {}) {
     // Keys per endpoint run: the team plan allows 1000 requests/minute per key, so the load
     // rotates over enough keys that the rate limiter runs on every request but never throttles.
     keysPerRun: Number(get('keys', 400)),
-    // `sqlite`, `postgres`, and `sqlite+redis` (the Redis rate-limit store instead of memory).
-    drivers: String(get('drivers', 'sqlite,postgres,sqlite+redis')).split(',').filter(Boolean),
+    // `sqlite`, `postgres`, `sqlite+redis` (the Redis rate-limit store instead of memory) and
+    // `sqlite+stmt-cache` (experiment: lib/sqlite-statement-cache.mjs preloaded).
+    drivers: String(get('drivers', 'sqlite,postgres,sqlite+redis,sqlite+stmt-cache'))
+      .split(',')
+      .filter(Boolean),
     logLevel: get('log-level', undefined),
     // `--cpu-prof=DIR`: the Corral servers write V8 CPU profiles there (open in Chrome DevTools).
     cpuProfDir: get('cpu-prof', undefined),
@@ -91,6 +94,8 @@ async function corralRows(driver, root, knobs, log) {
   let server;
   try {
     const nodeArgs = knobs.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${knobs.cpuProfDir}`] : [];
+    if (driver === 'sqlite+stmt-cache')
+      nodeArgs.push(`--import=${join(root, 'bench/lib/sqlite-statement-cache.mjs')}`);
     server = await startCorral({ root, env, nodeArgs, log });
     const { url, credentials } = server;
     const me = await fetch(`${url}/v1/auth/me`, {
@@ -105,8 +110,12 @@ async function corralRows(driver, root, knobs, log) {
     const meKeys = keys.slice(0, knobs.keysPerRun);
     const wsKeys = keys.slice(knobs.keysPerRun);
     const label =
-      { sqlite: 'SQLite', postgres: 'PostgreSQL', 'sqlite+redis': 'SQLite, Redis rate limits' }[driver] ??
-      driver;
+      {
+        sqlite: 'SQLite',
+        postgres: 'PostgreSQL',
+        'sqlite+redis': 'SQLite, Redis rate limits',
+        'sqlite+stmt-cache': 'EXPERIMENT SQLite + statement cache',
+      }[driver] ?? driver;
     const goal = driver.startsWith('sqlite') ? SQLITE_GOAL : '';
     const limiter = redis ? 'Redis' : 'memory';
     const note = `${knobs.keysPerRun} keys rotated, team plan (${limiter} limiter on, not throttling)`;
@@ -193,5 +202,5 @@ async function run(ctx = {}) {
 
 export const name = 'api';
 export const description =
-  'Control-plane HTTP throughput/latency (SQLite, PostgreSQL) against bare node:http and Fastify';
+  'Control-plane HTTP throughput/latency (SQLite, PostgreSQL; memory or Redis rate limits) against bare node:http and Fastify';
 export default { name, description, run };
