@@ -21,9 +21,10 @@ export const DEFAULT_CAPABILITIES = [
 
 export const SANDBOX_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-// Pid 1 only waits. SIGCHLD ignored (inherited across exec) makes the kernel reap every orphan
-// re-parented to it; `tail -f /dev/null` blocks forever without children of its own.
-const INIT_ARGS = ['/bin/sh', '-c', 'trap "" CHLD; exec tail -f /dev/null'];
+// Pid 1 reaps: orphans are re-parented to it and `wait` (waitpid(-1)) collects them; its one
+// child, `tail -f /dev/null`, keeps it waiting without a `sleep` that would show up in `pgrep`.
+// (gVisor does not auto-reap for an init that ignores SIGCHLD.)
+const INIT_ARGS = ['/bin/sh', '-c', 'trap "exit 0" TERM; while :; do tail -f /dev/null & wait; done'];
 
 /** Host paths and settings a sandbox's OCI config needs besides its spec. */
 export interface BundleInputs {

@@ -13,9 +13,9 @@ import { lastLine, runCommand } from './runsc.js';
 export interface GvisorPaths {
   dir: string;
   /**
-   * Where the sandbox's root is mounted and its resolv.conf copied: `/run/corral-gvisor/<hash>`.
-   * runsc's gofer runs in the sandbox's user namespace (host uid 100000), so every directory on
-   * the way must be traversable by others — which a caller's 0700 state dir is not.
+   * Where the sandbox's root is mounted and its resolv.conf copied: `/run/corral-gvisor/<hash>`
+   * (0700, owned by host uid 100000). runsc's gofer runs in the sandbox's user namespace as that
+   * uid, so it could not traverse a caller's 0700 state dir.
    */
   mountDir: string;
   resolvConf: string;
@@ -86,10 +86,13 @@ export async function mountLayers(
   diskMb: number,
 ): Promise<void> {
   const mounts = await mountPoints();
-  for (const d of [MOUNT_ROOT, paths.mountDir]) {
-    await mkdir(d, { recursive: true, mode: 0o711 });
-    await chmod(d, 0o711);
-  }
+  await mkdir(MOUNT_ROOT, { recursive: true, mode: 0o711 });
+  await chmod(MOUNT_ROOT, 0o711);
+  // Only the sandbox's root (the gofer, host uid 100000) and host root may enter: other host
+  // users must not read the sandbox's files through the mount.
+  await mkdir(paths.mountDir, { recursive: true, mode: 0o700 });
+  await chown(paths.mountDir, SANDBOX_ID_BASE, SANDBOX_ID_BASE);
+  await chmod(paths.mountDir, 0o700);
   if (!mounts.has(paths.rootfs)) await mkdir(paths.rootfs, { recursive: true, mode: 0o711 });
   if (!mounts.has(paths.disk)) {
     await mkdir(paths.disk, { recursive: true, mode: 0o700 });
