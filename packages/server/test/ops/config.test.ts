@@ -1,14 +1,8 @@
-import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config.js';
-
-const run = promisify(execFile);
-const repoRoot = resolve(import.meta.dirname, '../../../..');
-const mainJs = join(repoRoot, 'packages/server/dist/main.js');
 
 function freshDir(): string {
   return mkdtempSync(join(tmpdir(), 'corral-config-'));
@@ -113,43 +107,5 @@ describe('loadConfig', () => {
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as Error).message).toContain(message);
     expect((error as Error).message).not.toContain('\n');
-  });
-});
-
-describe('main', () => {
-  beforeAll(async () => {
-    // The process test runs the built server, as `npm start` does.
-    await run('npx', ['tsc', '-b', 'packages/server'], { cwd: repoRoot }).catch(() => undefined);
-  }, 120_000);
-
-  it('exits 1 printing one line that names the bad variable', async () => {
-    expect(existsSync(mainJs)).toBe(true);
-    const dataDir = freshDir();
-    const result = await run('node', [mainJs], {
-      env: { PATH: process.env.PATH, CORRAL_PORT: 'abc', CORRAL_DATA_DIR: dataDir },
-    }).then(
-      () => ({ code: 0, stdout: '', stderr: '' }),
-      (err: { code: number; stdout: string; stderr: string }) => err,
-    );
-    expect(result.code).toBe(1);
-    expect(result.stdout).toBe('');
-    expect(result.stderr).toBe('CORRAL_PORT must be an integer 1-65535 (got "abc")\n');
-    expect(existsSync(join(dataDir, 'corral.db'))).toBe(false);
-  });
-
-  it('a bad config file is also one line and exit 1', async () => {
-    const dir = freshDir();
-    const file = join(dir, 'bad.json');
-    writeFileSync(file, '{not json');
-    const result = await run('node', [mainJs], {
-      env: { PATH: process.env.PATH, CORRAL_CONFIG_FILE: file, CORRAL_DATA_DIR: dir },
-    }).then(
-      () => ({ code: 0, stderr: '' }),
-      (err: { code: number; stderr: string }) => err,
-    );
-    expect(result.code).toBe(1);
-    expect(result.stderr.trim().split('\n')).toHaveLength(1);
-    expect(result.stderr).toMatch(/^CORRAL_CONFIG_FILE must name a readable JSON file/);
-    expect(readFileSync(file, 'utf8')).toBe('{not json');
   });
 });

@@ -1,0 +1,132 @@
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../support/services.js';
+
+const run = promisify(execFile);
+const repoRoot = resolve(import.meta.dirname, '../../../..');
+const mainJs = join(repoRoot, 'packages/server/dist/main.js');
+
+interface Started {
+  child: ChildProcess;
+  output: () => string;
+}
+
+/** Starts the built server and resolves once its stdout contains `marker`. */
+async function start(env: Record<string, string>, marker: RegExp, deadlineMs = 30_000): Promise<Started> {
+  const child = spawn('node', [mainJs], { env: { PATH: process.env.PATH ?? '', ...env } });
+  let out = '';
+  child.stdout.on('data', (d) => {
+    out += String(d);
+  });
+  child.stderr.on('data', (d) => {
+    out += String(d);
+  });
+  const deadline = Date.now() + deadlineMs;
+  while (!marker.test(out)) {
+    if (child.exitCode !== null) throw new Error(`server exited ${child.exitCode}: ${out}`);
+    if (Date.now() > deadline) throw new Error(`no ${marker} within ${deadlineMs} ms: ${out}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { child, output: () => out };
+}
+
+async function stop(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null) return child.exitCode;
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  child.kill('SIGTERM');
+  return exited;
+}
+
+// These run the built server, as `npm start` does; build it once for the file.
+beforeAll(async () => {
+  await run('npx', ['tsc', '-b', 'packages/server'], { cwd: repoRoot }).catch(() => undefined);
+}, 120_000);
+
+describe('main: first start and restart', () => {
+  const children: ChildProcess[] = [];
+  afterEach(async () => {
+    for (const child of children.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
+  });
+
+  it('prints the admin key once, serves it, stops cleanly on SIGTERM, and does not bootstrap again', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'corral-main-'));
+    const port = await freePort();
+    const env = { CORRAL_DATA_DIR: dataDir, CORRAL_PORT: String(port) };
+
+    const first = await start(env, /└─+┘/);
+    children.push(first.child);
+    const key = /API key\s+(crl_sk_[A-Za-z0-9_-]+)/.exec(first.output())?.[1];
+    expect(key).toBeDefined();
+    const file = join(dataDir, 'admin-credentials.json');
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    const credentials = JSON.parse(readFileSync(file, 'utf8'));
+    expect(credentials).toMatchObject({
+      url: `http://127.0.0.1:${port}`,
+      email: 'admin@corral.local',
+      api_key: key,
+    });
+    expect(credentials.password.length).toBeGreaterThanOrEqual(16);
+
+    const me = await fetch(`http://127.0.0.1:${port}/v1/auth/me`, {
+      headers: { authorization: `Bearer ${key}` },
+    });
+    expect(me.status).toBe(200);
+    expect(me.headers.get('x-request-id')).toMatch(/^req_/);
+    const health = await fetch(`http://127.0.0.1:${port}/healthz`);
+    expect(await health.text()).toBe('ok');
+    expect(await stop(first.child)).toBe(0);
+    // The key is never written to the log lines.
+    const logLines = first
+      .output()
+      .split('\n')
+      .filter((l) => l.startsWith('{'));
+    expect(logLines.length).toBeGreaterThan(0);
+    expect(logLines.join('\n')).not.toContain(key!);
+
+    const second = await start(env, /"msg":"listening"/);
+    children.push(second.child);
+    const again = await fetch(`http://127.0.0.1:${port}/v1/auth/me`, {
+      headers: { authorization: `Bearer ${key}` },
+    });
+    expect(again.status).toBe(200);
+    expect(await stop(second.child)).toBe(0);
+    expect(second.output()).not.toContain('API key');
+  });
+});
+
+describe('main: bad configuration', () => {
+  it('exits 1 printing one line that names the bad variable', async () => {
+    expect(existsSync(mainJs)).toBe(true);
+    const dataDir = mkdtempSync(join(tmpdir(), 'corral-main-'));
+    const result = await run('node', [mainJs], {
+      env: { PATH: process.env.PATH, CORRAL_PORT: 'abc', CORRAL_DATA_DIR: dataDir },
+    }).then(
+      () => ({ code: 0, stdout: '', stderr: '' }),
+      (err: { code: number; stdout: string; stderr: string }) => err,
+    );
+    expect(result.code).toBe(1);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toBe('CORRAL_PORT must be an integer 1-65535 (got "abc")\n');
+    expect(existsSync(join(dataDir, 'corral.db'))).toBe(false);
+  });
+
+  it('a bad config file is also one line and exit 1', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'corral-main-'));
+    const file = join(dir, 'bad.json');
+    writeFileSync(file, '{not json');
+    const result = await run('node', [mainJs], {
+      env: { PATH: process.env.PATH, CORRAL_CONFIG_FILE: file, CORRAL_DATA_DIR: dir },
+    }).then(
+      () => ({ code: 0, stderr: '' }),
+      (err: { code: number; stderr: string }) => err,
+    );
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(result.stderr).toMatch(/^CORRAL_CONFIG_FILE must name a readable JSON file/);
+    expect(readFileSync(file, 'utf8')).toBe('{not json');
+  });
+});
