@@ -9,6 +9,8 @@ import { createRuntime } from '../dist/runtime.js';
 import { createTemplateStore } from '../dist/templates/index.js';
 
 const idleCount = Number(process.argv[2] ?? 100);
+// CORRAL_NET_POOL=n: keep n ready network slots (0 = none, as before).
+const poolSize = Number(process.env.CORRAL_NET_POOL ?? 0);
 const stateDir = mkdtempSync(join(tmpdir(), 'corral-measure-'));
 const templates = createTemplateStore({ dir: '/var/cache/corral/templates' });
 const network = createNetworkManager({
@@ -18,6 +20,8 @@ const network = createNetworkManager({
   netnsPrefix: 'crm-',
   vethPrefix: 'cm-',
   subnet: '100.103.0.0/16',
+  upstreamDns: ['127.0.0.1:1'], // nothing resolves; no query leaves the machine
+  poolSize,
 });
 const withNet = createRuntime({ isolation: 'local', stateDir, templates, network });
 const bare = createRuntime({ isolation: 'local', stateDir: join(stateDir, 'bare'), templates });
@@ -49,6 +53,7 @@ await withNet.list();
 for (const [label, rt, diskMb] of [
   ['no netns manager, no disk cap', bare, 0],
   ['no netns manager, 1 GiB disk cap', bare, 1024],
+  ['network manager, no disk cap', withNet, 0],
   ['network manager, 1 GiB disk cap', withNet, 1024],
 ]) {
   const createMs = [];
@@ -69,6 +74,16 @@ for (const [label, rt, diskMb] of [
   );
   for (let i = 0; i < 15; i++) await rt.destroy(`m-${diskMb}-${i}`);
 }
+// The network manager alone: setup() of a new sandbox, waiting between calls as a create would.
+const setupMs = [];
+for (let i = 0; i < 15; i++) {
+  const t0 = performance.now();
+  await network.setup(`s-${i}`, { mode: 'internet' });
+  setupMs.push(performance.now() - t0);
+  await new Promise((r) => setTimeout(r, 150));
+}
+for (let i = 0; i < 15; i++) await network.teardown(`s-${i}`);
+console.log(`network.setup() alone (pool ${poolSize}): p50 ${p50(setupMs)} ms, p90 ${p90(setupMs)} ms`);
 await bare.create(spec('exec', 0));
 const execMs = [];
 for (let i = 0; i < 200; i++) {

@@ -56,6 +56,8 @@ export function cidrContains(cidr: Ipv4Cidr, address: number): boolean {
 export interface Lease {
   address: string;
   policy: NetworkPolicy;
+  /** Key of the pool slot the sandbox claimed (its netns is then a symlink to the slot's). */
+  slot?: string;
 }
 
 /** What survives a control-plane restart (the netns, links and nft rules live in the kernel). */

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import { basename } from 'node:path';
@@ -26,8 +27,18 @@ export async function enableForwarding(): Promise<void> {
 export async function ensureBridge(name: string, address: string, prefix: number): Promise<void> {
   if (!linkExists(name)) await run('ip', ['link', 'add', name, 'type', 'bridge']);
   await disableHostIpv6(name);
-  await run('ip', ['addr', 'replace', `${address}/${prefix}`, 'dev', name]);
-  await run('ip', ['link', 'set', name, 'up']);
+  // A bridge without a set address takes the lowest of its ports' and changes it as veths come
+  // and go, leaving every sandbox with a stale ARP entry for its gateway: fix one (locally
+  // administered, derived from the name).
+  const mac = `02:${createHash('sha256').update(name).digest('hex').slice(0, 10).match(/../g)!.join(':')}`;
+  await run('ip', ['-b', '-'], {
+    input: [
+      `link set dev ${name} address ${mac}`,
+      `addr replace ${address}/${prefix} dev ${name}`,
+      `link set dev ${name} up`,
+      '',
+    ].join('\n'),
+  });
 }
 
 /** The host's own IPv4 addresses (every interface), for the never-reach set. */

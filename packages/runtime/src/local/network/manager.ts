@@ -23,6 +23,7 @@ import {
   listNamespaces,
   NETNS_DIR,
   namespaceAddress,
+  namespaceExists,
   removeSandboxLink,
   type SandboxLink,
   sandboxLinkIntact,
@@ -40,6 +41,14 @@ import {
   sweepRuleset,
 } from './nft.js';
 import { type CompiledPolicy, compilePolicy, domainAllowed } from './policy.js';
+import {
+  claimedSlotOf,
+  createSlotPool,
+  linkSlotName,
+  slotNetns,
+  sweepSlots,
+  unlinkSlotName,
+} from './pool.js';
 import type { NetworkManager, NetworkManagerOptions } from './types.js';
 
 interface Active {
@@ -96,6 +105,25 @@ export function createNetworkManager(options: NetworkManagerOptions): NetworkMan
   };
 
   let state: NetworkState | null = null;
+  const poolSize = options.poolSize ?? 0;
+  requireOption(Number.isInteger(poolSize) && poolSize >= 0 && poolSize <= 64, `bad pool size: ${poolSize}`);
+  const pool =
+    poolSize > 0
+      ? createSlotPool({
+          size: poolSize,
+          allocate: (held) => allocateAddress(net, [...usedAddresses(ready()), ...held]),
+          make: (slot) =>
+            ensureSandboxLink({
+              netns: slotNetns(netnsPrefix, slot.key),
+              veth: `${vethPrefix}${slot.key}`,
+              bridge,
+              address: slot.address,
+              prefix: net.prefix,
+              gateway,
+            }),
+          remove: (slot) => removeSandboxLink(slotNetns(netnsPrefix, slot.key), `${vethPrefix}${slot.key}`),
+        })
+      : null;
   const byAddress = new Map<string, Active>();
   let forwarder: DnsForwarder | null = null;
   let queue: Promise<unknown> = Promise.resolve();
@@ -109,16 +137,18 @@ export function createNetworkManager(options: NetworkManagerOptions): NetworkMan
 
   const keyOf = (id: string) => createHash('sha256').update(`${netnsPrefix}${id}`).digest('hex').slice(0, 10);
   const netnsOf = (id: string) => `${netnsPrefix}${id}`;
-  const sandboxOf = (id: string, address: string): NftSandbox => ({
-    key: keyOf(id),
+  /** A sandbox on a pool slot is keyed (veth, nft chain) by the slot; otherwise by its id. */
+  const keyFor = (id: string, slot?: string) => slot ?? keyOf(id);
+  const sandboxOf = (id: string, address: string, slot?: string): NftSandbox => ({
+    key: keyFor(id, slot),
     address,
-    veth: `${vethPrefix}${keyOf(id)}`,
+    veth: `${vethPrefix}${keyFor(id, slot)}`,
   });
 
-  function linkOf(id: string, address: string): SandboxLink {
-    const key = keyOf(id);
+  function linkOf(id: string, address: string, slot?: string): SandboxLink {
+    const key = keyFor(id, slot);
     return {
-      netns: netnsOf(id),
+      netns: slot ? slotNetns(netnsPrefix, slot) : netnsOf(id),
       veth: `${vethPrefix}${key}`,
       bridge,
       address,
@@ -148,7 +178,7 @@ export function createNetworkManager(options: NetworkManagerOptions): NetworkMan
     const previous = byAddress.get(entry.address);
     byAddress.set(entry.address, {
       id,
-      key: keyOf(id),
+      key: keyFor(id, entry.slot),
       policy,
       generation: (previous?.generation ?? 0) + 1,
       resolved: new Map(),
@@ -162,28 +192,40 @@ export function createNetworkManager(options: NetworkManagerOptions): NetworkMan
     await writeFile(join(dir, 'resolv.conf'), `nameserver ${gateway}\n`);
   }
 
-  async function applySandbox(id: string, entry: Lease, policy: CompiledPolicy, flushResolved: boolean) {
-    const sandbox = sandboxOf(id, entry.address);
+  async function applySandbox(
+    id: string,
+    entry: Lease,
+    policy: CompiledPolicy,
+    flushResolved: boolean,
+    freshSlot = false,
+  ) {
+    const sandbox = sandboxOf(id, entry.address, entry.slot);
+    const slotName = entry.slot ? slotNetns(netnsPrefix, entry.slot) : null;
     // The rules name the veth as a string, so they need not wait for the link; each step is a
     // spawned process (10–20 ms on a loaded box), so they run side by side.
     const steps = await Promise.allSettled([
-      ensureSandboxLink(linkOf(id, entry.address)),
+      // A slot just taken from the pool is known whole; anything else is created or repaired.
+      freshSlot ? Promise.resolve() : ensureSandboxLink(linkOf(id, entry.address, entry.slot)),
+      slotName ? linkSlotName(netnsOf(id), slotName) : Promise.resolve(),
       applyNft(sandboxRuleset(ctx, sandbox, policy, flushResolved)),
       writeNetnsEtc(id),
     ]);
     for (const step of steps) if (step.status === 'rejected') throw step.reason;
   }
 
-  async function removeSandbox(id: string, address: string | null): Promise<void> {
-    const sandbox = sandboxOf(id, address ?? '0.0.0.0');
-    await removeSandboxLink(netnsOf(id), sandbox.veth);
+  async function removeSandbox(id: string, address: string | null, slot?: string): Promise<void> {
+    const sandbox = sandboxOf(id, address ?? '0.0.0.0', slot);
+    await unlinkSlotName(netnsOf(id));
+    await removeSandboxLink(slot ? slotNetns(netnsPrefix, slot) : netnsOf(id), sandbox.veth);
     if (address) await applyNft(sandboxRemoval(ctx, sandbox));
     await rm(join('/etc/netns', netnsOf(id)), { recursive: true, force: true });
   }
 
   /** Delete nft pieces that no lease accounts for (a crash between steps, a lost state file). */
   async function sweepNft(current: NetworkState): Promise<void> {
-    const wanted = new Map(Object.entries(current.leases).map(([id, entry]) => [keyOf(id), entry.address]));
+    const wanted = new Map(
+      Object.entries(current.leases).map(([id, entry]) => [keyFor(id, entry.slot), entry.address]),
+    );
     const script = sweepRuleset(ctx, await readInventory(ctx), wanted);
     if (script) await applyNft(script);
   }
@@ -251,8 +293,9 @@ export function createNetworkManager(options: NetworkManagerOptions): NetworkMan
         const namespaces = new Set(await listNamespaces(netnsPrefix));
         // A lease whose netns is gone (reboot, crash before creation) is released.
         for (const [id, entry] of Object.entries(current.leases)) {
-          if (!namespaces.has(netnsOf(id))) {
-            await removeSandbox(id, entry.address);
+          // A claimed slot's name is a symlink: it counts only when its slot is still there.
+          if (!namespaces.has(netnsOf(id)) || !namespaceExists(netnsOf(id))) {
+            await removeSandbox(id, entry.address, entry.slot);
             delete current.leases[id];
           }
         }
@@ -271,7 +314,8 @@ export function createNetworkManager(options: NetworkManagerOptions): NetworkMan
             !used.has(address) &&
             inSubnet(value.network)
           ) {
-            current.leases[id] = { address, policy: { mode: 'none' } };
+            const slot = await claimedSlotOf(netnsPrefix, netns);
+            current.leases[id] = { address, policy: { mode: 'none' }, ...(slot ? { slot } : {}) };
           } else {
             await removeSandbox(id, null);
           }
@@ -282,16 +326,20 @@ export function createNetworkManager(options: NetworkManagerOptions): NetworkMan
         const scripts: string[] = [];
         for (const [id, entry] of Object.entries(current.leases)) {
           const policy = compilePolicy(entry.policy);
-          const link = linkOf(id, entry.address);
+          const link = linkOf(id, entry.address, entry.slot);
           if (!(await sandboxLinkIntact(link))) await ensureSandboxLink(link);
           await writeNetnsEtc(id);
-          scripts.push(sandboxRuleset(ctx, sandboxOf(id, entry.address), policy, false));
+          scripts.push(sandboxRuleset(ctx, sandboxOf(id, entry.address, entry.slot), policy, false));
           activate(id, entry, policy);
         }
         if (scripts.length > 0) await applyNft(scripts.join(''));
         await sweepNft(current);
+        // Unclaimed slots of an earlier run are not trusted: remove them, make fresh ones.
+        const claimed = Object.values(current.leases).flatMap((entry) => (entry.slot ? [entry.slot] : []));
+        await sweepSlots(netnsPrefix, vethPrefix, new Set(claimed));
         state = current;
         await startForwarder();
+        pool?.refill();
       }),
 
     setup: async (sandboxId, policy) => {
@@ -300,14 +348,18 @@ export function createNetworkManager(options: NetworkManagerOptions): NetworkMan
       return serial(async () => {
         const current = ready();
         const existing = current.leases[sandboxId];
+        const taken = existing ? null : (pool?.take() ?? null);
+        const slot = existing ? existing.slot : taken?.key;
         const entry: Lease = {
-          address: existing?.address ?? allocateAddress(net, usedAddresses(current)),
+          address: existing?.address ?? taken?.address ?? allocateAddress(net, usedAddresses(current)),
           policy,
+          ...(slot ? { slot } : {}),
         };
         current.leases[sandboxId] = entry;
+        if (taken) pool?.refill();
         await saveState(statePath, current);
         try {
-          await applySandbox(sandboxId, entry, compiled, true);
+          await applySandbox(sandboxId, entry, compiled, true, taken !== null);
         } catch (err) {
           // A repair of an existing sandbox keeps what it had (nft transactions are atomic).
           if (existing) {
@@ -316,7 +368,7 @@ export function createNetworkManager(options: NetworkManagerOptions): NetworkMan
             throw err;
           }
           // A new one leaves nothing half-made behind.
-          await removeSandbox(sandboxId, entry.address).catch(() => {});
+          await removeSandbox(sandboxId, entry.address, entry.slot).catch(() => {});
           byAddress.delete(entry.address);
           delete current.leases[sandboxId];
           await saveState(statePath, current).catch(() => {});
@@ -351,7 +403,9 @@ export function createNetworkManager(options: NetworkManagerOptions): NetworkMan
           // Stop answering DNS under the old policy before the rules change.
           activate(sandboxId, entry, compiled);
         }
-        await applyNft(sandboxRuleset(ctx, sandboxOf(sandboxId, entry.address), compiled, !sameNames));
+        await applyNft(
+          sandboxRuleset(ctx, sandboxOf(sandboxId, entry.address, entry.slot), compiled, !sameNames),
+        );
         entry.policy = policy;
         await saveState(statePath, ready());
       });
@@ -362,7 +416,7 @@ export function createNetworkManager(options: NetworkManagerOptions): NetworkMan
       return serial(async () => {
         const current = ready();
         const entry = current.leases[sandboxId];
-        await removeSandbox(sandboxId, entry?.address ?? null);
+        await removeSandbox(sandboxId, entry?.address ?? null, entry?.slot);
         if (entry) {
           byAddress.delete(entry.address);
           delete current.leases[sandboxId];
@@ -373,8 +427,8 @@ export function createNetworkManager(options: NetworkManagerOptions): NetworkMan
 
     counters: async (sandboxId) => {
       checkId(sandboxId);
-      lease(sandboxId);
-      const host = await vethCounters(sandboxOf(sandboxId, '').veth).catch((err: unknown) => {
+      const entry = lease(sandboxId);
+      const host = await vethCounters(sandboxOf(sandboxId, '', entry.slot).veth).catch((err: unknown) => {
         throw new RuntimeError(
           'INTERNAL',
           `network counters of sandbox ${sandboxId} are unavailable`,
@@ -386,7 +440,10 @@ export function createNetworkManager(options: NetworkManagerOptions): NetworkMan
       return { rxBytes: host.txBytes, txBytes: host.rxBytes };
     },
 
-    list: async () => (await listNamespaces(netnsPrefix)).map((netns) => netns.slice(netnsPrefix.length)),
+    list: async () =>
+      (await listNamespaces(netnsPrefix))
+        .map((netns) => netns.slice(netnsPrefix.length))
+        .filter((id) => SANDBOX_ID_PATTERN.test(id)),
 
     resolvConfPath: () => resolvConf,
 
@@ -394,6 +451,7 @@ export function createNetworkManager(options: NetworkManagerOptions): NetworkMan
       serial(async () => {
         await forwarder?.close();
         forwarder = null;
+        await pool?.drain();
       }),
   };
 
@@ -402,6 +460,6 @@ export function createNetworkManager(options: NetworkManagerOptions): NetworkMan
   }
 
   function usedAddresses(current: NetworkState): string[] {
-    return Object.values(current.leases).map((entry) => entry.address);
+    return [...Object.values(current.leases).map((entry) => entry.address), ...(pool?.addresses() ?? [])];
   }
 }

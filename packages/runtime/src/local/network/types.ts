@@ -49,6 +49,11 @@ export interface NetworkManagerOptions {
   netnsPrefix?: string;
   /** Host-side veths are named `<vethPrefix><10 hex>` (prefix ≤ 5 chars). Default `cr-`. */
   vethPrefix?: string;
+  /**
+   * Network slots (netns + veth + address, fail-closed) kept ready so a setup() only claims one:
+   * one nft transaction instead of several `ip` processes. Default 0 (each setup makes its own).
+   */
+  poolSize?: number;
   /** Also write /etc/netns/<netns>/resolv.conf so `ip netns exec` sees the forwarder. Default true. */
   netnsEtc?: boolean;
 }
