@@ -63,6 +63,17 @@ describeStores('ops routes', (ctx) => {
     expect(res.body).toMatch(/swagger/i);
   });
 
+  it('ctx.createCaller gives a key that authenticates', async () => {
+    const caller = await ctx.createCaller({ scopes: ['sandbox:read'] });
+    const res = await ctx.app.inject({ method: 'GET', url: '/v1/auth/me', headers: caller.headers });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json().auth).toMatchObject({
+      kind: 'key',
+      workspace_id: caller.workspaceId,
+      scopes: ['sandbox:read'],
+    });
+  });
+
   it('GET /v1/pricing lists the plans with their limits and decimal prices', async () => {
     const res = await ctx.app.inject({ method: 'GET', url: '/v1/pricing' });
     expect(res.statusCode).toBe(200);

@@ -9,7 +9,8 @@ import { type App, buildApp } from '../../src/app.js';
 import { type Config, type ConfigInput, loadConfig } from '../../src/config.js';
 import { ERRORS, type ErrorCode } from '../../src/errors.js';
 import { newId } from '../../src/ids.js';
-import { isoNow, openStore, type Store } from '../../src/store/index.js';
+import { createApiKey } from '../../src/services/keys.js';
+import { AuditLog, isoNow, openStore, type Store } from '../../src/store/index.js';
 
 /** The two store drivers every store-backed suite runs on. */
 export const DRIVERS = ['sqlite', 'postgres'] as const;
@@ -86,6 +87,17 @@ export interface StoreContext {
     userId: string,
     input?: { name?: string; plan?: string; personal?: boolean },
   ): Promise<{ id: string }>;
+  /**
+   * A user, their workspace (owner) and an API key in it with `scopes` (default `*`);
+   * `headers` authenticate a request as that key.
+   */
+  createCaller(input?: { scopes?: string[]; plan?: string; email?: string }): Promise<{
+    userId: string;
+    workspaceId: string;
+    keyId: string;
+    key: string;
+    headers: { authorization: string };
+  }>;
 }
 
 /** Options for `describeStores`. */
@@ -136,6 +148,22 @@ function makeContext(driver: Driver): StoreContext {
         .execute();
     });
     return { id };
+  };
+  ctx.createCaller = async (input = {}) => {
+    const user = await ctx.createUser(input.email ? { email: input.email } : {});
+    const workspace = await ctx.createWorkspace(user.id, input.plan ? { plan: input.plan } : {});
+    const audit = ctx.app?.audit ?? new AuditLog(ctx.store.db);
+    const created = await createApiKey(
+      { store: ctx.store, audit },
+      { userId: user.id, workspaceId: workspace.id, name: 'test caller', scopes: input.scopes ?? ['*'] },
+    );
+    return {
+      userId: user.id,
+      workspaceId: workspace.id,
+      keyId: created.id,
+      key: created.key,
+      headers: { authorization: `Bearer ${created.key}` },
+    };
   };
   return ctx;
 }
