@@ -28,12 +28,17 @@ export async function verifyPassword(passwordHash: string, password: string): Pr
 
 let dummyHash: Promise<string> | null = null;
 
+/** Computes the dummy hash ahead of the first login, so that login's timing is even from the start. */
+export function prepareDummyHash(): Promise<string> {
+  dummyHash ??= hashPassword('corral-dummy-password-never-matches');
+  return dummyHash;
+}
+
 /**
  * Spends the same work as a real verification against a hash nobody's password matches, so
  * that "no such user" and "wrong password" take about as long (no user enumeration by timing).
  */
 export async function verifyAgainstDummy(password: string): Promise<false> {
-  dummyHash ??= hashPassword('corral-dummy-password-never-matches');
-  await verifyPassword(await dummyHash, password);
+  await verifyPassword(await prepareDummyHash(), password);
   return false;
 }

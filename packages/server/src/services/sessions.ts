@@ -1,6 +1,6 @@
 import { newId } from '../ids.js';
 import { isoNow } from '../store/db.js';
-import { deleteSession, insertSession } from '../store/sessions.js';
+import { deleteExpiredSessionsOfUser, deleteSession, insertSession } from '../store/sessions.js';
 import type { ServiceDeps } from './keys.js';
 import { randomToken, sha256Hex } from './tokens.js';
 
@@ -34,6 +34,8 @@ export async function startSession(
     csrfToken: randomToken(),
     expiresAt: new Date(Date.now() + SESSION_TTL_MS).toISOString(),
   };
+  // Housekeeping on the way in: this user's expired sessions go (nothing else reads them).
+  await deleteExpiredSessionsOfUser(db, userId, now);
   await insertSession(db, {
     id: session.id,
     user_id: userId,

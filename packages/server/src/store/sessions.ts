@@ -24,7 +24,12 @@ export async function deleteSession(db: Kysely<Database>, id: string): Promise<v
   await db.deleteFrom('sessions').where('id', '=', id).execute();
 }
 
-/** Deletes sessions that expired before `now`; returns how many. */
+/** Deletes one user's sessions that expired before `now`. */
+export async function deleteExpiredSessionsOfUser(db: Kysely<Database>, userId: string, now: string): Promise<void> {
+  await db.deleteFrom('sessions').where('user_id', '=', userId).where('expires_at', '<', now).execute();
+}
+
+/** Deletes sessions that expired before `now` (for a periodic job); returns how many. */
 export async function deleteExpiredSessions(db: Kysely<Database>, now: string): Promise<number> {
   const result = await db.deleteFrom('sessions').where('expires_at', '<', now).executeTakeFirst();
   return Number(result.numDeletedRows);

@@ -316,6 +316,21 @@ describeStores('auth: register, login, logout, me', (ctx) => {
         headers: { cookie: account.cookie },
       });
       expectError(response, 401, 'UNAUTHORIZED');
+      // The next login clears the user's expired sessions away.
+      const login = await ctx.app.inject({
+        method: 'POST',
+        url: '/v1/auth/login',
+        payload: { email: account.email, password: account.password },
+        remoteAddress: '10.4.0.1',
+      });
+      expect(login.statusCode).toBe(200);
+      const rows = await ctx.store.db
+        .selectFrom('sessions')
+        .selectAll()
+        .where('user_id', '=', account.userId)
+        .execute();
+      expect(rows).toHaveLength(1);
+      expect(Date.parse(rows[0]!.expires_at)).toBeGreaterThan(Date.now());
     });
   });
 
