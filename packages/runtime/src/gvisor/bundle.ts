@@ -24,7 +24,12 @@ export const SANDBOX_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/
 // Pid 1 reaps: orphans are re-parented to it and `wait` (waitpid(-1)) collects them; its one
 // child, `tail -f /dev/null`, keeps it waiting without a `sleep` that would show up in `pgrep`.
 // (gVisor does not auto-reap for an init that ignores SIGCHLD.)
-const INIT_ARGS = ['/bin/sh', '-c', 'trap "exit 0" TERM; while :; do tail -f /dev/null & wait; done'];
+// Its stdio leave runsc's host fds at once (a checkpoint must find no process holding one).
+const INIT_ARGS = [
+  '/bin/sh',
+  '-c',
+  'exec </dev/null >/dev/null 2>&1; trap "exit 0" TERM; while :; do tail -f /dev/null & wait; done',
+];
 
 /** Host paths and settings a sandbox's OCI config needs besides its spec. */
 export interface BundleInputs {
