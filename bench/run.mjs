@@ -3,7 +3,7 @@
 // A scenario is a plug-in, bench/scenarios/<name>.mjs, whose default export is
 // `{ name, description, run(ctx) → rows }`, rows being `{ metric, value, unit, goal, note }`.
 // Results are printed and written to bench/RESULTS.md; re-running a scenario replaces only
-// its own section there.
+// its own section there (`--no-write`: print only, for trial runs).
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -96,6 +96,7 @@ for (const scenario of selected) {
     rows,
   };
   console.log(`\n## ${scenario.name}\n\n${renderTable(rows)}\n`);
+  if (options['no-write'] === 'true') continue;
   await updateResults(RESULTS_FILE, section);
   log(`section written to ${RESULTS_FILE}`);
 }

@@ -9,8 +9,9 @@ import { fileURLToPath } from 'node:url';
 
 const AUTOCANNON_WORKER = fileURLToPath(new URL('./autocannon-worker.mjs', import.meta.url));
 
-/** 'wrk' when on PATH, else 'autocannon'. */
+/** 'wrk' when on PATH, else 'autocannon'; BENCH_LOAD_TOOL=autocannon forces the fallback. */
 export function loadTool() {
+  if (process.env.BENCH_LOAD_TOOL === 'autocannon') return 'autocannon';
   try {
     execFileSync('wrk', ['--version'], { stdio: 'ignore' });
     return 'wrk';

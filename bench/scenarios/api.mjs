@@ -84,7 +84,10 @@ async function baselineRows(kind, root, knobs, log) {
   }
 }
 
+const DRIVERS = ['sqlite', 'postgres', 'sqlite+redis', 'sqlite+stmt-cache'];
+
 async function corralRows(driver, root, knobs, log) {
+  if (!DRIVERS.includes(driver)) throw new Error(`unknown driver ${driver}; known: ${DRIVERS.join(', ')}`);
   const pg = driver === 'postgres' ? await startPostgres() : null;
   const redis = driver === 'sqlite+redis' ? await startRedis() : null;
   const env = {};

@@ -9,6 +9,9 @@ import type { RateLimitResult, RateLimitStore } from './interface.js';
  * Returns {allowed, count after the hit, resetAtMs, nowMs}.
  */
 const HIT_SCRIPT = `
+-- Redis 3.2-4 replicate scripts verbatim unless told otherwise, and TIME makes this one
+-- non-deterministic; from Redis 5 on, effects replication is the default and this is a no-op.
+if redis.replicate_commands then redis.replicate_commands() end
 local key = KEYS[1]
 local limit = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
