@@ -13,6 +13,7 @@ import { createMetrics, type Metrics } from './metrics.js';
 import { registerOpenApi } from './openapi.js';
 import { registerAuthentication } from './plugins/authenticate.js';
 import { frameworkErrorHandler, registerErrorHandler } from './plugins/error-handler.js';
+import { registerInputGuard } from './plugins/input-guard.js';
 import { registerMetrics } from './plugins/metrics.js';
 import { registerRateLimit } from './plugins/rate-limit.js';
 import { registerRequestId, requestIdFor } from './plugins/request-id.js';
@@ -94,6 +95,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
 
   registerRequestId(app);
   registerValidation(app);
+  registerInputGuard(app);
   registerErrorHandler(app, { bodyLimitBytes: config.bodyLimitBytes });
   registerMetrics(app, metrics);
   // JSON only: any other body type on these routes is 415. Routes taking raw bodies (file

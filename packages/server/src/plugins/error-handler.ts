@@ -73,6 +73,12 @@ export function classifyError(err: unknown, request: FastifyRequest, bodyLimitBy
         'The request body is empty but Content-Type is application/json',
       );
   }
+  // PostgreSQL refusing a value's bytes (NUL, bad encoding) is the caller's input, not our fault.
+  if (fe.code === '22021' || fe.code === '22P05') {
+    return new ApiError('BAD_REQUEST', {}, 'The request contains characters that cannot be stored', {
+      cause: err,
+    });
+  }
   const status = typeof fe.statusCode === 'number' ? fe.statusCode : 500;
   if (status >= 400 && status < 500) {
     const code = STATUS_TO_CODE[status] ?? 'BAD_REQUEST';

@@ -74,6 +74,35 @@ describeStores('ops routes', (ctx) => {
     });
   });
 
+  it('NUL characters in params, query or body are a 400 naming the field, on both drivers', async () => {
+    const caller = await ctx.createCaller();
+    const param = await ctx.app.inject({
+      method: 'DELETE',
+      url: '/v1/account/keys/%00',
+      headers: caller.headers,
+    });
+    expect(expectError(param, 'VALIDATION_ERROR').error.details).toEqual({
+      in: 'params',
+      fields: [{ path: '/id', message: expect.any(String) }],
+    });
+    const query = await ctx.app.inject({
+      method: 'GET',
+      url: '/v1/account/keys?cursor=a%00b',
+      headers: caller.headers,
+    });
+    expect(expectError(query, 'VALIDATION_ERROR').error.details.in).toBe('querystring');
+    const body = await ctx.app.inject({
+      method: 'POST',
+      url: '/v1/account/keys',
+      headers: caller.headers,
+      payload: { name: 'a\u0000b' },
+    });
+    expect(expectError(body, 'VALIDATION_ERROR').error.details).toEqual({
+      in: 'body',
+      fields: [{ path: '/name', message: expect.any(String) }],
+    });
+  });
+
   it('GET /v1/pricing lists the plans with their limits and decimal prices', async () => {
     const res = await ctx.app.inject({ method: 'GET', url: '/v1/pricing' });
     expect(res.statusCode).toBe(200);
