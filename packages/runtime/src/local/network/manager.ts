@@ -357,9 +357,14 @@ export function createNetworkManager(options: NetworkManagerOptions): NetworkMan
         };
         current.leases[sandboxId] = entry;
         if (taken) pool?.refill();
-        await saveState(statePath, current);
         try {
-          await applySandbox(sandboxId, entry, compiled, true, taken !== null);
+          // The lease file and the kernel side are written side by side: init() recovers either
+          // half (a lease without its netns is released, a netns without a lease is adopted).
+          const steps = await Promise.allSettled([
+            saveState(statePath, current),
+            applySandbox(sandboxId, entry, compiled, true, taken !== null),
+          ]);
+          for (const step of steps) if (step.status === 'rejected') throw step.reason;
         } catch (err) {
           // A repair of an existing sandbox keeps what it had (nft transactions are atomic).
           if (existing) {
