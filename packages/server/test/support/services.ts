@@ -104,8 +104,21 @@ export async function startPostgres(): Promise<TestService> {
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
     async stop() {
-      child.kill('SIGINT');
-      await new Promise((r) => (child.exitCode !== null ? r(null) : child.once('exit', r)));
+      // `runuser` does not forward SIGINT, so stop the cluster through pg_ctl (fast mode).
+      const [stopCmd, stopArgs] = wrap(join(bin, 'pg_ctl'), [
+        '-D',
+        dataDir,
+        'stop',
+        '-m',
+        'fast',
+        '-w',
+        '-t',
+        '30',
+      ]);
+      await run(stopCmd, stopArgs).catch(() => child.kill('SIGTERM'));
+      await new Promise((r) =>
+        child.exitCode !== null || child.signalCode !== null ? r(null) : child.once('exit', r),
+      );
       await rm(dir, { recursive: true, force: true });
     },
   };
