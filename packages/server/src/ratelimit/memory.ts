@@ -7,9 +7,10 @@ export interface MemoryRateLimitStoreOptions {
 }
 
 /**
- * One key's log: a ring of the last `limit` admitted hit times, oldest at `head`. Admission
- * only needs the oldest of the last `limit` hits, so memory is O(limit) and a hit is amortised
- * O(1) (each entry is pushed and evicted once).
+ * One key's log: a ring of the admitted hit times still in the window, oldest at `head`. It
+ * never holds more than `limit` entries (admission needs only the oldest of the last `limit`
+ * hits) and grows by doubling as hits arrive, so memory is O(min(limit, hits in the window))
+ * and a hit is amortised O(1) (each entry is pushed and evicted once).
  */
 interface KeyLog {
   times: Float64Array;
@@ -17,6 +18,9 @@ interface KeyLog {
   size: number;
   windowMs: number;
 }
+
+/** First ring size of a key; rings double from here up to the key's limit. */
+const INITIAL_CAPACITY = 16;
 
 /**
  * Exact sliding-window log kept in this process. Right for one replica; several replicas need
@@ -48,10 +52,11 @@ export class MemoryRateLimitStore implements RateLimitStore {
     }
     const allowed = log.size < limit;
     if (allowed) {
-      times[(log.head + log.size) % capacity] = nowMs;
+      if (log.size === capacity) resize(log, Math.min(limit, capacity * 2));
+      log.times[(log.head + log.size) % log.times.length] = nowMs;
       log.size++;
     }
-    const resetAtMs = (log.size > 0 ? times[log.head]! : nowMs) + windowMs;
+    const resetAtMs = (log.size > 0 ? log.times[log.head]! : nowMs) + windowMs;
     return {
       allowed,
       limit,
@@ -85,24 +90,34 @@ export class MemoryRateLimitStore implements RateLimitStore {
   }
 
   #logFor(key: string, limit: number, windowMs: number): KeyLog {
-    const capacity = Math.max(1, limit);
     let log = this.#logs.get(key);
     if (!log) {
-      log = { times: new Float64Array(capacity), head: 0, size: 0, windowMs };
+      log = {
+        times: new Float64Array(Math.max(1, Math.min(limit, INITIAL_CAPACITY))),
+        head: 0,
+        size: 0,
+        windowMs,
+      };
       this.#logs.set(key, log);
-    } else if (log.times.length !== capacity) {
-      // The key's limit changed (plan change): keep the newest hits that fit. Dropped hits are
+    } else if (log.times.length > Math.max(1, limit)) {
+      // The key's limit went down (plan change): keep the newest hits that fit. Dropped hits are
       // older than every kept one, so they would have left the window first: still exact.
-      const times = new Float64Array(capacity);
-      const keep = Math.min(log.size, capacity);
-      for (let i = 0; i < keep; i++) {
-        times[i] = log.times[(log.head + log.size - keep + i) % log.times.length]!;
-      }
-      log.times = times;
-      log.head = 0;
-      log.size = keep;
+      resize(log, Math.max(1, limit));
     }
     log.windowMs = windowMs;
     return log;
   }
+}
+
+/** Moves a log into a ring of `capacity` slots, keeping its newest `capacity` hits in order. */
+function resize(log: KeyLog, capacity: number): void {
+  const times = new Float64Array(capacity);
+  const keep = Math.min(log.size, capacity);
+  const old = log.times;
+  for (let i = 0; i < keep; i++) {
+    times[i] = old[(log.head + log.size - keep + i) % old.length]!;
+  }
+  log.times = times;
+  log.head = 0;
+  log.size = keep;
 }

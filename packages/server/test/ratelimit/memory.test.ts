@@ -17,3 +17,23 @@ describe('memory rate-limit store housekeeping', () => {
     await store.close();
   });
 });
+
+describe('memory rate-limit store rings', () => {
+  it("grows a key's ring past its first size up to the limit, wrapping exactly", async () => {
+    const store = new MemoryRateLimitStore();
+    const t0 = Date.now();
+    for (let i = 0; i < 1000; i++) {
+      expect((await store.hit('team', 1000, 60_000, t0 + i)).allowed).toBe(true);
+    }
+    expect(await store.hit('team', 1000, 60_000, t0 + 1_000)).toMatchObject({
+      allowed: false,
+      resetAtMs: t0 + 60_000,
+    });
+    // Hits then age out one by one, in order, across the ring's wrap-around.
+    for (let i = 0; i < 50; i++) {
+      const r = await store.hit('team', 1000, 60_000, t0 + 60_000 + i);
+      expect(r).toMatchObject({ allowed: true, remaining: 0, resetAtMs: t0 + 60_000 + i + 1 });
+    }
+    await store.close();
+  });
+});
