@@ -23,6 +23,7 @@ export function registerLoginRoutes(app: App, throttle: LoginThrottle): void {
       config: { public: true },
       schema: {
         tags: ['auth'],
+        security: [],
         summary: 'Log in with email and password; sets the session cookie',
         body: LoginBody,
         response: { 200: SessionResponse },

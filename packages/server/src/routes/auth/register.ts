@@ -22,6 +22,7 @@ export function registerRegisterRoute(app: App): void {
       config: { public: true },
       schema: {
         tags: ['auth'],
+        security: [],
         summary: 'Create an account with a personal workspace; sets the session cookie',
         body: RegisterBody,
         response: { 201: RegisterResponse },

@@ -20,6 +20,7 @@ export function registerTokenRoute(app: App): void {
       config: { public: true },
       schema: {
         tags: ['auth'],
+        security: [],
         summary: 'Exchange an API key for a short-lived JWT',
         body: TokenBody,
         response: { 200: TokenResponse },
