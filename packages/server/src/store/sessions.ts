@@ -25,7 +25,11 @@ export async function deleteSession(db: Kysely<Database>, id: string): Promise<v
 }
 
 /** Deletes one user's sessions that expired before `now`. */
-export async function deleteExpiredSessionsOfUser(db: Kysely<Database>, userId: string, now: string): Promise<void> {
+export async function deleteExpiredSessionsOfUser(
+  db: Kysely<Database>,
+  userId: string,
+  now: string,
+): Promise<void> {
   await db.deleteFrom('sessions').where('user_id', '=', userId).where('expires_at', '<', now).execute();
 }
 
