@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { chmod, copyFile, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { join } from 'node:path';
@@ -73,6 +74,7 @@ export class GvisorRuntime implements Runtime {
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly cgroupParent: string;
   private prereqs: Promise<string> | null = null;
+  private readonly idPrefix: string;
 
   constructor(private readonly options: GvisorRuntimeOptions) {
     this.root = join(options.stateDir, 'gvisor');
@@ -83,6 +85,7 @@ export class GvisorRuntime implements Runtime {
     };
     this.pool = new DiskPool(join(this.root, '.disk-pool'));
     this.cgroupParent = options.cgroupParent ?? '/corral-gvisor';
+    this.idPrefix = `c${createHash('sha256').update(this.root).digest('hex').slice(0, 8)}`;
     const exec = (id: string, request: ExecRequest) => this.exec(id, request);
     this.files = createExecFiles(exec);
   }
@@ -148,14 +151,14 @@ export class GvisorRuntime implements Runtime {
 
   async pause(id: string): Promise<SandboxInfo> {
     return this.transition(id, ['running'], async (record) => {
-      await runChecked(this.argv(record, ['pause', id]), 'runsc pause');
+      await runChecked(this.argv(record, ['pause', this.cid(id)]), 'runsc pause');
       return 'paused';
     });
   }
 
   async resume(id: string): Promise<SandboxInfo> {
     return this.transition(id, ['paused', 'hibernated'], async (record, state) => {
-      if (state === 'paused') await runChecked(this.argv(record, ['resume', id]), 'runsc resume');
+      if (state === 'paused') await runChecked(this.argv(record, ['resume', this.cid(id)]), 'runsc resume');
       else await this.boot(record);
       return 'running';
     });
@@ -164,7 +167,7 @@ export class GvisorRuntime implements Runtime {
   /** Checkpoint the sandbox (memory and processes) to `checkpoint/`, then free it. */
   async hibernate(id: string): Promise<SandboxInfo> {
     return this.transition(id, ['running', 'paused'], async (record, state) => {
-      if (state === 'paused') await runChecked(this.argv(record, ['resume', id]), 'runsc resume');
+      if (state === 'paused') await runChecked(this.argv(record, ['resume', this.cid(id)]), 'runsc resume');
       await this.checkpoint(record);
       return 'hibernated';
     });
@@ -216,7 +219,9 @@ export class GvisorRuntime implements Runtime {
     if (!listed.some((p) => p.pid === pid)) {
       throw new RuntimeError('PROCESS_NOT_FOUND', `no process ${pid} in sandbox ${id}`, { id, pid });
     }
-    const result = await runCommand(this.argv(record, ['kill', '--pid', String(pid), id, String(number)]));
+    const result = await runCommand(
+      this.argv(record, ['kill', '--pid', String(pid), this.cid(id), String(number)]),
+    );
     if (result.exitCode !== 0) {
       throw new RuntimeError('PROCESS_NOT_FOUND', `no process ${pid} in sandbox ${id}`, { id, pid });
     }
@@ -256,8 +261,8 @@ export class GvisorRuntime implements Runtime {
     return sandboxStats({
       upper: this.paths(id),
       live: state === 'running' || state === 'paused',
-      events: () => runCommand(this.argv(record, ['events', '--stats', id])).then((r) => r.stdout),
-      cgroupPath: `${this.cgroupParent}/${id}`,
+      events: () => runCommand(this.argv(record, ['events', '--stats', this.cid(id)])).then((r) => r.stdout),
+      cgroupPath: `${this.cgroupParent}/${this.cid(id)}`,
       network: this.options.network && record.network ? this.options.network : null,
       id,
     });
@@ -280,10 +285,10 @@ export class GvisorRuntime implements Runtime {
       // Memory: checkpoint (which stops the sandbox), archive, then bring it back as it was.
       const live = state === 'running' || state === 'paused';
       if (withMemory && live) {
-        if (state === 'paused') await runChecked(this.argv(record, ['resume', id]), 'runsc resume');
+        if (state === 'paused') await runChecked(this.argv(record, ['resume', this.cid(id)]), 'runsc resume');
         await this.checkpoint(record);
       } else if (live) {
-        await runChecked(this.argv(record, ['pause', id]), 'runsc pause');
+        await runChecked(this.argv(record, ['pause', this.cid(id)]), 'runsc pause');
       }
       try {
         const result = await snapshotSandbox(paths, destPath, withMemory);
@@ -291,9 +296,9 @@ export class GvisorRuntime implements Runtime {
       } finally {
         if (withMemory && live) {
           await this.boot(record);
-          if (state === 'paused') await runChecked(this.argv(record, ['pause', id]), 'runsc pause');
+          if (state === 'paused') await runChecked(this.argv(record, ['pause', this.cid(id)]), 'runsc pause');
         } else if (live && state === 'running') {
-          await runChecked(this.argv(record, ['resume', id]), 'runsc resume');
+          await runChecked(this.argv(record, ['resume', this.cid(id)]), 'runsc resume');
         }
       }
     });
@@ -340,6 +345,14 @@ export class GvisorRuntime implements Runtime {
     return this.prereqs;
   }
 
+  /**
+   * runsc's container id: the sandbox id behind a hash of this runtime's state dir, because runsc
+   * names each sandbox's control socket (abstract, host-wide) and cgroup after it.
+   */
+  private cid(id: string): string {
+    return `${this.idPrefix}-${id}`;
+  }
+
   private paths(id: string): GvisorPaths {
     return gvisorPaths(this.root, id);
   }
@@ -368,7 +381,7 @@ export class GvisorRuntime implements Runtime {
   /** runsc's view wins for a sandbox the driver thinks is up: it may have died meanwhile. */
   private async liveState(record: GvisorRecord): Promise<SandboxState> {
     if (record.state !== 'running' && record.state !== 'paused') return record.state;
-    const result = await runCommand(this.argv(record, ['state', record.spec.id]));
+    const result = await runCommand(this.argv(record, ['state', this.cid(record.spec.id)]));
     if (result.exitCode !== 0) return 'stopped';
     const status = (JSON.parse(result.stdout) as { status?: string }).status;
     if (status === 'running') return 'running';
@@ -427,15 +440,15 @@ export class GvisorRuntime implements Runtime {
       rootfs: paths.rootfs,
       resolvConf: record.network ? paths.resolvConf : null,
       netnsPath: record.network?.netnsPath ?? null,
-      cgroupsPath: `${this.cgroupParent}/${spec.id}`,
+      cgroupsPath: `${this.cgroupParent}/${this.cid(spec.id)}`,
       pidsHeadroom: PIDS_HEADROOM,
       shim: await ensureStatxShim(join(MOUNT_ROOT, 'lib')),
     });
     await writeFile(paths.config, JSON.stringify(config, null, 2), { mode: 0o600 });
     await writeJsonAtomic(paths.processes, []);
     const args = record.checkpointed
-      ? ['restore', '--image-path', paths.checkpoint, '--bundle', paths.dir, '--detach', spec.id]
-      : ['run', '--bundle', paths.dir, '--detach', spec.id];
+      ? ['restore', '--image-path', paths.checkpoint, '--bundle', paths.dir, '--detach', this.cid(spec.id)]
+      : ['run', '--bundle', paths.dir, '--detach', this.cid(spec.id)];
     const result = await runDetached(this.argv(record, args, true), join(paths.dir, 'runsc.log'));
     if (result.exitCode !== 0) {
       await this.removeContainer(record);
@@ -470,7 +483,7 @@ export class GvisorRuntime implements Runtime {
     await rm(paths.checkpoint, { recursive: true, force: true });
     await mkdir(paths.checkpoint, { mode: 0o700 });
     await runChecked(
-      this.argv(record, ['checkpoint', '--image-path', paths.checkpoint, record.spec.id]),
+      this.argv(record, ['checkpoint', '--image-path', paths.checkpoint, this.cid(record.spec.id)]),
       'runsc checkpoint',
     );
     await this.removeContainer(record);
@@ -479,9 +492,9 @@ export class GvisorRuntime implements Runtime {
 
   private async removeContainer(record: GvisorRecord): Promise<void> {
     const id = record.spec.id;
-    const state = await runCommand(this.argv(record, ['state', id]));
+    const state = await runCommand(this.argv(record, ['state', this.cid(id)]));
     if (state.exitCode !== 0) return;
-    await runCommand(this.argv(record, ['delete', '--force', id]));
+    await runCommand(this.argv(record, ['delete', '--force', this.cid(id)]));
   }
 
   private async teardown(id: string): Promise<void> {
@@ -516,7 +529,7 @@ export class GvisorRuntime implements Runtime {
       terminal: tty,
     });
     const target: ExecTarget = {
-      execArgv: (extra) => this.argv(record, ['exec', ...extra, id]),
+      execArgv: (extra) => this.argv(record, ['exec', ...extra, this.cid(id)]),
       scratchDir: join(this.paths(id).dir, 'exec'),
       killGroup: (pid, signal) => this.killGroup(record, pid, signal),
       onExit: (pid) => void this.procs.remove(this.paths(id).processes, pid).catch(() => undefined),
@@ -542,17 +555,21 @@ export class GvisorRuntime implements Runtime {
       `kill -s ${number} -- -${pid} 2>/dev/null || kill -s ${number} ${pid}`,
     );
     if (!ok)
-      await runCommand(this.argv(record, ['kill', '--pid', String(pid), record.spec.id, String(number)]));
+      await runCommand(
+        this.argv(record, ['kill', '--pid', String(pid), this.cid(record.spec.id), String(number)]),
+      );
   }
 
   /** Run a constant root shell script inside the sandbox with no stdio; true when it exits 0. */
   private runInside(record: GvisorRecord, script: string): Promise<boolean> {
     const dir = join(this.paths(record.spec.id).dir, 'exec');
-    return runScriptInside(dir, script, (extra) => this.argv(record, ['exec', ...extra, record.spec.id]));
+    return runScriptInside(dir, script, (extra) =>
+      this.argv(record, ['exec', ...extra, this.cid(record.spec.id)]),
+    );
   }
 
   private async livePids(record: GvisorRecord): Promise<Set<number>> {
-    const result = await runCommand(this.argv(record, ['ps', '--format', 'json', record.spec.id]));
+    const result = await runCommand(this.argv(record, ['ps', '--format', 'json', this.cid(record.spec.id)]));
     if (result.exitCode !== 0) return new Set();
     try {
       return new Set(JSON.parse(result.stdout) as number[]);
