@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -135,6 +136,28 @@ describe.skipIf(process.getuid?.() !== 0 || !hasRunsc)('gvisor driver', () => {
       expect((await rt.restore(s.id, dest)).state).toBe('running');
       expect(await shellOk(rt, s.id, 'cat ~/f')).toBe('on-disk\n');
       expect(await dump(s.id, pid)).toBe(before);
+    });
+
+    it('destroy leaves no runsc container, mount, cgroup, netns or directory behind', async () => {
+      const s = spec('leak');
+      await rt.create(s);
+      const cid = `c${createHash('sha256').update(join(stateDir, 'gvisor')).digest('hex').slice(0, 8)}-${s.id}`;
+      const mounts = () => readFileSync('/proc/self/mountinfo', 'utf8');
+      const runscIds = () =>
+        execFileSync('runsc', [`--root=${join(stateDir, 'gvisor', '.runsc-root')}`, 'list', '--quiet'], {
+          encoding: 'utf8',
+        });
+      expect(runscIds()).toContain(cid);
+      expect(existsSync(`/sys/fs/cgroup/memory/corral-gvisor/${cid}`)).toBe(true);
+      expect(existsSync(`/run/netns/${NET.netnsPrefix}${s.id}`)).toBe(true);
+      await rt.destroy(s.id);
+      expect(runscIds()).not.toContain(cid);
+      expect(mounts()).not.toContain(join(stateDir, 'gvisor', s.id));
+      for (const c of readdirSync('/sys/fs/cgroup')) {
+        expect(existsSync(`/sys/fs/cgroup/${c}/corral-gvisor/${cid}`)).toBe(false);
+      }
+      expect(existsSync(`/run/netns/${NET.netnsPrefix}${s.id}`)).toBe(false);
+      expect(existsSync(join(stateDir, 'gvisor', s.id))).toBe(false);
     });
 
     it('runs the user process inside gVisor with the id mapping of ids.ts', async () => {

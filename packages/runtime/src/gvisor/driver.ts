@@ -41,6 +41,7 @@ import {
   gvisorPaths,
   MOUNT_ROOT,
   mountLayers,
+  removeCgroups,
   removeSandboxDir,
   unmountLayers,
   unmountOverlay,
@@ -452,6 +453,7 @@ export class GvisorRuntime implements Runtime {
     const result = await runDetached(this.argv(record, args, true), join(paths.dir, 'runsc.log'));
     if (result.exitCode !== 0) {
       await this.removeContainer(record);
+      await removeCgroups(`${this.cgroupParent}/${this.cid(spec.id)}`);
       const line = lastLine(result.stderr);
       if (/ptrace|platform|kvm/i.test(line)) {
         throw new RuntimeError('PREREQUISITE_MISSING', `runsc cannot start a sandbox here: ${line}`, {
@@ -502,6 +504,7 @@ export class GvisorRuntime implements Runtime {
     const record = await readJson<GvisorRecord>(paths.record);
     const probe: GvisorRecord = record ?? ({ spec: { id }, network: null } as unknown as GvisorRecord);
     await this.removeContainer(probe);
+    await removeCgroups(`${this.cgroupParent}/${this.cid(id)}`);
     await unmountLayers(paths).catch(() => undefined);
     await this.options.network?.teardown(id);
     await removeSandboxDir(paths);

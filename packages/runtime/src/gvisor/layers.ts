@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { access, chmod, chown, mkdir, readFile, rm } from 'node:fs/promises';
+import { access, chmod, chown, mkdir, readdir, readFile, rm, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RuntimeError } from '../errors.js';
 import type { DiskPool } from '../local/disk-pool.js';
@@ -152,4 +152,15 @@ export async function removeSandboxDir(paths: GvisorPaths): Promise<void> {
 export async function upperBytes(paths: GvisorPaths): Promise<number> {
   const result = await runCommand(['du', '-sxb', paths.upper]);
   return Number(result.stdout.split('\t')[0]) || 0;
+}
+
+/**
+ * Remove a sandbox's host cgroup (every v1 controller, and v2) if runsc left it behind — it does
+ * when a sandbox failed to start or its sentry was killed. Only empty groups can go; errors ignored.
+ */
+export async function removeCgroups(cgroupPath: string): Promise<void> {
+  const controllers = await readdir('/sys/fs/cgroup').catch(() => [] as string[]);
+  for (const dir of ['', ...controllers.map((c) => `/${c}`)]) {
+    await rmdir(`/sys/fs/cgroup${dir}${cgroupPath}`).catch(() => undefined);
+  }
 }
