@@ -1,6 +1,6 @@
 // Memory per idle sandbox: host MemAvailable delta, the processes' RSS/PSS and the cgroups' usage.
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { benchSpec, execOnce } from './runtime-corral.mjs';
 import { quantile, round, row, timed } from './runtime-measure.mjs';
 
@@ -19,13 +19,19 @@ async function meminfo() {
 /** Cgroup parents of the drivers: the local driver's, and the gvisor driver's default. */
 const CGROUP_PARENTS = ['corral', 'corral-gvisor'];
 
-/** Host pids in the sandbox's cgroup (v1 pids controller, or the v2 directory), whichever driver made it. */
+/**
+ * Host pids in the sandbox's cgroup (v1 pids controller, or the v2 directory), whichever driver
+ * made it: named after the id, or `<instance tag>-<id>` (the gvisor driver's container ids).
+ */
 async function cgroupPids(id) {
   const root = existsSync('/sys/fs/cgroup/cgroup.controllers') ? '/sys/fs/cgroup' : '/sys/fs/cgroup/pids';
   const pids = new Set();
   for (const parent of CGROUP_PARENTS) {
-    const text = await readFile(`${root}/${parent}/${id}/cgroup.procs`, 'utf8').catch(() => '');
-    for (const pid of text.split('\n').filter(Boolean)) pids.add(Number(pid));
+    const names = await readdir(`${root}/${parent}`).catch(() => []);
+    for (const name of names.filter((n) => n === id || n.endsWith(`-${id}`))) {
+      const text = await readFile(`${root}/${parent}/${name}/cgroup.procs`, 'utf8').catch(() => '');
+      for (const pid of text.split('\n').filter(Boolean)) pids.add(Number(pid));
+    }
   }
   return [...pids];
 }
@@ -52,6 +58,7 @@ export async function memoryRows({ runtime, label, count, idPrefix, log, spec = 
   let usage;
   let createMs = 0;
   let destroyMs = 0;
+  let destroyFailures = [];
   const createTimes = [];
   try {
     [createMs] = await timed(async () => {
@@ -70,10 +77,11 @@ export async function memoryRows({ runtime, label, count, idPrefix, log, spec = 
     idle = await meminfo();
     usage = await processUsage(runtime, ids);
   } finally {
-    [destroyMs] = await timed(() => destroyAll(runtime, ids));
+    [destroyMs, destroyFailures] = await timed(() => destroyAll(runtime, ids));
     log(`${label}: destroyed ${ids.length} idle sandboxes in ${(destroyMs / 1000).toFixed(1)} s`);
   }
   await settle(SETTLE_MS);
+  const leaked = await leftovers(ids);
   const final = await meminfo();
   const each = (bytes) => bytes / count / MIB;
   const hostDrop = each(before.MemAvailable - idle.MemAvailable);
@@ -91,7 +99,18 @@ export async function memoryRows({ runtime, label, count, idPrefix, log, spec = 
         : 'kernel objects + max(PSS, cgroup usage)';
   const kernelNote = kernelFields.map((f) => `${f} ${each(idle[f] - before[f]).toFixed(2)}`).join(', ');
   const setup = `${count} idle sandboxes (${usage.processes} processes), created in ${(createMs / 1000).toFixed(1)} s`;
+  const failure = destroyFailures[0]
+    ? `; first failure: ${destroyFailures[0].id}: ${destroyFailures[0].message}`
+    : '';
+  const leakNote = `destroy() rejected ${destroyFailures.length}; still holding processes 3 s after destroy: ${leaked.slice(0, 5).join(', ') || 'none'}${failure}`;
   return [
+    row(
+      `${label}: idle sandboxes not cleaned up by destroy()`,
+      new Set([...destroyFailures.map((f) => f.id), ...leaked]).size,
+      'sandboxes',
+      '0',
+      leakNote,
+    ),
     ...scaleRows(label, createTimes, destroyMs),
     row(`${label}: memory per idle sandbox (largest reading)`, estimate, 'MiB', '≤ 5', `${used}; ${setup}`),
     row(
@@ -188,13 +207,29 @@ async function processUsage(runtime, ids) {
   return usage;
 }
 
-/** Destroy sandboxes a few at a time; failures are logged by the caller's later checks, not thrown. */
+/**
+ * Destroy sandboxes a few at a time, then once more one by one for any that failed; resolves
+ * with what still failed ({ id, message }), never throws.
+ */
 export async function destroyAll(runtime, ids, concurrency = 4) {
   const queue = [...ids];
+  const failed = [];
   const worker = async () => {
     for (let id = queue.shift(); id !== undefined; id = queue.shift()) {
-      await runtime.destroy(id).catch(() => undefined);
+      await runtime.destroy(id).catch(() => failed.push(id));
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
+  const still = [];
+  for (const id of failed) {
+    await runtime.destroy(id).catch((err) => still.push({ id, message: err.message }));
+  }
+  return still;
+}
+
+/** Sandboxes whose cgroup still holds processes after destroy() resolved: leaks, not figures. */
+export async function leftovers(ids) {
+  const out = [];
+  for (const id of ids) if ((await cgroupPids(id)).length > 0) out.push(id);
+  return out;
 }
