@@ -23,18 +23,15 @@ import { createExecFiles } from '../shared/files-over-exec.js';
 import type { TemplateStore } from '../templates/interface.js';
 import { type CgroupDriver, detectCgroupDriver, type SandboxCgroup } from './cgroups/index.js';
 import { DiskStore } from './disks.js';
-import { buildExecArgs } from './env.js';
-import { type SandboxEntry, signalGroup, startExec, startPty } from './exec.js';
 import { startInit } from './init.js';
 import { KeyedLock } from './locks.js';
 import { ensureHelper } from './native.js';
 import type { NetworkManager, SandboxNetwork } from './network/index.js';
-import { listPortsFromHost } from './ports.js';
 import { checkPrerequisites } from './prereqs.js';
 import { isSameProcess, processStartTimeSync } from './proc.js';
 import { ProcessTable } from './processes.js';
-import { openRelay } from './relay.js';
 import { prepareLayers, removeSandboxDir, unmountLayers, upperBytes, writeIdentity } from './rootfs.js';
+import { SandboxIo } from './sandbox-io.js';
 import { archiveUpper, extractArchive, validateArchive } from './snapshot.js';
 import { hostnameOf, limitsOf, toInfo, validateSpec } from './spec.js';
 import {
@@ -77,11 +74,20 @@ class LocalRuntime implements Runtime {
   private readonly diskPool: DiskStore;
   private cgroups!: CgroupDriver;
   private readonly ready: Promise<void>;
+  private readonly io: SandboxIo;
 
   constructor(private readonly options: LocalRuntimeOptions) {
     this.files = createExecFiles((id, request) => this.exec(id, request));
     this.procTable = new ProcessTable((id) => sandboxPaths(options.stateDir, id, null).processes);
     this.diskPool = new DiskStore(disksDir(options.stateDir), () => this.helper);
+    this.io = new SandboxIo({
+      helper: () => this.helper,
+      cgroups: () => this.cgroups,
+      procTable: this.procTable,
+      requireRecord: (id) => this.requireRecord(id),
+      checkAlive: (record) => this.checkAlive(record),
+      dirOf: (record) => this.paths(record).dir,
+    });
     this.ready = this.initialize();
     this.ready.catch(() => undefined);
   }
@@ -338,57 +344,30 @@ class LocalRuntime implements Runtime {
     await this.locked(record.spec.id, () => this.reconcile(record));
   }
 
-  // ---- processes ----
+  // ---- processes, ptys and ports (sandbox-io.ts) ----
 
-  async exec(id: string, request: ExecRequest): Promise<ExecProcess> {
-    const { record, entry } = await this.runningEntry(id);
-    const args = buildExecArgs(record.spec, request, false);
-    const { process, started } = await startExec(entry, args);
-    this.procTable.add(id, started, { command: request.command, args: request.args ?? [], tty: false });
-    return process;
+  exec(id: string, request: ExecRequest): Promise<ExecProcess> {
+    return this.io.exec(id, request);
   }
 
-  async pty(id: string, request: PtyRequest): Promise<PtyProcess> {
-    const { record, entry } = await this.runningEntry(id);
-    const args = buildExecArgs(record.spec, request, true);
-    const statusFile = join(
-      this.paths(record).dir,
-      `pty-${Date.now()}-${Math.random().toString(36).slice(2)}`,
-    );
-    const { process, started } = await startPty(entry, {
-      ...args,
-      cols: request.cols,
-      rows: request.rows,
-      statusFile,
-    });
-    this.procTable.add(id, started, { command: args.command, args: args.args, tty: true });
-    return process;
+  pty(id: string, request: PtyRequest): Promise<PtyProcess> {
+    return this.io.pty(id, request);
   }
 
-  async processes(id: string): Promise<ProcessInfo[]> {
-    await this.requireRecord(id);
-    return this.procTable.list(id);
+  processes(id: string): Promise<ProcessInfo[]> {
+    return this.io.processes(id);
   }
 
-  async signal(id: string, pid: number, signal: NodeJS.Signals): Promise<void> {
-    await this.requireRecord(id);
-    const tracked = await this.procTable.find(id, pid);
-    if (!tracked)
-      throw new RuntimeError('PROCESS_NOT_FOUND', `no process ${pid} started through the API in ${id}`);
-    signalGroup(tracked.hostPid, signal);
+  signal(id: string, pid: number, signal: NodeJS.Signals): Promise<void> {
+    return this.io.signal(id, pid, signal);
   }
 
-  async ports(id: string): Promise<PortInfo[]> {
-    const { entry } = await this.runningEntry(id);
-    return listPortsFromHost(entry.initPid, await this.cgroups.forSandbox(id).pids());
+  ports(id: string): Promise<PortInfo[]> {
+    return this.io.ports(id);
   }
 
-  async connect(id: string, port: number): Promise<Duplex> {
-    if (!Number.isInteger(port) || port < 1 || port > 65_535) {
-      throw new RuntimeError('INVALID_ARGUMENT', `bad port ${port}`);
-    }
-    const { entry } = await this.runningEntry(id);
-    return openRelay(entry, port);
+  connect(id: string, port: number): Promise<Duplex> {
+    return this.io.connect(id, port);
   }
 
   async setNetwork(id: string, policy: NetworkPolicy): Promise<void> {
@@ -483,29 +462,6 @@ class LocalRuntime implements Runtime {
     const record = this.records.get(id);
     if (!record) throw new RuntimeError('SANDBOX_NOT_FOUND', `no sandbox ${id}`);
     return record;
-  }
-
-  private async runningEntry(id: string): Promise<{ record: SandboxRecord; entry: SandboxEntry }> {
-    const record = await this.requireRecord(id);
-    if (
-      record.state === 'running' &&
-      record.init &&
-      processStartTimeSync(record.init.pid) !== record.init.startTime
-    ) {
-      await this.checkAlive(record);
-    }
-    if (record.state !== 'running' || !record.init) {
-      throw new RuntimeError('INVALID_STATE', `sandbox ${id} is ${record.state}, not running`, {
-        state: record.state,
-      });
-    }
-    const entry = {
-      helper: this.helper,
-      initPid: record.init.pid,
-      initStartTime: record.init.startTime,
-      procsFiles: this.cgroups.forSandbox(id).procsFiles,
-    };
-    return { record, entry };
   }
 
   private async transition(
