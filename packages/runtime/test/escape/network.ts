@@ -137,10 +137,11 @@ export function describeNetworkEscapes(ctx: NetworkEscapeContext): void {
         `nohup perl -MIO::Socket::INET -e '$s = IO::Socket::INET->new(LocalPort => ${SANDBOX_PORT}, Listen => 5, ReuseAddr => 1) or die; ` +
           `while ($c = $s->accept) { print $c "HTTP/1.0 200 OK\\r\\n\\r\\nsandbox-peer"; close $c }' >/dev/null 2>&1 &`,
       );
+      // The peer's own address: `hostname -I` (getifaddrs over netlink), else the kernel's fib_trie.
       const own = await shell(
         rt,
         peerSpec.id,
-        `perl -ne '$a = $1 if /\\|-- ([\\d.]+)/; print "$a\\n" if /32 host LOCAL/ && $a !~ /^127\\./' /proc/net/fib_trie | sort -u`,
+        `{ hostname -I 2>/dev/null | tr ' ' '\\n'; perl -ne '$a = $1 if /\\|-- ([\\d.]+)/; print "$a\\n" if /32 host LOCAL/' /proc/net/fib_trie 2>/dev/null; } | grep -E '^[0-9]+(\\.[0-9]+){3}$' | grep -v '^127\\.' | head -1`,
       );
       peer = { id: peerSpec.id, address: own.stdout.trim().split('\n')[0] ?? '' };
       hostPort = (await listen('127.0.0.1', 0)) ?? 0;
