@@ -58,7 +58,9 @@ function parseAuthorization(header: string): { scheme: 'bearer' | 'apikey'; valu
  * an Authorization header there is optional but, when present and invalid, still 401.
  */
 export async function registerAuthentication(app: FastifyInstance, deps: PluginDeps): Promise<void> {
-  await app.register(cookie);
+  // Cookies are parsed only where a session could be used (no Authorization header, not a
+  // public route) instead of on every request: API clients never send one.
+  await app.register(cookie, { hook: false });
   const jwtSecret = new TextEncoder().encode(deps.config.jwtSecret);
   app.decorateRequest('auth', null);
   app.decorateRequest('csrfToken', null);
@@ -80,6 +82,8 @@ export async function registerAuthentication(app: FastifyInstance, deps: PluginD
       request.auth = auth;
     } else if (!isPublic) {
       // Public routes ignore the cookie: they need no caller, and so no CSRF check either.
+      const cookieHeader = request.headers.cookie;
+      request.cookies = cookieHeader ? app.parseCookie(cookieHeader) : {};
       const token = request.cookies[SESSION_COOKIE_NAME];
       const session = token ? await authenticateSession(deps.store, token) : null;
       if (session) {

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import { type Page, type PageRequest, paginate } from './pagination.js';
+import { prepareQuery } from './prepared.js';
 import type { ApiKeyRow, Database, NewApiKeyRow } from './schema.js';
 
 /** Inserts a key. */
@@ -36,16 +37,8 @@ export async function touchApiKey(db: Kysely<Database>, id: string, at: string):
 /** A key with what authentication needs of its workspace and of its user's membership there. */
 export type ApiKeyAuthRow = ApiKeyRow & { plan: string; role: string | null };
 
-/**
- * One query for the hot path: the key (by hash or by id), its workspace's plan, and its user's
- * current role in that workspace (null when no longer a member). Keys of deleted workspaces
- * are not returned.
- */
-export async function findApiKeyForAuth(
-  db: Kysely<Database>,
-  by: { hash: string } | { id: string },
-): Promise<ApiKeyAuthRow | undefined> {
-  let query = db
+function buildKeyForAuth(db: Kysely<Database>) {
+  return db
     .selectFrom('api_keys as k')
     .innerJoin('workspaces as w', 'w.id', 'k.workspace_id')
     .leftJoin('members as m', (join) =>
@@ -54,8 +47,26 @@ export async function findApiKeyForAuth(
     .selectAll('k')
     .select(['w.plan as plan', 'm.role as role'])
     .where('w.deleted_at', 'is', null);
-  query = 'hash' in by ? query.where('k.hash', '=', by.hash) : query.where('k.id', '=', by.id);
-  return query.executeTakeFirst();
+}
+
+const keyForAuthByHash = prepareQuery<{ hash: string }, ApiKeyAuthRow>((db, slot) =>
+  buildKeyForAuth(db).where('k.hash', '=', slot('hash')),
+);
+const keyForAuthById = prepareQuery<{ id: string }, ApiKeyAuthRow>((db, slot) =>
+  buildKeyForAuth(db).where('k.id', '=', slot('id')),
+);
+
+/**
+ * One query for the hot path: the key (by hash or by id), its workspace's plan, and its user's
+ * current role in that workspace (null when no longer a member). Keys of deleted workspaces
+ * are not returned. Compiled once (see prepared.ts); the row itself is read on every call.
+ */
+export async function findApiKeyForAuth(
+  db: Kysely<Database>,
+  by: { hash: string } | { id: string },
+): Promise<ApiKeyAuthRow | undefined> {
+  const rows = 'hash' in by ? await keyForAuthByHash(db, by) : await keyForAuthById(db, by);
+  return rows[0];
 }
 
 /** A user's unrevoked keys, newest first; only those of `workspaceId` when given. */

@@ -89,6 +89,11 @@ export async function paginate<DB, TB extends keyof DB, O extends { created_at: 
     .orderBy(sql`${id} ${direction}`)
     .limit(limit + 1)
     .execute();
+  return toPage(rows, limit);
+}
+
+/** A page from `limit + 1` rows ordered by (created_at, id): the extra row means a next page. */
+export function toPage<T extends { created_at: string; id: string }>(rows: T[], limit: number): Page<T> {
   const data = rows.slice(0, limit);
   const last = data[data.length - 1];
   return {

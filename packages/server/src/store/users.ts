@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { prepareQuery } from './prepared.js';
 import type { Database, NewUserRow, UserRow } from './schema.js';
 
 /** Inserts a user; `email` must already be normalised (trimmed, lowercased). */
@@ -11,9 +12,13 @@ export async function findUserByEmail(db: Kysely<Database>, email: string): Prom
   return db.selectFrom('users').selectAll().where('email', '=', email).executeTakeFirst();
 }
 
-/** The user with this id, if any. */
+const userById = prepareQuery<{ id: string }, UserRow>((db, slot) =>
+  db.selectFrom('users').selectAll().where('id', '=', slot('id')),
+);
+
+/** The user with this id, if any (a hot-path query, compiled once). */
 export async function findUserById(db: Kysely<Database>, id: string): Promise<UserRow | undefined> {
-  return db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+  return (await userById(db, { id }))[0];
 }
 
 /**
