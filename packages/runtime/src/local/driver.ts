@@ -21,19 +21,19 @@ import type {
 } from '../interface.js';
 import { createExecFiles } from '../shared/files-over-exec.js';
 import type { TemplateStore } from '../templates/interface.js';
-import { type CgroupDriver, detectCgroupDriver, type SandboxCgroup } from './cgroups/index.js';
+import { startSandboxInit } from './boot.js';
+import { type CgroupDriver, detectCgroupDriver } from './cgroups/index.js';
 import { DiskStore } from './disks.js';
-import { startInit } from './init.js';
 import { KeyedLock } from './locks.js';
 import { ensureHelper } from './native.js';
-import type { NetworkManager, SandboxNetwork } from './network/index.js';
+import type { NetworkManager } from './network/index.js';
 import { checkPrerequisites } from './prereqs.js';
 import { isSameProcess, processStartTimeSync } from './proc.js';
 import { ProcessTable } from './processes.js';
 import { prepareLayers, removeSandboxDir, unmountLayers, upperBytes, writeIdentity } from './rootfs.js';
 import { SandboxIo } from './sandbox-io.js';
 import { archiveUpper, extractArchive, validateArchive } from './snapshot.js';
-import { hostnameOf, limitsOf, toInfo, validateSpec } from './spec.js';
+import { hostnameOf, toInfo, validateSpec } from './spec.js';
 import {
   disksDir,
   listRecordIds,
@@ -274,47 +274,15 @@ class LocalRuntime implements Runtime {
     return prepareLayers(this.diskPool, this.paths(record), record.diskId);
   }
 
-  /**
-   * Start the init. The filesystem (`prepareFs`), the cgroup and the network are independent, so
-   * they are made concurrently: create costs the slowest of them, not their sum.
-   */
+  /** Start the init (filesystem, cgroup and network made concurrently, see boot.ts) and save. */
   private async boot(record: SandboxRecord, prepareFs: () => Promise<void>): Promise<void> {
-    const { spec } = record;
-    const network = this.options.network;
-    const [cgroupResult, networkResult, fsResult] = await Promise.allSettled([
-      this.cgroups.create(spec.id, limitsOf(spec)),
-      network ? network.setup(spec.id, spec.network) : Promise.resolve(null),
-      prepareFs(),
-    ]);
-    for (const result of [cgroupResult, networkResult, fsResult]) {
-      if (result.status === 'rejected') throw result.reason;
-    }
-    const cgroup = (cgroupResult as PromiseFulfilledResult<SandboxCgroup>).value;
-    const attachment = (networkResult as PromiseFulfilledResult<SandboxNetwork | null>).value;
-    record.network = attachment
-      ? { netnsPath: attachment.netnsPath, resolvConf: attachment.resolvConfPath }
-      : null;
-    const paths = this.paths(record);
-    try {
-      record.init = await startInit({
-        helper: this.helper,
-        paths,
-        lowerDir: record.lowerDir,
-        mountOverlay: true,
-        hostname: hostnameOf(spec),
-        procsFiles: cgroup.procsFiles,
-        netnsPath: record.network?.netnsPath ?? null,
-        resolvConf: record.network?.resolvConf ?? null,
-      });
-    } catch (err) {
-      // The helper may have mounted the overlay before failing: never stack a second one later.
-      await this.cgroups
-        .forSandbox(spec.id)
-        .killAll()
-        .catch(() => undefined);
-      await unmountLayers(this.helper, paths).catch(() => undefined);
-      throw err;
-    }
+    const deps = {
+      helper: this.helper,
+      cgroups: this.cgroups,
+      network: this.options.network,
+      paths: () => this.paths(record),
+    };
+    await startSandboxInit(deps, record, prepareFs);
     record.state = 'running';
     delete record.error;
     await this.save(record);
