@@ -102,6 +102,21 @@ export async function startExec(
       signalGroup(hostPid, 'SIGKILL');
     }, request.timeoutMs);
   }
+  // Node resumes (and so discards) a child's stdio streams that nobody listens to when the
+  // child exits (child_process flushStdio), so the caller gets streams of our own, piped from
+  // the helper's: they hold the output until read, with backpressure on the helper.
+  const stdout = child.stdout!.pipe(new PassThrough());
+  const stderr = child.stderr!.pipe(new PassThrough());
+  // A caller that destroys its stream stops reading for good: close the helper's end too, so
+  // the writer gets EPIPE instead of blocking on a full pipe.
+  for (const [ours, theirs] of [
+    [stdout, child.stdout!],
+    [stderr, child.stderr!],
+  ] as const) {
+    ours.once('close', () => {
+      if (!theirs.readableEnded) theirs.destroy();
+    });
+  }
   // Settles when the helper reports the exit, whether or not anyone reads the output.
   const exited = (async (): Promise<ExitStatus> => {
     let code = 125;
@@ -129,8 +144,8 @@ export async function startExec(
   const proc: ExecProcess = {
     pid: nsPid,
     stdin: child.stdin!,
-    stdout: child.stdout!,
-    stderr: child.stderr!,
+    stdout,
+    stderr,
     wait,
     kill: (signal = 'SIGKILL') => signalGroup(hostPid, signal),
   };
