@@ -4,7 +4,11 @@
  */
 export * from './errors.js';
 export type * from './interface.js';
+export {
+  createNetworkManager,
+  type NetworkManager,
+  type NetworkManagerOptions,
+} from './local/network/index.js';
 export { createRuntime, type RuntimeOptions } from './runtime.js';
-export { createNetworkManager, type NetworkManager, type NetworkManagerOptions } from './local/network/index.js';
-export * from './templates/index.js';
 export * from './shared/ids.js';
+export * from './templates/index.js';
