@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import { apiError, type ErrorCode } from '../errors.js';
 import type { PlanId } from '../plans.js';
-import type { ActorType } from '../store/schema.js';
+import type { ActorType, UserRow } from '../store/schema.js';
 import { findWorkspaceForMember, type WorkspaceWithRole } from '../store/workspaces.js';
 import { scopeAllows } from './scopes.js';
 
@@ -21,6 +21,11 @@ export interface Auth {
   sessionId: string | null;
   scopes: string[];
   plan: PlanId;
+  /**
+   * For a key/JWT: its user and its workspace with the user's role, read by the same query that
+   * authenticated the request, so this request's handlers need not read them again.
+   */
+  resolved?: { user: UserRow; workspace: WorkspaceWithRole };
 }
 
 /** Workspace roles, weakest first. */
@@ -64,7 +69,11 @@ export async function requireRole(
 ): Promise<WorkspaceWithRole> {
   const auth = requireAuth(request);
   if (auth.workspaceId !== null && auth.workspaceId !== workspaceId) throw apiError(notFound);
-  const workspace = await findWorkspaceForMember(request.server.store.db, workspaceId, auth.userId);
+  // A key's own workspace was read (live, with the role) when this request was authenticated.
+  const workspace =
+    auth.resolved?.workspace.id === workspaceId
+      ? { ...auth.resolved.workspace }
+      : await findWorkspaceForMember(request.server.store.db, workspaceId, auth.userId);
   if (!workspace) throw apiError(notFound);
   if (!roleAtLeast(workspace.role, minRole)) throw apiError('FORBIDDEN', { required_role: minRole });
   return workspace;

@@ -181,17 +181,16 @@ export async function issueToken(
 /** `GET /v1/auth/me`: the user, their workspaces (a key's: just its own) and the credential. */
 export async function whoAmI(deps: ServiceDeps, request: FastifyRequest) {
   const auth = requireAuth(request);
-  const user = await findUserById(deps.store.db, auth.userId);
+  // A key/JWT: its user and its one workspace came with the authenticating query.
+  const user = auth.resolved?.user ?? (await findUserById(deps.store.db, auth.userId));
   if (!user) throw apiError('UNAUTHORIZED');
-  const workspaces = await listWorkspacesForMember(
-    deps.store.db,
-    auth.userId,
-    { limit: MAX_PAGE_LIMIT },
-    auth.workspaceId,
-  );
+  const workspaces = auth.resolved
+    ? [auth.resolved.workspace]
+    : (await listWorkspacesForMember(deps.store.db, auth.userId, { limit: MAX_PAGE_LIMIT }, auth.workspaceId))
+        .data;
   return {
     user: toUserView(user),
-    workspaces: workspaces.data.map(toWorkspaceView),
+    workspaces: workspaces.map(toWorkspaceView),
     auth: { kind: auth.kind, workspace_id: auth.workspaceId, key_id: auth.keyId, scopes: auth.scopes },
     csrf_token: request.csrfToken,
   };

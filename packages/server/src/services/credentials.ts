@@ -1,5 +1,5 @@
 import { isPlanId, type PlanId } from '../plans.js';
-import { findApiKeyForAuth, touchApiKey } from '../store/api-keys.js';
+import { type ApiKeyAuthRow, findApiKeyForAuth, touchApiKey } from '../store/api-keys.js';
 import type { Store } from '../store/db.js';
 import { findSessionForAuth, touchSession } from '../store/sessions.js';
 import type { Auth } from './access.js';
@@ -11,6 +11,30 @@ export const TOUCH_INTERVAL_MS = 60_000;
 
 function planOf(value: string | null | undefined): PlanId {
   return value && isPlanId(value) ? value : 'free';
+}
+
+/** The user and workspace rows carried by a key's authentication row. */
+function resolvedOf(key: ApiKeyAuthRow, role: string): NonNullable<Auth['resolved']> {
+  return {
+    user: {
+      id: key.user_id,
+      email: key.user_email,
+      name: key.user_name,
+      password_hash: null,
+      is_admin: key.user_is_admin,
+      created_at: key.user_created_at,
+    },
+    workspace: {
+      id: key.workspace_id,
+      name: key.workspace_name,
+      plan: key.plan,
+      personal: key.workspace_personal,
+      created_by: key.workspace_created_by,
+      created_at: key.workspace_created_at,
+      deleted_at: null,
+      role,
+    },
+  };
 }
 
 function isPast(iso: string | null, now: number): boolean {
@@ -46,6 +70,7 @@ export async function authenticateApiKey(store: Store, secret: string): Promise<
     sessionId: null,
     scopes: parseScopes(key.scopes),
     plan: planOf(key.plan),
+    resolved: resolvedOf(key, key.role),
   };
 }
 
@@ -72,6 +97,7 @@ export async function authenticateJwt(store: Store, secret: Uint8Array, token: s
     sessionId: null,
     scopes: claims.scopes.filter((s) => keyScopes.includes(s)),
     plan: planOf(key.plan),
+    resolved: resolvedOf(key, key.role),
   };
 }
 

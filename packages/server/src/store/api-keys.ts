@@ -34,8 +34,22 @@ export async function touchApiKey(db: Kysely<Database>, id: string, at: string):
   await db.updateTable('api_keys').set({ last_used_at: at }).where('id', '=', id).execute();
 }
 
-/** A key with what authentication needs of its workspace and of its user's membership there. */
-export type ApiKeyAuthRow = ApiKeyRow & { plan: string; role: string | null };
+/**
+ * A key with its workspace, its user's membership there (`role` null when no longer a member)
+ * and its user — everything authentication and the hot read routes need, in one row.
+ */
+export type ApiKeyAuthRow = ApiKeyRow & {
+  plan: string;
+  role: string | null;
+  workspace_name: string;
+  workspace_personal: number;
+  workspace_created_by: string;
+  workspace_created_at: string;
+  user_email: string;
+  user_name: string;
+  user_is_admin: number;
+  user_created_at: string;
+};
 
 function buildKeyForAuth(db: Kysely<Database>) {
   return db
@@ -44,8 +58,20 @@ function buildKeyForAuth(db: Kysely<Database>) {
     .leftJoin('members as m', (join) =>
       join.onRef('m.workspace_id', '=', 'k.workspace_id').onRef('m.user_id', '=', 'k.user_id'),
     )
+    .innerJoin('users as u', 'u.id', 'k.user_id')
     .selectAll('k')
-    .select(['w.plan as plan', 'm.role as role'])
+    .select([
+      'w.plan as plan',
+      'm.role as role',
+      'w.name as workspace_name',
+      'w.personal as workspace_personal',
+      'w.created_by as workspace_created_by',
+      'w.created_at as workspace_created_at',
+      'u.email as user_email',
+      'u.name as user_name',
+      'u.is_admin as user_is_admin',
+      'u.created_at as user_created_at',
+    ])
     .where('w.deleted_at', 'is', null);
 }
 
@@ -57,9 +83,9 @@ const keyForAuthById = prepareQuery<{ id: string }, ApiKeyAuthRow>((db, slot) =>
 );
 
 /**
- * One query for the hot path: the key (by hash or by id), its workspace's plan, and its user's
- * current role in that workspace (null when no longer a member). Keys of deleted workspaces
- * are not returned. Compiled once (see prepared.ts); the row itself is read on every call.
+ * One query for the hot path: the key (by hash or by id), its workspace, its user's current
+ * role in that workspace (null when no longer a member) and its user. Keys of deleted
+ * workspaces are not returned. Compiled once (see prepared.ts); the row itself is read on every call.
  */
 export async function findApiKeyForAuth(
   db: Kysely<Database>,
