@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import { chmod, copyFile, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
-import { constants } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { RuntimeError } from '../errors.js';
@@ -22,20 +21,12 @@ import type {
   SnapshotOptions,
 } from '../interface.js';
 import { DiskPool } from '../local/disk-pool.js';
-import { buildExecArgs } from '../local/env.js';
 import { createExecFiles } from '../shared/files-over-exec.js';
-import { SANDBOX_ID_PATTERN, SANDBOX_USER_HOME } from '../shared/ids.js';
+import { SANDBOX_ID_PATTERN } from '../shared/ids.js';
 import { listPortsOverExec } from '../shared/ports-over-exec.js';
-import { buildOciConfig, buildProcessJson } from './bundle.js';
+import { buildOciConfig } from './bundle.js';
 import { connectOverExec } from './connect.js';
-import { type ExecTarget, startExec, startPty } from './exec.js';
-import {
-  DROP_HOST_FD_HOLDERS,
-  runScriptInside,
-  shellQuote,
-  validateSpec,
-  withProcessLimit,
-} from './inside.js';
+import { DROP_HOST_FD_HOLDERS, validateSpec } from './inside.js';
 import {
   type GvisorPaths,
   gvisorPaths,
@@ -47,6 +38,7 @@ import {
   unmountOverlay,
 } from './layers.js';
 import type { GvisorRuntimeOptions } from './options.js';
+import { SandboxProcesses } from './processes.js';
 import {
   checkPrerequisites,
   lastLine,
@@ -58,7 +50,7 @@ import {
 } from './runsc.js';
 import { ensureStatxShim } from './shim.js';
 import { restoreSnapshotFiles, snapshotSandbox } from './snapshot.js';
-import { type GvisorRecord, ProcessTable, readJson, writeJsonAtomic } from './state.js';
+import { type GvisorRecord, readJson, writeJsonAtomic } from './state.js';
 import { sandboxStats } from './stats.js';
 
 // The sentry and gofer are host processes with their own threads inside the sandbox's cgroup.
@@ -71,7 +63,7 @@ export class GvisorRuntime implements Runtime {
   private readonly root: string;
   private readonly runsc: RunscConfig;
   private readonly pool: DiskPool;
-  private readonly procs = new ProcessTable();
+  private readonly inside: SandboxProcesses;
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly cgroupParent: string;
   private prereqs: Promise<string> | null = null;
@@ -89,6 +81,13 @@ export class GvisorRuntime implements Runtime {
     this.idPrefix = `c${createHash('sha256').update(this.root).digest('hex').slice(0, 8)}`;
     const exec = (id: string, request: ExecRequest) => this.exec(id, request);
     this.files = createExecFiles(exec);
+    this.inside = new SandboxProcesses({
+      requireRecord: (id) => this.requireRecord(id),
+      liveState: (record) => this.liveState(record),
+      argv: (record, args) => this.argv(record, args),
+      cid: (id) => this.cid(id),
+      paths: (id) => this.paths(id),
+    });
   }
 
   // ---- lifecycle ----
@@ -182,50 +181,20 @@ export class GvisorRuntime implements Runtime {
 
   // ---- processes ----
 
-  async exec(id: string, request: ExecRequest): Promise<ExecProcess> {
-    const { record, target, processJson, timeoutMs } = await this.prepareExec(id, request, false);
-    const proc = await startExec(target, processJson, timeoutMs);
-    if (proc.pid > 0) await this.track(record, proc.pid, request, false);
-    return proc;
+  exec(id: string, request: ExecRequest): Promise<ExecProcess> {
+    return this.inside.exec(id, request);
   }
 
-  async pty(id: string, request: PtyRequest): Promise<PtyProcess> {
-    const { record, target, processJson, timeoutMs } = await this.prepareExec(id, request, true);
-    const size = { cols: request.cols || 80, rows: request.rows || 24 };
-    const proc = await startPty(
-      target,
-      { ...processJson, consoleSize: { width: size.cols, height: size.rows } },
-      size,
-      timeoutMs,
-    );
-    if (proc.pid > 0) await this.track(record, proc.pid, request, true);
-    return proc;
+  pty(id: string, request: PtyRequest): Promise<PtyProcess> {
+    return this.inside.pty(id, request);
   }
 
-  async processes(id: string): Promise<ProcessInfo[]> {
-    const record = await this.requireRecord(id);
-    const file = this.paths(id).processes;
-    if ((await this.liveState(record)) !== 'running' && (await this.liveState(record)) !== 'paused')
-      return [];
-    const alive = await this.livePids(record);
-    await this.procs.prune(file, alive);
-    return (await this.procs.read(file)).filter((p) => alive.has(p.pid));
+  processes(id: string): Promise<ProcessInfo[]> {
+    return this.inside.list(id);
   }
 
-  async signal(id: string, pid: number, signal: NodeJS.Signals): Promise<void> {
-    const record = await this.requireRecord(id);
-    const number = constants.signals[signal];
-    if (number === undefined) throw new RuntimeError('INVALID_ARGUMENT', `unknown signal ${signal}`);
-    const listed = await this.processes(id);
-    if (!listed.some((p) => p.pid === pid)) {
-      throw new RuntimeError('PROCESS_NOT_FOUND', `no process ${pid} in sandbox ${id}`, { id, pid });
-    }
-    const result = await runCommand(
-      this.argv(record, ['kill', '--pid', String(pid), this.cid(id), String(number)]),
-    );
-    if (result.exitCode !== 0) {
-      throw new RuntimeError('PROCESS_NOT_FOUND', `no process ${pid} in sandbox ${id}`, { id, pid });
-    }
+  signal(id: string, pid: number, signal: NodeJS.Signals): Promise<void> {
+    return this.inside.signal(id, pid, signal);
   }
 
   // ---- network ----
@@ -481,7 +450,7 @@ export class GvisorRuntime implements Runtime {
     const paths = this.paths(record.spec.id);
     // A process holding one of runsc exec's host fds (an API exec stream: a host socket) cannot be
     // restored — gVisor panics re-opening the fd — and its stream could not survive anyway.
-    await this.runInside(record, DROP_HOST_FD_HOLDERS);
+    await this.inside.runInside(record, DROP_HOST_FD_HOLDERS);
     await rm(paths.checkpoint, { recursive: true, force: true });
     await mkdir(paths.checkpoint, { mode: 0o700 });
     await runChecked(
@@ -508,76 +477,5 @@ export class GvisorRuntime implements Runtime {
     await unmountLayers(paths).catch(() => undefined);
     await this.options.network?.teardown(id);
     await removeSandboxDir(paths);
-  }
-
-  private async prepareExec(id: string, request: ExecRequest, tty: boolean) {
-    const record = await this.requireRecord(id);
-    const state = await this.liveState(record);
-    if (state !== 'running') {
-      throw new RuntimeError('INVALID_STATE', `sandbox ${id} is ${state}`, { id, state });
-    }
-    const args = buildExecArgs(record.spec, request, tty);
-    const argv = [args.command, ...args.args];
-    const processJson = buildProcessJson({
-      // runsc can only lend the host's tty, which is no /dev/pts inside gVisor (`tty` says "not a
-      // tty"); util-linux `script` allocates a real gVisor pty and relays, resizes included.
-      args: withProcessLimit(
-        record.spec.resources.pids,
-        tty ? ['script', '-qfec', argv.map(shellQuote).join(' '), '/dev/null'] : argv,
-      ),
-      env: args.env,
-      cwd: args.cwd ?? (args.uid === 0 ? '/root' : SANDBOX_USER_HOME),
-      uid: args.uid,
-      gid: args.gid,
-      terminal: tty,
-    });
-    const target: ExecTarget = {
-      execArgv: (extra) => this.argv(record, ['exec', ...extra, this.cid(id)]),
-      scratchDir: join(this.paths(id).dir, 'exec'),
-      killGroup: (pid, signal) => this.killGroup(record, pid, signal),
-      onExit: (pid) => void this.procs.remove(this.paths(id).processes, pid).catch(() => undefined),
-    };
-    return { record, target, processJson, timeoutMs: args.timeoutMs };
-  }
-
-  private async track(record: GvisorRecord, pid: number, request: ExecRequest, tty: boolean) {
-    await this.procs.add(this.paths(record.spec.id).processes, {
-      pid,
-      command: request.command === '' && tty ? '/bin/bash' : request.command,
-      args: request.command === '' && tty ? ['-l'] : (request.args ?? []),
-      startedAt: new Date().toISOString(),
-      tty,
-    });
-  }
-
-  /** Each exec'd process leads its own session and group in gVisor: signal the group from inside. */
-  private async killGroup(record: GvisorRecord, pid: number, signal: NodeJS.Signals): Promise<void> {
-    const number = constants.signals[signal] ?? 9;
-    const ok = await this.runInside(
-      record,
-      `kill -s ${number} -- -${pid} 2>/dev/null || kill -s ${number} ${pid}`,
-    );
-    if (!ok)
-      await runCommand(
-        this.argv(record, ['kill', '--pid', String(pid), this.cid(record.spec.id), String(number)]),
-      );
-  }
-
-  /** Run a constant root shell script inside the sandbox with no stdio; true when it exits 0. */
-  private runInside(record: GvisorRecord, script: string): Promise<boolean> {
-    const dir = join(this.paths(record.spec.id).dir, 'exec');
-    return runScriptInside(dir, script, (extra) =>
-      this.argv(record, ['exec', ...extra, this.cid(record.spec.id)]),
-    );
-  }
-
-  private async livePids(record: GvisorRecord): Promise<Set<number>> {
-    const result = await runCommand(this.argv(record, ['ps', '--format', 'json', this.cid(record.spec.id)]));
-    if (result.exitCode !== 0) return new Set();
-    try {
-      return new Set(JSON.parse(result.stdout) as number[]);
-    } catch {
-      return new Set();
-    }
   }
 }
