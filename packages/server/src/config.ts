@@ -69,6 +69,24 @@ export const ConfigSchema = Type.Object({
     expected: 'a domain name',
   }),
   trustProxy: Type.Boolean({ default: false, env: 'CORRAL_TRUST_PROXY', expected: 'true or false' }),
+  registerLimitPerHour: Type.Integer({
+    minimum: 1,
+    default: 20,
+    env: 'CORRAL_REGISTER_LIMIT_PER_HOUR',
+    expected: 'a positive integer (registrations per hour per client IP)',
+  }),
+  loginLimitPerMinute: Type.Integer({
+    minimum: 1,
+    default: 60,
+    env: 'CORRAL_LOGIN_LIMIT_PER_MINUTE',
+    expected: 'a positive integer (login attempts per minute per client IP)',
+  }),
+  tokenLimitPerMinute: Type.Integer({
+    minimum: 1,
+    default: 60,
+    env: 'CORRAL_TOKEN_LIMIT_PER_MINUTE',
+    expected: 'a positive integer (token exchanges per minute per client IP)',
+  }),
 });
 
 /** The raw settings, as the schema describes them (also the shape of the optional JSON file). */

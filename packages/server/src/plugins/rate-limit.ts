@@ -7,14 +7,23 @@ import { createRateLimitStore, type RateLimitResult, type RateLimitStore } from 
 import type { Auth } from '../services/access.js';
 
 declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * A per-client-IP limit for routes open to anyone (register, login, token), counted on
+     * every request to the route whatever its credentials, apart from the caller's plan limit.
+     */
+    ipRateLimit?: { bucket: string; limit: number; windowMs: number };
+  }
   interface FastifyRequest {
     /** This request's rate-limit outcome; null before the check, on public routes, or when the store failed. */
     rateLimit: RateLimitResult | null;
   }
 }
 
-/** Plans' limits are per minute. */
-const WINDOW_MS = 60_000;
+/** Windows of the limits: plans' are per minute. */
+export const ONE_MINUTE_MS = 60_000;
+export const ONE_HOUR_MS = 3_600_000;
+const WINDOW_MS = ONE_MINUTE_MS;
 /** During a store outage, log at most one line per this interval (the metric counts every failure). */
 const ERROR_LOG_INTERVAL_MS = 10_000;
 
@@ -72,11 +81,21 @@ export async function registerRateLimit(
   async function check(request: FastifyRequest, auth: Auth): Promise<RateLimitResult | null> {
     checked.add(request);
     const limit = planFor(auth.plan).requestsPerMinute;
+    const result = await hit(request, rateLimitKey(auth), limit, WINDOW_MS);
+    request.rateLimit = result;
+    if (result && !result.allowed) rejectedTotal.inc({ plan: auth.plan });
+    return result;
+  }
+
+  /** One hit on the store; null when the store failed (logged, counted, and let through). */
+  async function hit(
+    request: FastifyRequest,
+    key: string,
+    limit: number,
+    windowMs: number,
+  ): Promise<RateLimitResult | null> {
     try {
-      const result = await store.hit(rateLimitKey(auth), limit, WINDOW_MS);
-      request.rateLimit = result;
-      if (!result.allowed) rejectedTotal.inc({ plan: auth.plan });
-      return result;
+      return await store.hit(key, limit, windowMs);
     } catch (err) {
       errorsTotal.inc();
       unloggedErrors++;
@@ -93,6 +112,19 @@ export async function registerRateLimit(
   app.decorateRequest('rateLimit', null);
 
   app.addHook('onRequest', async (request) => {
+    const perIp = request.routeOptions.config.ipRateLimit;
+    if (perIp !== undefined) {
+      const key = `ip:${perIp.bucket}:${request.ip}`;
+      const result = await hit(request, key, perIp.limit, perIp.windowMs);
+      if (result && !result.allowed) {
+        rejectedTotal.inc({ plan: 'ip' });
+        throw apiError('RATE_LIMITED', {
+          limit: result.limit,
+          window_seconds: perIp.windowMs / 1000,
+          retry_after_seconds: retryAfterSeconds(result),
+        });
+      }
+    }
     if (!request.auth) return;
     const result = await check(request, request.auth);
     if (result && !result.allowed) {

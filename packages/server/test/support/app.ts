@@ -63,7 +63,18 @@ export async function createTestDatabase(driver: Driver): Promise<TestDatabase> 
 
 /** A config for tests: silent logs, a fixed JWT secret, the given database; env is ignored. */
 export function testConfig(overrides: Partial<ConfigInput> = {}): Config {
-  return loadConfig({}, { logLevel: 'silent', jwtSecret: 'test-secret-'.padEnd(48, 'x'), ...overrides });
+  // Per-IP limits of the public auth routes are high: suites register many users from one IP.
+  return loadConfig(
+    {},
+    {
+      logLevel: 'silent',
+      jwtSecret: 'test-secret-'.padEnd(48, 'x'),
+      registerLimitPerHour: 100_000,
+      loginLimitPerMinute: 100_000,
+      tokenLimitPerMinute: 100_000,
+      ...overrides,
+    },
+  );
 }
 
 /** What a store suite gets: filled in `beforeAll`, so read it inside tests and hooks. */

@@ -1,5 +1,6 @@
 import { Type } from 'typebox';
 import type { App } from '../../app.js';
+import { ONE_MINUTE_MS } from '../../plugins/rate-limit.js';
 import { requireAuth } from '../../services/access.js';
 import { login } from '../../services/auth.js';
 import type { LoginThrottle } from '../../services/login-throttle.js';
@@ -20,7 +21,10 @@ export function registerLoginRoutes(app: App, throttle: LoginThrottle): void {
   app.post(
     '/v1/auth/login',
     {
-      config: { public: true },
+      config: {
+        public: true,
+        ipRateLimit: { bucket: 'login', limit: app.config.loginLimitPerMinute, windowMs: ONE_MINUTE_MS },
+      },
       schema: {
         tags: ['auth'],
         security: [],

@@ -1,5 +1,6 @@
 import { Type } from 'typebox';
 import type { App } from '../../app.js';
+import { ONE_HOUR_MS } from '../../plugins/rate-limit.js';
 import { register } from '../../services/auth.js';
 import { Email, Password, SessionResponse, setSessionCookie, WorkspaceSchema } from './schemas.js';
 
@@ -19,7 +20,10 @@ export function registerRegisterRoute(app: App): void {
   app.post(
     '/v1/auth/register',
     {
-      config: { public: true },
+      config: {
+        public: true,
+        ipRateLimit: { bucket: 'register', limit: app.config.registerLimitPerHour, windowMs: ONE_HOUR_MS },
+      },
       schema: {
         tags: ['auth'],
         security: [],

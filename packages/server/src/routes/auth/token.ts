@@ -1,5 +1,6 @@
 import { Type } from 'typebox';
 import type { App } from '../../app.js';
+import { ONE_MINUTE_MS } from '../../plugins/rate-limit.js';
 import { issueToken } from '../../services/auth.js';
 
 const TokenBody = Type.Object(
@@ -17,7 +18,10 @@ export function registerTokenRoute(app: App): void {
   app.post(
     '/v1/auth/token',
     {
-      config: { public: true },
+      config: {
+        public: true,
+        ipRateLimit: { bucket: 'token', limit: app.config.tokenLimitPerMinute, windowMs: ONE_MINUTE_MS },
+      },
       schema: {
         tags: ['auth'],
         security: [],
