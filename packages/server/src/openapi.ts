@@ -82,8 +82,17 @@ export async function registerOpenApi(app: FastifyInstance, options: { publicUrl
       return openapiObject;
     },
   });
-  app.get('/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { url: '/v1/openapi.json' } });
+  app.get('/v1/openapi.json', { config: { public: true }, schema: { hide: true } }, async () =>
+    app.swagger(),
+  );
+  // The UI plugin's routes (/docs, its assets) take no route options: mark each one public as
+  // it is added, inside a context of their own.
+  await app.register(async (docs) => {
+    docs.addHook('onRoute', (route) => {
+      route.config = { ...route.config, public: true };
+    });
+    await docs.register(swaggerUi, { routePrefix: '/docs', uiConfig: { url: '/v1/openapi.json' } });
+  });
 }
 
 function stripId(schema: object): object {

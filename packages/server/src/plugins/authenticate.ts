@@ -23,23 +23,11 @@ declare module 'fastify' {
   }
 }
 
-/**
- * Paths that are public without declaring it in their route config: operational routes and
- * the OpenAPI document/UI (registered by plugins that cannot take our config). API.md lists
- * the public routes; every other route declares `config: { public: true }` itself.
- */
-const PUBLIC_PATHS = new Set(['/healthz', '/readyz', '/metrics', '/v1/openapi.json', '/v1/pricing']);
-
+/** Routes API.md lists as public declare `config: { public: true }`; every other route needs a caller. */
 function isPublicRoute(request: FastifyRequest): boolean {
-  const url = request.routeOptions.url;
   // No matched route: the not-found handler answers 404 without needing credentials.
-  if (url === undefined) return true;
-  return (
-    request.routeOptions.config.public === true ||
-    PUBLIC_PATHS.has(url) ||
-    url === '/docs' ||
-    url.startsWith('/docs/')
-  );
+  if (request.routeOptions.url === undefined) return true;
+  return request.routeOptions.config.public === true;
 }
 
 /** The credential in the Authorization header: `Bearer <key or jwt>` or `ApiKey <key>`. */

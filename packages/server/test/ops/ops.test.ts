@@ -63,6 +63,18 @@ describeStores('ops routes', (ctx) => {
     expect(res.body).toMatch(/swagger/i);
   });
 
+  it('answers the public routes without credentials, and only those', async () => {
+    for (const url of ['/healthz', '/readyz', '/metrics', '/v1/openapi.json', '/v1/pricing', '/docs/json']) {
+      const res = await ctx.app.inject({ method: 'GET', url });
+      expect(res.statusCode, url).toBe(200);
+    }
+    const docs = await ctx.app.inject({ method: 'GET', url: '/docs' });
+    expect([200, 302]).toContain(docs.statusCode);
+    for (const url of ['/v1/auth/me', '/v1/workspaces', '/v1/account/keys']) {
+      expectError(await ctx.app.inject({ method: 'GET', url }), 'UNAUTHORIZED');
+    }
+  });
+
   it('ctx.createCaller gives a key that authenticates', async () => {
     const caller = await ctx.createCaller({ scopes: ['sandbox:read'] });
     const res = await ctx.app.inject({ method: 'GET', url: '/v1/auth/me', headers: caller.headers });

@@ -39,6 +39,7 @@ export function registerHealthRoutes(app: App): void {
   app.get(
     '/healthz',
     {
+      config: { public: true },
       schema: {
         tags: ['ops'],
         summary: 'Liveness: the process is up',
@@ -54,6 +55,7 @@ export function registerHealthRoutes(app: App): void {
   app.get(
     '/readyz',
     {
+      config: { public: true },
       schema: {
         tags: ['ops'],
         summary: 'Readiness: the database (and runtime) answer',

@@ -6,6 +6,7 @@ export function registerMetricsRoute(app: App): void {
   app.get(
     '/metrics',
     {
+      config: { public: true },
       schema: {
         tags: ['ops'],
         summary: 'Prometheus metrics',

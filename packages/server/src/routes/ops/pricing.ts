@@ -45,6 +45,7 @@ export function registerPricingRoute(app: App): void {
   app.get(
     '/v1/pricing',
     {
+      config: { public: true },
       schema: {
         tags: ['billing'],
         summary: 'Plans with their rate limits, caps and prices',
