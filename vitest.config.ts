@@ -9,6 +9,8 @@ export default defineConfig({
         test: {
           name: 'runtime',
           include: ['packages/runtime/test/**/*.test.ts'],
+          // The crash child is a control plane that local-crash.test.ts spawns and SIGKILLs.
+          exclude: process.env.CORRAL_CRASH_STATE ? [] : ['packages/runtime/test/**/*.child.test.ts'],
           testTimeout: 120_000,
           hookTimeout: 900_000,
           fileParallelism: false,

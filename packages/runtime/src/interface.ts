@@ -9,6 +9,8 @@ import type { Duplex, Readable, Writable } from 'node:stream';
 export interface Runtime {
   /** Driver name: 'local', 'gvisor', … */
   readonly name: string;
+  /** What this driver can and cannot do; callers (and the conformance suite) branch on these, never on the name. */
+  readonly features: RuntimeFeatures;
 
   /** Create a sandbox from a spec and start it; resolves once exec is possible. */
   create(spec: SandboxSpec): Promise<SandboxInfo>;
@@ -57,6 +59,20 @@ export interface Runtime {
 
   /** Release the control plane's handles (watchers, sockets). Sandboxes keep running. */
   close(): Promise<void>;
+}
+
+/** Behaviour that differs between isolations, declared by each driver. */
+export interface RuntimeFeatures {
+  /** hibernate() and snapshot({includeMemory}) keep process memory. */
+  memorySnapshots: boolean;
+  /** Set-uid programs (sudo) can raise privileges inside the sandbox (false where no_new_privs is forced). */
+  setuid: boolean;
+  /**
+   * What exceeding the memory limit kills: 'process' — the kernel OOM-kills the offending
+   * process inside and the sandbox keeps running; 'sandbox' — the whole sandbox is stopped
+   * (its filesystem kept), as under gVisor, which has no OOM killer of its own.
+   */
+  oomScope: 'process' | 'sandbox';
 }
 
 export type NetworkPolicy =

@@ -1,4 +1,5 @@
 import { RuntimeError } from './errors.js';
+import { createGvisorRuntime } from './gvisor/index.js';
 import type { Isolation, Runtime } from './interface.js';
 import { createLocalRuntime } from './local/index.js';
 import type { NetworkManager } from './local/network/index.js';
@@ -20,6 +21,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   switch (options.isolation) {
     case 'local':
       return createLocalRuntime(options);
+    case 'gvisor':
+      return createGvisorRuntime(options);
     default:
       throw new RuntimeError('UNSUPPORTED', `isolation ${options.isolation} is not available`);
   }

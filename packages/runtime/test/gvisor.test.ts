@@ -23,15 +23,6 @@ const NET = {
   subnet: '100.117.0.0/16',
 };
 
-const hasRunsc = (() => {
-  try {
-    execFileSync('runsc', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
-
 function makeGvisorRuntime(stateDir: string): Runtime {
   return createGvisorRuntime({
     stateDir,
@@ -58,11 +49,26 @@ function removeTestNetwork(): void {
   quiet('ip', ['link', 'del', NET.bridge]);
 }
 
-describe.skipIf(process.getuid?.() !== 0 || !hasRunsc)('gvisor driver', () => {
+describe('gvisor driver', () => {
   afterAll(() => removeTestNetwork());
 
   describeRuntimeConformance('gvisor', makeGvisorRuntime);
-  describeEscapes('gvisor', makeGvisorRuntime);
+  describeEscapes('gvisor', makeGvisorRuntime, {
+    name: 'gvisor',
+    names: {
+      bridge: 'crgve0',
+      tableName: 'corral_gv_esc',
+      netnsPrefix: 'corralgvesc-',
+      vethPrefix: 'gve-',
+      subnet: '100.106.0.0/16',
+    },
+    makeRuntime: (stateDir, network) =>
+      createGvisorRuntime({
+        stateDir,
+        templates: createTemplateStore({ dir: TEMPLATE_DIR }),
+        network: createNetworkManager({ stateDir: join(stateDir, 'network'), ...network }),
+      }),
+  });
 
   describe('gvisor specifics', () => {
     let stateDir = '';

@@ -9,9 +9,10 @@ import { shellOk, waitFor } from './shared/sandbox-shell.js';
 // The control plane that local-crash.test.ts SIGKILLs: only runs when that test spawns it.
 const stateDir = process.env.CORRAL_CRASH_STATE;
 
-describe.skipIf(!stateDir)('crash child (spawned by local-crash.test.ts)', () => {
+describe('crash child (spawned by local-crash.test.ts)', () => {
   it('creates a sandbox, starts work, reports ready and waits to be killed', async () => {
-    const dir = stateDir as string;
+    if (!stateDir) throw new Error('CORRAL_CRASH_STATE is not set: this file is run by local-crash.test.ts');
+    const dir = stateDir;
     const rt = createRuntime({
       isolation: 'local',
       stateDir: dir,

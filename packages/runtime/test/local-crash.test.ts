@@ -9,7 +9,7 @@ import { createTemplateStore } from '../src/templates/index.js';
 import { TEMPLATE_DIR } from './local-fixture.js';
 import { shellOk, waitFor } from './shared/sandbox-shell.js';
 
-describe.skipIf(process.getuid?.() !== 0)('local driver: the control plane is SIGKILLed', () => {
+describe('local driver: the control plane is SIGKILLed', () => {
   const stateDir = mkdtempSync(join(tmpdir(), 'corral-crash-'));
   let rt: Runtime | undefined;
   afterAll(async () => {

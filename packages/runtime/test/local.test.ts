@@ -17,9 +17,7 @@ import { describeRuntimeConformance } from './conformance/index.js';
 import { makeLocalRuntime, NET, removeTestNetwork } from './local-fixture.js';
 import { shellOk, waitFor } from './shared/sandbox-shell.js';
 
-const isRoot = process.getuid?.() === 0;
-
-describe.skipIf(!isRoot)('local driver', () => {
+describe('local driver', () => {
   afterAll(() => removeTestNetwork());
 
   describeRuntimeConformance('local', makeLocalRuntime);

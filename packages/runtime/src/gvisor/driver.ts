@@ -12,6 +12,7 @@ import type {
   PtyProcess,
   PtyRequest,
   Runtime,
+  RuntimeFeatures,
   SandboxFiles,
   SandboxInfo,
   SandboxSpec,
@@ -59,6 +60,7 @@ const PIDS_HEADROOM = 256;
 /** The gvisor driver: every sandbox is a runsc (gVisor) sandbox over a host-mounted overlay. */
 export class GvisorRuntime implements Runtime {
   readonly name = 'gvisor';
+  readonly features: RuntimeFeatures = { memorySnapshots: true, setuid: false, oomScope: 'sandbox' };
   readonly files: SandboxFiles;
   private readonly root: string;
   private readonly runsc: RunscConfig;

@@ -11,6 +11,7 @@ import type {
   PtyProcess,
   PtyRequest,
   Runtime,
+  RuntimeFeatures,
   SandboxFiles,
   SandboxInfo,
   SandboxSpec,
@@ -66,6 +67,7 @@ export function createLocalRuntime(options: LocalRuntimeOptions): Runtime {
 
 class LocalRuntime implements Runtime {
   readonly name = 'local';
+  readonly features: RuntimeFeatures = { memorySnapshots: false, setuid: true, oomScope: 'process' };
   readonly files: SandboxFiles;
   private readonly records = new Map<string, SandboxRecord>();
   private readonly locks = new KeyedLock();

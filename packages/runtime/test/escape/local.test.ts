@@ -16,7 +16,7 @@ const ESCAPE_NET = {
   subnet: '100.105.0.0/16',
 };
 
-describe.skipIf(process.getuid?.() !== 0)('local driver escapes', () => {
+describe('local driver escapes', () => {
   afterAll(() => removeTestNetwork());
   describeEscapes('local', makeLocalRuntime, {
     name: 'local',
