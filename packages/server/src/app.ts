@@ -17,6 +17,7 @@ import { registerInputGuard } from './plugins/input-guard.js';
 import { registerMetrics } from './plugins/metrics.js';
 import { registerRateLimit } from './plugins/rate-limit.js';
 import { registerRequestId, requestIdFor } from './plugins/request-id.js';
+import { registerSessionCleanup } from './plugins/session-cleanup.js';
 import { registerValidation } from './plugins/validation.js';
 import { registerRoutes } from './routes/index.js';
 import type { ReadinessCheck } from './routes/ops/health.js';
@@ -110,5 +111,6 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   void pluginDeps;
 
   await registerRoutes(app);
+  registerSessionCleanup(app);
   return app;
 }

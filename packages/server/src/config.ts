@@ -69,6 +69,12 @@ export const ConfigSchema = Type.Object({
     expected: 'a domain name',
   }),
   trustProxy: Type.Boolean({ default: false, env: 'CORRAL_TRUST_PROXY', expected: 'true or false' }),
+  sessionCleanupIntervalSeconds: Type.Integer({
+    minimum: 1,
+    default: 900,
+    env: 'CORRAL_SESSION_CLEANUP_INTERVAL_SECONDS',
+    expected: 'a positive integer number of seconds',
+  }),
   registerLimitPerHour: Type.Integer({
     minimum: 1,
     default: 20,
