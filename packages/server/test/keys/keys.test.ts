@@ -420,6 +420,44 @@ describeStores('keys: /v1/account/keys', (ctx) => {
       expect(Date.parse((await lastUsed())!)).toBeGreaterThan(Date.parse(old));
     });
 
+    it("sees its user's role, name and workspace change on the very next request", async () => {
+      const owner = await registerAccount(ctx.app, 'krole-owner');
+      const member = await registerAccount(ctx.app, 'krole-member');
+      await ctx.app.inject({
+        method: 'POST',
+        url: `/v1/workspaces/${owner.workspaceId}/members`,
+        headers: asSession(owner),
+        payload: { user_id: member.userId, role: 'maintainer' },
+      });
+      const key = await createKey(ctx.app, member, { workspace_id: owner.workspaceId });
+      const read = () =>
+        ctx.app.inject({
+          method: 'GET',
+          url: `/v1/workspaces/${owner.workspaceId}`,
+          headers: bearer(key.key),
+        });
+      expect((await read()).json()).toMatchObject({ role: 'maintainer' });
+      const changed = await ctx.app.inject({
+        method: 'PUT',
+        url: `/v1/workspaces/${owner.workspaceId}/members/${member.userId}`,
+        headers: asSession(owner),
+        payload: { role: 'viewer' },
+      });
+      expect(changed.statusCode, changed.body).toBe(200);
+      await ctx.app.inject({
+        method: 'PATCH',
+        url: `/v1/workspaces/${owner.workspaceId}`,
+        headers: asSession(owner),
+        payload: { name: 'Renamed for the key' },
+      });
+      expect((await read()).json()).toMatchObject({ role: 'viewer', name: 'Renamed for the key' });
+      const me = await ctx.app.inject({ method: 'GET', url: '/v1/auth/me', headers: bearer(key.key) });
+      expect(me.json().workspaces).toEqual([
+        expect.objectContaining({ id: owner.workspaceId, role: 'viewer', name: 'Renamed for the key' }),
+      ]);
+      expect(me.json().user).toMatchObject({ id: member.userId, email: member.email });
+    });
+
     it("stops working when its user leaves the key's workspace", async () => {
       const owner = await registerAccount(ctx.app, 'kleave-owner');
       const member = await registerAccount(ctx.app, 'kleave-member');
