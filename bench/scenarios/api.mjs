@@ -21,9 +21,8 @@ function settings(options = {}) {
     // Keys per endpoint run: the team plan allows 1000 requests/minute per key, so the load
     // rotates over enough keys that the rate limiter runs on every request but never throttles.
     keysPerRun: Number(get('keys', 400)),
-    // `sqlite`, `postgres`, `sqlite+redis` (the Redis rate-limit store instead of memory) and
-    // `sqlite+stmt-cache` (experiment: lib/sqlite-statement-cache.mjs preloaded).
-    drivers: String(get('drivers', 'sqlite,postgres,sqlite+redis,sqlite+stmt-cache'))
+    // `sqlite`, `postgres` and `sqlite+redis` (the Redis rate-limit store instead of memory).
+    drivers: String(get('drivers', 'sqlite,postgres,sqlite+redis'))
       .split(',')
       .filter(Boolean),
     logLevel: get('log-level', undefined),
@@ -84,7 +83,7 @@ async function baselineRows(kind, root, knobs, log) {
   }
 }
 
-const DRIVERS = ['sqlite', 'postgres', 'sqlite+redis', 'sqlite+stmt-cache'];
+const DRIVERS = ['sqlite', 'postgres', 'sqlite+redis'];
 
 async function corralRows(driver, root, knobs, log) {
   if (!DRIVERS.includes(driver)) throw new Error(`unknown driver ${driver}; known: ${DRIVERS.join(', ')}`);
@@ -97,8 +96,6 @@ async function corralRows(driver, root, knobs, log) {
   let server;
   try {
     const nodeArgs = knobs.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${knobs.cpuProfDir}`] : [];
-    if (driver === 'sqlite+stmt-cache')
-      nodeArgs.push(`--import=${join(root, 'bench/lib/sqlite-statement-cache.mjs')}`);
     server = await startCorral({ root, env, nodeArgs, log });
     const { url, credentials } = server;
     const me = await fetch(`${url}/v1/auth/me`, {
@@ -117,7 +114,6 @@ async function corralRows(driver, root, knobs, log) {
         sqlite: 'SQLite',
         postgres: 'PostgreSQL',
         'sqlite+redis': 'SQLite, Redis rate limits',
-        'sqlite+stmt-cache': 'EXPERIMENT SQLite + statement cache',
       }[driver] ?? driver;
     const goal = driver.startsWith('sqlite') ? SQLITE_GOAL : '';
     const limiter = redis ? 'Redis' : 'memory';
