@@ -22,9 +22,7 @@ function settings(options = {}) {
     // rotates over enough keys that the rate limiter runs on every request but never throttles.
     keysPerRun: Number(get('keys', 400)),
     // `sqlite`, `postgres` and `sqlite+redis` (the Redis rate-limit store instead of memory).
-    drivers: String(get('drivers', 'sqlite,postgres,sqlite+redis'))
-      .split(',')
-      .filter(Boolean),
+    drivers: String(get('drivers', 'sqlite,postgres,sqlite+redis')).split(',').filter(Boolean),
     logLevel: get('log-level', undefined),
     // `--cpu-prof=DIR`: the Corral servers write V8 CPU profiles there (open in Chrome DevTools).
     cpuProfDir: get('cpu-prof', undefined),
