@@ -465,9 +465,12 @@ export class GvisorRuntime implements Runtime {
 
   private async removeContainer(record: GvisorRecord): Promise<void> {
     const id = record.spec.id;
-    const state = await runCommand(this.argv(record, ['state', this.cid(id)]));
-    if (state.exitCode !== 0) return;
-    await runCommand(this.argv(record, ['delete', '--force', this.cid(id)]));
+    // `state` can fail transiently under load, so delete regardless, and check it is gone.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      await runCommand(this.argv(record, ['delete', '--force', this.cid(id)]));
+      const state = await runCommand(this.argv(record, ['state', this.cid(id)]));
+      if (state.exitCode !== 0) return;
+    }
   }
 
   private async teardown(id: string): Promise<void> {

@@ -159,8 +159,30 @@ export async function upperBytes(paths: GvisorPaths): Promise<number> {
  * when a sandbox failed to start or its sentry was killed. Only empty groups can go; errors ignored.
  */
 export async function removeCgroups(cgroupPath: string): Promise<void> {
-  const controllers = await readdir('/sys/fs/cgroup').catch(() => [] as string[]);
-  for (const dir of ['', ...controllers.map((c) => `/${c}`)]) {
-    await rmdir(`/sys/fs/cgroup${dir}${cgroupPath}`).catch(() => undefined);
+  // Never the root or a shallow path: everything in these cgroups gets SIGKILL.
+  if (!/^\/[^/]+\/[^/]+/.test(cgroupPath) || cgroupPath.includes('..')) {
+    throw new RuntimeError('INTERNAL', `refusing to remove cgroup ${JSON.stringify(cgroupPath)}`);
   }
+  const controllers = await readdir('/sys/fs/cgroup').catch(() => [] as string[]);
+  const dirs = ['', ...controllers.map((c) => `/${c}`)].map((d) => `/sys/fs/cgroup${d}${cgroupPath}`);
+  // Whatever runsc left behind (a sentry or gofer whose delete failed under load) dies with its
+  // cgroup; an rmdir of a cgroup that still holds processes fails and would leak both.
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const pids = new Set<number>();
+    for (const dir of dirs) {
+      const text = await readFile(`${dir}/cgroup.procs`, 'utf8').catch(() => '');
+      for (const line of text.split('\n')) if (line.trim()) pids.add(Number(line));
+    }
+    if (pids.size === 0 || Date.now() > deadline) break;
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  for (const dir of dirs) await rmdir(dir).catch(() => undefined);
 }

@@ -289,7 +289,8 @@ export function describeNetworkEscapes(ctx: NetworkEscapeContext): void {
           print socket(my $p, 17, SOCK_RAW, 0) ? "PACKET-OK\\n" : "packet denied\\n";
           socket(my $s, AF_INET, SOCK_STREAM, 6) or die;
           setsockopt($s, 0, 15, 1);   # IP_FREEBIND: bind an address this sandbox does not own
-          bind($s, pack_sockaddr_in(0, inet_aton("${peer.address}"))) or print "bind denied\\n";
+          # A refused bind ends the attempt: a connect now would use the sandbox's own address.
+          bind($s, pack_sockaddr_in(0, inet_aton("${peer.address}"))) or do { print "bind denied\\n"; exit 0 };
           local $SIG{ALRM} = sub { print "spoof timed out\\n"; exit 0 };
           alarm 2;
           print connect($s, pack_sockaddr_in(80, inet_aton("203.0.113.10"))) ? "SPOOF-CONNECTED\\n" : "spoof refused\\n";'`,
