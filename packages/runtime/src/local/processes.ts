@@ -25,13 +25,19 @@ export class ProcessTable {
   private readonly bySandbox = new Map<string, Map<number, Tracked>>();
   private readonly writing = new Map<string, Promise<void>>();
   private readonly dirty = new Set<string>();
+  /** What `processes.json` holds now, per sandbox: an unchanged table is not written again. */
+  private readonly written = new Map<string, string>();
+  /** Cut a sandbox's pending coalescing delay short (flush). */
+  private readonly wakers = new Map<string, () => void>();
 
   constructor(private readonly fileOf: (sandboxId: string) => string) {}
 
   async load(id: string): Promise<void> {
     try {
-      const list = JSON.parse(await readFile(this.fileOf(id), 'utf8')) as Tracked[];
+      const text = await readFile(this.fileOf(id), 'utf8');
+      const list = JSON.parse(text) as Tracked[];
       this.bySandbox.set(id, new Map(list.map((p) => [p.pid, p])));
+      this.written.set(id, JSON.stringify(list));
     } catch {
       // none recorded
     }
@@ -72,7 +78,9 @@ export class ProcessTable {
     this.persist(id);
   }
 
+  /** Write every pending table now (close, destroy, restore) without waiting out the delay. */
   async flush(): Promise<void> {
+    for (const wake of this.wakers.values()) wake();
     await Promise.all(this.writing.values());
   }
 
@@ -92,12 +100,25 @@ export class ProcessTable {
     this.dirty.add(id);
     if (this.writing.has(id)) return;
     const run = async () => {
-      // Coalesce a burst of execs into one write; a crash loses at most this window of tracking.
-      await new Promise((resolve) => setTimeout(resolve, PERSIST_DELAY_MS));
+      // Coalesce a burst of execs into one write, and wait again before the next: at most one
+      // write per PERSIST_DELAY_MS per sandbox; a crash loses at most this window of tracking.
       while (this.dirty.has(id)) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, PERSIST_DELAY_MS);
+          this.wakers.set(id, () => {
+            clearTimeout(timer);
+            resolve();
+          });
+        });
+        this.wakers.delete(id);
         this.dirty.delete(id);
         const table = this.bySandbox.get(id);
-        await writeJsonAtomic(this.fileOf(id), table ? [...table.values()] : []).catch(() => undefined);
+        const list = table ? [...table.values()] : [];
+        const text = JSON.stringify(list);
+        // An exec that started and ended inside the window changes nothing on disk.
+        if (text === this.written.get(id)) continue;
+        this.written.set(id, text);
+        await writeJsonAtomic(this.fileOf(id), list).catch(() => this.written.delete(id));
       }
       this.writing.delete(id);
     };

@@ -1,11 +1,10 @@
-import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync } from 'node:fs';
-import { open, rename, rm } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { rmSync } from 'node:fs';
+import { mkdtemp, open, rename, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { RuntimeError } from '../errors.js';
-import { SANDBOX_ID_BASE, SANDBOX_ID_COUNT } from '../shared/ids.js';
+import { checkListing } from './snapshot-listing.js';
+import { compressorCommand, hasherCommand, run, runPipeline } from './snapshot-run.js';
 
 const XATTR_ARGS = [
   '--xattrs',
@@ -15,29 +14,8 @@ const XATTR_ARGS = [
 ];
 const ZSTD_MAGIC = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
 const GZIP_MAGIC = Buffer.from([0x1f, 0x8b]);
-
-function compressor(): { cmd: string; args: string[] } {
-  return existsSync('/usr/bin/zstd')
-    ? { cmd: 'zstd', args: ['-q', '-3', '-T0', '-c'] }
-    : { cmd: 'gzip', args: ['-c'] };
-}
-
-function waitExit(child: ReturnType<typeof spawn>, what: string, stderr: () => string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code) =>
-      code === 0 ? resolve() : reject(new Error(`${what} exited ${code}: ${stderr()}`)),
-    );
-  });
-}
-
-function captureStderr(child: ReturnType<typeof spawn>): () => string {
-  let text = '';
-  child.stderr?.on('data', (chunk) => {
-    if (text.length < 4096) text += String(chunk);
-  });
-  return () => text.trim();
-}
+/** A validated archive not extracted within this long is dropped (a restore that failed between). */
+const VALIDATED_TTL_MS = 5 * 60_000;
 
 /**
  * Archive the upper layer (what the sandbox wrote, overlay whiteouts and xattrs included) as a
@@ -48,120 +26,135 @@ export async function archiveUpper(
   destPath: string,
 ): Promise<{ sizeBytes: number; sha256: string }> {
   const tmp = `${destPath}.${process.pid}.tmp`;
-  const tar = spawn('tar', ['--numeric-owner', ...XATTR_ARGS, '-C', upperDir, '-cf', '-', '.'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const { cmd, args } = compressor();
-  const zip = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-  const tarErr = captureStderr(tar);
-  const zipErr = captureStderr(zip);
-  const hash = createHash('sha256');
-  let sizeBytes = 0;
-  zip.stdout!.on('data', (chunk: Buffer) => {
-    hash.update(chunk);
-    sizeBytes += chunk.length;
-  });
+  // tar → compressor → file through an OS pipe, then hash the file (from the page cache): Node
+  // only reads the digest. Measured faster than hashing inside the pipeline through `tee`.
+  const tar = `tar --numeric-owner ${XATTR_ARGS.join(' ')} -C "$1" -cf - .`;
+  const script = `umask 077; ${tar} | ${compressorCommand()} > "$2" && ${hasherCommand()} "$2"`;
   try {
-    await Promise.all([
-      pipeline(tar.stdout!, zip.stdin!),
-      pipeline(zip.stdout!, createWriteStream(tmp, { mode: 0o600 })),
-      waitExit(tar, 'tar', tarErr),
-      waitExit(zip, cmd, zipErr),
-    ]);
+    const digest = await runPipeline(script, [upperDir, tmp]);
+    const sha256 = digest.slice(0, 64);
+    if (!/^[0-9a-f]{64}$/.test(sha256)) throw new Error(`unexpected digest output: ${digest.slice(0, 100)}`);
+    const { size } = await stat(tmp);
     await rename(tmp, destPath);
+    return { sizeBytes: size, sha256 };
   } catch (err) {
     await rm(tmp, { force: true });
     throw new RuntimeError('INTERNAL', `snapshot failed: ${(err as Error).message}`, {}, { cause: err });
   }
-  return { sizeBytes, sha256: hash.digest('hex') };
 }
 
-async function decompressorFor(path: string): Promise<{ cmd: string; args: string[] }> {
+async function decompressorFor(path: string): Promise<string> {
   const handle = await open(path, 'r').catch((err) => {
     throw new RuntimeError('SNAPSHOT_INVALID', `cannot read snapshot ${path}: ${(err as Error).message}`);
   });
   const head = Buffer.alloc(4);
   await handle.read(head, 0, 4, 0);
   await handle.close();
-  if (head.equals(ZSTD_MAGIC)) return { cmd: 'zstd', args: ['-q', '-d', '-c'] };
-  if (head.subarray(0, 2).equals(GZIP_MAGIC)) return { cmd: 'gzip', args: ['-d', '-c'] };
+  if (head.equals(ZSTD_MAGIC)) return 'zstd';
+  if (head.subarray(0, 2).equals(GZIP_MAGIC)) return 'gzip';
   throw new RuntimeError('SNAPSHOT_INVALID', 'snapshot is neither zstd nor gzip compressed');
 }
 
-/** Run `tar args` over the decompressed archive; resolves with tar's stdout. */
-async function tarOver(srcPath: string, tarArgs: string[]): Promise<string> {
-  const { cmd, args } = await decompressorFor(srcPath);
-  const unzip = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-  const tar = spawn('tar', tarArgs, { stdio: ['pipe', 'pipe', 'pipe'] });
-  const unzipErr = captureStderr(unzip);
-  const tarErr = captureStderr(tar);
-  let out = '';
-  tar.stdout!.on('data', (chunk) => {
-    out += String(chunk);
+/** The archive decompressed once into a private temp dir, its listing checked. */
+interface ValidatedTar {
+  /** dev:ino:size:mtime of the compressed archive it came from. */
+  stamp: string;
+  dir: string;
+  tarPath: string;
+  timer: NodeJS.Timeout;
+}
+
+// Archives validated and not yet extracted, by source path: restore validates before it halts
+// the sandbox and extracts after, and extraction must unpack exactly the bytes that were checked.
+const validated = new Map<string, ValidatedTar[]>();
+let exitHookInstalled = false;
+
+async function stampOf(path: string): Promise<string> {
+  const s = await stat(path).catch((err) => {
+    throw new RuntimeError('SNAPSHOT_INVALID', `cannot read snapshot ${path}: ${(err as Error).message}`);
   });
+  return `${s.dev}:${s.ino}:${s.size}:${s.mtimeMs}`;
+}
+
+/** Next to the archive (the disk sized for snapshots), else the system temp dir. */
+async function privateTempDir(srcPath: string): Promise<string> {
   try {
-    await Promise.all([
-      pipeline(createReadStream(srcPath), unzip.stdin!),
-      pipeline(unzip.stdout! as Readable, tar.stdin!),
-      waitExit(unzip, cmd, unzipErr),
-      waitExit(tar, 'tar', tarErr),
-    ]);
+    return await mkdtemp(join(dirname(srcPath), '.corral-restore-'));
+  } catch {
+    return mkdtemp(join(tmpdir(), 'corral-restore-'));
+  }
+}
+
+/** Decompress `srcPath` once to a plain tar and check its listing; the caller owns the result. */
+async function decompressAndCheck(srcPath: string): Promise<Omit<ValidatedTar, 'timer'>> {
+  const stamp = await stampOf(srcPath);
+  const decompressor = await decompressorFor(srcPath);
+  const dir = await privateTempDir(srcPath);
+  const tarPath = join(dir, 'upper.tar');
+  try {
+    const out = await open(tarPath, 'wx', 0o600);
+    try {
+      await run(decompressor, ['-d', '-c', ...(decompressor === 'zstd' ? ['-q'] : []), srcPath], out.fd);
+    } finally {
+      await out.close();
+    }
+    // On a regular file tar seeks over the contents: listing costs the headers only.
+    checkListing(await run('tar', ['--numeric-owner', '-tvf', tarPath]));
+    return { stamp, dir, tarPath };
   } catch (err) {
+    await rm(dir, { recursive: true, force: true });
+    if (err instanceof RuntimeError) throw err;
     throw new RuntimeError('SNAPSHOT_INVALID', `snapshot archive is unreadable: ${(err as Error).message}`);
   }
-  return out;
 }
 
-const LISTING = /^(\S)\S{9}\s+(\d+)\/(\d+)\s+(\S+)\s+\d{4}-\d\d-\d\d \d\d:\d\d(?::\d\d)? (.*)$/;
+function dropValidated(srcPath: string, entry: ValidatedTar): void {
+  const list = validated.get(srcPath) ?? [];
+  const i = list.indexOf(entry);
+  if (i >= 0) list.splice(i, 1);
+  if (list.length === 0) validated.delete(srcPath);
+  clearTimeout(entry.timer);
+}
 
 /**
- * Reject archives that could write outside the upper dir or smuggle host-owned or device files:
- * every entry must be relative without `..`, not below a symlink entry, owned by a sandbox id,
- * and a regular file, directory, symlink, hard link or overlay whiteout (char 0,0).
+ * Reject archives that could write outside the upper dir or smuggle host-owned or device files
+ * (see `checkListing`). The decompressed tar is kept for a following `extractArchive` of the
+ * same, unchanged file, so a restore decompresses once.
  */
 export async function validateArchive(srcPath: string): Promise<void> {
-  const listing = await tarOver(srcPath, ['--numeric-owner', '-tvf', '-']);
-  const symlinks = new Set<string>();
-  const bad = (reason: string, line: string) =>
-    new RuntimeError('SNAPSHOT_INVALID', `snapshot entry rejected (${reason}): ${line.slice(0, 200)}`);
-  const checkPath = (name: string, line: string) => {
-    const clean = name.replace(/^\.\//, '');
-    if (name.startsWith('/') || clean.split('/').includes('..')) throw bad('path escapes', line);
-    const parts = clean.split('/');
-    for (let i = 1; i < parts.length; i++) {
-      if (symlinks.has(parts.slice(0, i).join('/'))) throw bad('below a symlink', line);
-    }
-    return clean;
+  const checked = await decompressAndCheck(srcPath);
+  const entry: ValidatedTar = {
+    ...checked,
+    timer: setTimeout(() => {
+      dropValidated(srcPath, entry);
+      void rm(entry.dir, { recursive: true, force: true });
+    }, VALIDATED_TTL_MS).unref(),
   };
-  for (const line of listing.split('\n')) {
-    if (!line) continue;
-    const m = LISTING.exec(line);
-    if (!m) throw bad('unparsable', line);
-    const [, type, uid, gid, size, rest] = m as unknown as [string, string, string, string, string, string];
-    // Overlay whiteouts (char 0,0) are created by the mounter, host root.
-    const whiteout = type === 'c' && size === '0,0';
-    for (const id of [Number(uid), Number(gid)]) {
-      const inSandbox = id >= SANDBOX_ID_BASE && id < SANDBOX_ID_BASE + SANDBOX_ID_COUNT;
-      if (!inSandbox && !(whiteout && id === 0)) throw bad('owner outside the sandbox', line);
-    }
-    if (type === 'l') {
-      const [name] = rest.split(' -> ');
-      symlinks.add(checkPath(name ?? '', line).replace(/\/$/, ''));
-    } else if (type === 'h') {
-      const [name, target] = rest.split(' link to ');
-      checkPath(name ?? '', line);
-      checkPath(target ?? '', line);
-    } else if (type === '-' || type === 'd') {
-      checkPath(rest, line);
-    } else if (whiteout) {
-      checkPath(rest, line);
-    } else {
-      throw bad('file type not allowed', line);
-    }
+  validated.set(srcPath, [...(validated.get(srcPath) ?? []), entry]);
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.once('exit', () => {
+      for (const list of validated.values()) {
+        for (const e of list) rmSync(e.dir, { recursive: true, force: true });
+      }
+    });
   }
 }
 
-/** Unpack a validated archive into an empty upper dir, keeping owners, modes and xattrs. */
+/**
+ * Unpack an archive into an empty upper dir, keeping owners, modes and xattrs. Uses the tar
+ * `validateArchive` left when the file is unchanged since; otherwise validates it first.
+ */
 export async function extractArchive(srcPath: string, upperDir: string): Promise<void> {
-  await tarOver(srcPath, ['--numeric-owner', '-p', ...XATTR_ARGS, '-C', upperDir, '-xf', '-']);
+  const stamp = await stampOf(srcPath);
+  const cached = validated.get(srcPath)?.find((e) => e.stamp === stamp);
+  if (cached) dropValidated(srcPath, cached);
+  const checked = cached ?? (await decompressAndCheck(srcPath));
+  try {
+    await run('tar', ['--numeric-owner', '-p', ...XATTR_ARGS, '-C', upperDir, '-xf', checked.tarPath]);
+  } catch (err) {
+    throw new RuntimeError('SNAPSHOT_INVALID', `snapshot archive is unreadable: ${(err as Error).message}`);
+  } finally {
+    await rm(checked.dir, { recursive: true, force: true });
+  }
 }
