@@ -60,7 +60,7 @@ describe('gvisor driver', () => {
       tableName: 'corral_gv_esc',
       netnsPrefix: 'corralgvesc-',
       vethPrefix: 'gve-',
-      subnet: '100.106.0.0/16',
+      subnet: '100.118.0.0/16',
     },
     makeRuntime: (stateDir, network) =>
       createGvisorRuntime({
