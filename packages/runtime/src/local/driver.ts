@@ -1,5 +1,4 @@
-import { mkdir, readdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir } from 'node:fs/promises';
 import type { Duplex } from 'node:stream';
 import { RuntimeError } from '../errors.js';
 import type {
@@ -25,24 +24,21 @@ import type { TemplateStore } from '../templates/interface.js';
 import { startSandboxInit } from './boot.js';
 import { type CgroupDriver, detectCgroupDriver } from './cgroups/index.js';
 import { DiskStore } from './disks.js';
+import { makeSandboxRecord } from './driver-create.js';
+import { reconcileRecord, recoverSandboxes } from './driver-recovery.js';
+import { restoreUpper, type SnapshotDeps, snapshotUpper } from './driver-snapshots.js';
+import { destroySandbox, type TeardownDeps, teardownProcesses } from './driver-teardown.js';
 import { KeyedLock } from './locks.js';
 import { ensureHelper } from './native.js';
 import type { NetworkManager } from './network/index.js';
 import { checkPrerequisites } from './prereqs.js';
-import { isSameProcess, processStartTimeSync } from './proc.js';
+import { processStartTimeSync } from './proc.js';
 import { ProcessTable } from './processes.js';
-import { prepareLayers, removeSandboxDir, unmountLayers, upperBytes, writeIdentity } from './rootfs.js';
+import { prepareLayers, upperBytes, writeIdentity } from './rootfs.js';
 import { SandboxIo } from './sandbox-io.js';
-import { archiveUpper, extractArchive, validateArchive } from './snapshot.js';
+import { validateArchive } from './snapshot.js';
 import { hostnameOf, toInfo, validateSpec } from './spec.js';
-import {
-  disksDir,
-  listRecordIds,
-  readRecord,
-  type SandboxRecord,
-  sandboxPaths,
-  writeJsonAtomic,
-} from './state.js';
+import { disksDir, type SandboxRecord, sandboxPaths, writeJsonAtomic } from './state.js';
 
 export interface LocalRuntimeOptions {
   /** Root of the driver's on-disk state: `sandboxes/<id>/`, `bin/`. */
@@ -77,6 +73,7 @@ class LocalRuntime implements Runtime {
   private cgroups!: CgroupDriver;
   private readonly ready: Promise<void>;
   private readonly io: SandboxIo;
+  private readonly teardown: TeardownDeps;
 
   constructor(private readonly options: LocalRuntimeOptions) {
     this.files = createExecFiles((id, request) => this.exec(id, request));
@@ -90,6 +87,15 @@ class LocalRuntime implements Runtime {
       checkAlive: (record) => this.checkAlive(record),
       dirOf: (record) => this.paths(record).dir,
     });
+    this.teardown = {
+      stateDir: options.stateDir,
+      helper: () => this.helper,
+      cgroups: () => this.cgroups,
+      network: options.network,
+      procTable: this.procTable,
+      diskPool: this.diskPool,
+      records: this.records,
+    };
     this.ready = this.initialize();
     this.ready.catch(() => undefined);
   }
@@ -100,50 +106,28 @@ class LocalRuntime implements Runtime {
     this.cgroups = this.options.cgroups ?? detectCgroupDriver();
     this.helper = await ensureHelper(this.options.stateDir);
     await this.options.network?.init();
-    for (const id of await listRecordIds(this.options.stateDir)) {
-      const paths = sandboxPaths(this.options.stateDir, id, null);
-      const record = await readRecord(paths.state);
-      if (!record) {
-        // A create that died before its first state write: nothing of it is reachable.
-        await this.cgroups
-          .forSandbox(id)
-          .killAll()
-          .catch(() => undefined);
-        await unmountLayers(this.helper, paths, { lazy: true });
-        await this.cgroups
-          .forSandbox(id)
-          .remove()
-          .catch(() => undefined);
-        await removeSandboxDir(paths);
-        continue;
-      }
-      this.records.set(id, record);
-      await this.procTable.load(id);
-      await this.reconcile(record);
-    }
-    const owned = new Set([...this.records.values()].flatMap((r) => (r.diskId ? [r.diskId] : [])));
-    await this.diskPool.sweep(owned);
-    this.diskPool.prewarm(
-      new Set([
-        ...(this.options.prewarmDiskMb ?? []),
-        ...[...this.records.values()].map((r) => r.spec.resources.diskMb),
-      ]),
-    );
+    await recoverSandboxes({
+      stateDir: this.options.stateDir,
+      helper: this.helper,
+      cgroups: this.cgroups,
+      records: this.records,
+      procTable: this.procTable,
+      diskPool: this.diskPool,
+      prewarmDiskMb: this.options.prewarmDiskMb,
+      reconcile: (record) => this.reconcile(record),
+    });
   }
 
   /** A running/paused sandbox whose init died (crash, host reboot) becomes 'stopped', cleaned up. */
-  private async reconcile(record: SandboxRecord): Promise<void> {
-    if (record.state !== 'running' && record.state !== 'paused') {
-      // A crash between starting an init and recording it leaves processes in a 'stopped' sandbox.
-      if (!record.init && (await this.cgroups.forSandbox(record.spec.id).pids()).length > 0) {
-        await this.teardownProcesses(record);
-      }
-      return;
-    }
-    if (record.init && (await isSameProcess(record.init.pid, record.init.startTime))) return;
-    await this.teardownProcesses(record);
-    record.state = 'stopped';
-    await this.save(record);
+  private reconcile(record: SandboxRecord): Promise<void> {
+    return reconcileRecord(
+      {
+        cgroups: this.cgroups,
+        teardownProcesses: (r) => this.teardownProcesses(r),
+        save: (r) => this.save(r),
+      },
+      record,
+    );
   }
 
   // ---- lifecycle ----
@@ -155,30 +139,7 @@ class LocalRuntime implements Runtime {
       const paths = sandboxPaths(this.options.stateDir, spec.id, null);
       if (this.records.has(spec.id))
         throw new RuntimeError('SANDBOX_EXISTS', `sandbox ${spec.id} already exists`);
-      await mkdir(join(this.options.stateDir, 'sandboxes'), { recursive: true, mode: 0o700 });
-      try {
-        await mkdir(paths.dir, { mode: 0o700 });
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
-          throw new RuntimeError('SANDBOX_EXISTS', `sandbox ${spec.id} already exists`);
-        }
-        throw err;
-      }
-      const template = await this.options.templates.resolve(spec.template).catch(async (err) => {
-        await rm(paths.dir, { recursive: true, force: true });
-        throw err;
-      });
-      const record: SandboxRecord = {
-        version: 1,
-        spec: structuredClone(spec),
-        state: 'stopped',
-        createdAt: new Date().toISOString(),
-        templateId: template.id,
-        lowerDir: template.rootfs,
-        diskId: null,
-        init: null,
-        network: null,
-      };
+      const record = await makeSandboxRecord(this.options.stateDir, this.options.templates, spec, paths);
       this.records.set(spec.id, record);
       try {
         await this.save(record);
@@ -255,20 +216,8 @@ class LocalRuntime implements Runtime {
     await this.locked(id, () => this.destroyUnlocked(id));
   }
 
-  private async destroyUnlocked(id: string): Promise<void> {
-    const record = this.records.get(id);
-    const paths = sandboxPaths(this.options.stateDir, id, record?.diskId ?? null);
-    const cgroup = this.cgroups.forSandbox(id);
-    await cgroup.killAll().catch(() => undefined);
-    await unmountLayers(this.helper, paths, { lazy: true });
-    await cgroup.remove();
-    await this.options.network?.teardown(id);
-    // Let a background processes.json write finish before the directory goes.
-    this.procTable.forget(id);
-    await this.procTable.flush();
-    await removeSandboxDir(paths);
-    if (record?.diskId) await this.diskPool.remove(record.diskId);
-    this.records.delete(id);
+  private destroyUnlocked(id: string): Promise<void> {
+    return destroySandbox(this.teardown, id);
   }
 
   /** Make the sandbox's layers ready: mount its disk image, or make upper/work in its dir. */
@@ -296,15 +245,8 @@ class LocalRuntime implements Runtime {
     await this.save(record);
   }
 
-  /** Kill every process (cgroup-wide), drop the cgroup and unmount; the upper layer stays on disk. */
-  private async teardownProcesses(record: SandboxRecord): Promise<void> {
-    const cgroup = this.cgroups.forSandbox(record.spec.id);
-    await cgroup.killAll().catch(() => undefined);
-    // A stopped sandbox costs no kernel cgroup state; start makes it again.
-    await cgroup.remove().catch(() => undefined);
-    await unmountLayers(this.helper, this.paths(record));
-    record.init = null;
-    this.procTable.forget(record.spec.id);
+  private teardownProcesses(record: SandboxRecord): Promise<void> {
+    return teardownProcesses(this.teardown, record);
   }
 
   private async checkAlive(record: SandboxRecord): Promise<void> {
@@ -374,39 +316,13 @@ class LocalRuntime implements Runtime {
       );
     }
     await this.ready;
-    return this.locked(id, async () => {
-      const record = await this.requireRecord(id);
-      const paths = this.paths(record);
-      if (record.state === 'stopped' || record.state === 'hibernated') {
-        await this.prepareFs(record);
-      }
-      // Freeze writers for a consistent upper layer; thaw whatever happens.
-      const freeze = record.state === 'running';
-      if (freeze) await this.cgroups.forSandbox(id).freeze();
-      try {
-        const { sizeBytes, sha256 } = await archiveUpper(paths.upper, destPath);
-        return { path: destPath, sizeBytes, sha256, includesMemory: false, template: record.spec.template };
-      } finally {
-        if (freeze) await this.cgroups.forSandbox(id).thaw();
-      }
-    });
+    return this.locked(id, () => snapshotUpper(this.snapshotDeps(), id, destPath));
   }
 
   async restore(id: string, srcPath: string): Promise<SandboxInfo> {
     await this.ready;
     await validateArchive(srcPath);
-    return this.locked(id, async () => {
-      const record = await this.requireRecord(id);
-      if (record.state === 'running' || record.state === 'paused') await this.halt(record, 'stopped');
-      const paths = this.paths(record);
-      await this.prepareFs(record);
-      for (const dir of [paths.upper, paths.work]) {
-        for (const entry of await readdir(dir)) await rm(join(dir, entry), { recursive: true, force: true });
-      }
-      await extractArchive(srcPath, paths.upper);
-      await this.boot(record, async () => undefined);
-      return toInfo(record);
-    });
+    return this.locked(id, () => restoreUpper(this.snapshotDeps(), id, srcPath));
   }
 
   /** Flush state and close the network manager handed to this runtime (its DNS forwarder sockets). */
@@ -418,6 +334,17 @@ class LocalRuntime implements Runtime {
   }
 
   // ---- helpers ----
+
+  private snapshotDeps(): SnapshotDeps {
+    return {
+      cgroups: this.cgroups,
+      requireRecord: (id) => this.requireRecord(id),
+      paths: (record) => this.paths(record),
+      prepareFs: (record) => this.prepareFs(record),
+      halt: (record, state) => this.halt(record, state),
+      boot: (record, prepareFs) => this.boot(record, prepareFs),
+    };
+  }
 
   private paths(record: SandboxRecord) {
     return sandboxPaths(this.options.stateDir, record.spec.id, record.diskId);
