@@ -1,20 +1,14 @@
-import { createHash } from 'node:crypto';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { RuntimeError } from '../../errors.js';
 import { SANDBOX_ID_PATTERN } from '../../shared/ids.js';
 import {
   allocateAddress,
-  formatIpv4,
-  type Ipv4Cidr,
   type Lease,
   loadState,
   type NetworkState,
   parseCidr,
   saveState,
 } from './addresses.js';
-import { type DnsForwarder, type DnsVerdict, parseUpstream, startDnsForwarder } from './dns-forwarder.js';
-import type { AnswerAddress, DnsQuery } from './dns-wire.js';
 import {
   enableForwarding,
   ensureBridge,
@@ -25,88 +19,25 @@ import {
   namespaceAddress,
   namespaceExists,
   removeSandboxLink,
-  type SandboxLink,
   sandboxLinkIntact,
   vethCounters,
 } from './links.js';
-import {
-  applyNft,
-  baseRuleset,
-  type NftContext,
-  type NftSandbox,
-  readInventory,
-  resolvedElements,
-  sandboxRemoval,
-  sandboxRuleset,
-  sweepRuleset,
-} from './nft.js';
-import { type CompiledPolicy, compilePolicy, domainAllowed } from './policy.js';
-import {
-  claimedSlotOf,
-  createSlotPool,
-  linkSlotName,
-  slotNetns,
-  sweepSlots,
-  unlinkSlotName,
-} from './pool.js';
+import { resolveManagerConfig } from './manager-config.js';
+import { type Active, createDnsGate } from './manager-dns.js';
+import { createSandboxPlumbing } from './manager-plumbing.js';
+import { applyNft, baseRuleset, sandboxRuleset } from './nft.js';
+import { type CompiledPolicy, compilePolicy } from './policy.js';
+import { claimedSlotOf, createSlotPool, slotNetns, sweepSlots } from './pool.js';
 import type { NetworkManager, NetworkManagerOptions } from './types.js';
-
-interface Active {
-  id: string;
-  key: string;
-  policy: CompiledPolicy;
-  /** Bumped on every policy change, so a DNS answer for an old policy is not added to the new one. */
-  generation: number;
-  /** Resolved address → when its nft element expires (ms since epoch). */
-  resolved: Map<string, number>;
-}
-
-const MIN_RESOLVED_SECONDS = 60;
-const MAX_RESOLVED_SECONDS = 7 * 86_400;
-
-async function defaultUpstreams(): Promise<string[]> {
-  try {
-    const text = await readFile('/etc/resolv.conf', 'utf8');
-    return [...text.matchAll(/^\s*nameserver\s+(\S+)/gm)].map((match) => match[1]!);
-  } catch {
-    return [];
-  }
-}
-
-function requireOption(condition: boolean, message: string): void {
-  if (!condition) throw new RuntimeError('INVALID_ARGUMENT', message);
-}
 
 /** Build the local runtime's network manager; nothing touches the host until `init()`. */
 export function createNetworkManager(options: NetworkManagerOptions): NetworkManager {
-  const bridge = options.bridge ?? 'corral0';
-  const tableName = options.tableName ?? 'corral';
-  const netnsPrefix = options.netnsPrefix ?? 'corral-';
-  const vethPrefix = options.vethPrefix ?? 'cr-';
-  const subnet: Ipv4Cidr | null = parseCidr(options.subnet ?? '100.100.0.0/16');
-  requireOption(/^[A-Za-z0-9_.-]{1,15}$/.test(bridge), `bad bridge name: ${bridge}`);
-  requireOption(/^[A-Za-z0-9_-]{1,5}$/.test(vethPrefix), `bad veth prefix: ${vethPrefix}`);
-  requireOption(/^[A-Za-z][A-Za-z0-9_]{0,30}$/.test(tableName), `bad nft table name: ${tableName}`);
-  requireOption(/^[A-Za-z0-9_.-]{0,32}$/.test(netnsPrefix), `bad netns prefix: ${netnsPrefix}`);
-  requireOption(
-    subnet !== null && subnet.prefix >= 8 && subnet.prefix <= 28,
-    `bad subnet: ${options.subnet}`,
-  );
-  const net = subnet!;
-  const gateway = formatIpv4(net.network + 1);
-  const statePath = join(options.stateDir, 'network.json');
-  const resolvConf = join(options.stateDir, 'resolv.conf');
-  const ctx: NftContext = {
-    table: tableName,
-    bridge,
-    vethPrefix,
-    subnet: `${formatIpv4(net.network)}/${net.prefix}`,
-    bridgeAddress: gateway,
-  };
+  const config = resolveManagerConfig(options);
+  const { bridge, netnsPrefix, vethPrefix, net, gateway, statePath, resolvConf, ctx, poolSize } = config;
+  const { netnsOf, keyFor, sandboxOf, linkOf, writeNetnsEtc, applySandbox, removeSandbox, sweepNft } =
+    createSandboxPlumbing(config, options);
 
   let state: NetworkState | null = null;
-  const poolSize = options.poolSize ?? 0;
-  requireOption(Number.isInteger(poolSize) && poolSize >= 0 && poolSize <= 64, `bad pool size: ${poolSize}`);
   const pool =
     poolSize > 0
       ? createSlotPool({
@@ -125,7 +56,6 @@ export function createNetworkManager(options: NetworkManagerOptions): NetworkMan
         })
       : null;
   const byAddress = new Map<string, Active>();
-  let forwarder: DnsForwarder | null = null;
   let queue: Promise<unknown> = Promise.resolve();
 
   /** Run `task` after every earlier one: state, links and nft change one step at a time. */
@@ -135,27 +65,7 @@ export function createNetworkManager(options: NetworkManagerOptions): NetworkMan
     return result;
   }
 
-  const keyOf = (id: string) => createHash('sha256').update(`${netnsPrefix}${id}`).digest('hex').slice(0, 10);
-  const netnsOf = (id: string) => `${netnsPrefix}${id}`;
-  /** A sandbox on a pool slot is keyed (veth, nft chain) by the slot; otherwise by its id. */
-  const keyFor = (id: string, slot?: string) => slot ?? keyOf(id);
-  const sandboxOf = (id: string, address: string, slot?: string): NftSandbox => ({
-    key: keyFor(id, slot),
-    address,
-    veth: `${vethPrefix}${keyFor(id, slot)}`,
-  });
-
-  function linkOf(id: string, address: string, slot?: string): SandboxLink {
-    const key = keyFor(id, slot);
-    return {
-      netns: slot ? slotNetns(netnsPrefix, slot) : netnsOf(id),
-      veth: `${vethPrefix}${key}`,
-      bridge,
-      address,
-      prefix: net.prefix,
-      gateway,
-    };
-  }
+  const dns = createDnsGate({ gateway, options, ctx, byAddress, serial });
 
   function checkId(id: string): void {
     if (typeof id !== 'string' || !SANDBOX_ID_PATTERN.test(id)) {
@@ -182,101 +92,6 @@ export function createNetworkManager(options: NetworkManagerOptions): NetworkMan
       policy,
       generation: (previous?.generation ?? 0) + 1,
       resolved: new Map(),
-    });
-  }
-
-  async function writeNetnsEtc(id: string): Promise<void> {
-    if (options.netnsEtc === false) return;
-    const dir = join('/etc/netns', netnsOf(id));
-    await mkdir(dir, { recursive: true });
-    await writeFile(join(dir, 'resolv.conf'), `nameserver ${gateway}\n`);
-  }
-
-  async function applySandbox(
-    id: string,
-    entry: Lease,
-    policy: CompiledPolicy,
-    flushResolved: boolean,
-    freshSlot = false,
-  ) {
-    const sandbox = sandboxOf(id, entry.address, entry.slot);
-    const slotName = entry.slot ? slotNetns(netnsPrefix, entry.slot) : null;
-    // The rules name the veth as a string, so they need not wait for the link; each step is a
-    // spawned process (10–20 ms on a loaded box), so they run side by side.
-    const steps = await Promise.allSettled([
-      // A slot just taken from the pool is known whole; anything else is created or repaired.
-      freshSlot ? Promise.resolve() : ensureSandboxLink(linkOf(id, entry.address, entry.slot)),
-      slotName ? linkSlotName(netnsOf(id), slotName) : Promise.resolve(),
-      applyNft(sandboxRuleset(ctx, sandbox, policy, flushResolved)),
-      writeNetnsEtc(id),
-    ]);
-    for (const step of steps) if (step.status === 'rejected') throw step.reason;
-  }
-
-  async function removeSandbox(id: string, address: string | null, slot?: string): Promise<void> {
-    const sandbox = sandboxOf(id, address ?? '0.0.0.0', slot);
-    await unlinkSlotName(netnsOf(id));
-    await removeSandboxLink(slot ? slotNetns(netnsPrefix, slot) : netnsOf(id), sandbox.veth);
-    if (address) await applyNft(sandboxRemoval(ctx, sandbox));
-    await rm(join('/etc/netns', netnsOf(id)), { recursive: true, force: true });
-  }
-
-  /** Delete nft pieces that no lease accounts for (a crash between steps, a lost state file). */
-  async function sweepNft(current: NetworkState): Promise<void> {
-    const wanted = new Map(
-      Object.entries(current.leases).map(([id, entry]) => [keyFor(id, entry.slot), entry.address]),
-    );
-    const script = sweepRuleset(ctx, await readInventory(ctx), wanted);
-    if (script) await applyNft(script);
-  }
-
-  async function startForwarder(): Promise<void> {
-    if (forwarder) return;
-    const upstreams = (options.upstreamDns ?? (await defaultUpstreams()))
-      .map(parseUpstream)
-      .filter((upstream) => upstream.host !== gateway);
-    try {
-      forwarder = await startDnsForwarder({ host: gateway, port: 53, upstreams, decide });
-    } catch (err) {
-      throw new RuntimeError(
-        'INTERNAL',
-        `cannot listen for DNS on ${gateway}:53 (another resolver bound to 0.0.0.0:53?)`,
-        { address: gateway },
-        { cause: err },
-      );
-    }
-  }
-
-  function decide(clientAddress: string, query: DnsQuery): DnsVerdict {
-    const active = byAddress.get(clientAddress);
-    if (!active || active.policy.mode === 'none') return { action: 'refuse' };
-    if (active.policy.mode === 'internet') return { action: 'forward' };
-    if (!domainAllowed(query.name, active.policy.domains)) return { action: 'nxdomain' };
-    const generation = active.generation;
-    return { action: 'forward', onAnswer: (answers) => allowResolved(clientAddress, generation, answers) };
-  }
-
-  /** Put the answered addresses into the sandbox's nft set (timeout ≥ TTL) before it sees them. */
-  function allowResolved(clientAddress: string, generation: number, answers: AnswerAddress[]): Promise<void> {
-    const now = Date.now();
-    const active = byAddress.get(clientAddress);
-    if (!active || active.generation !== generation) return Promise.reject(new Error('policy changed'));
-    const entries = answers
-      .map((answer) => ({
-        address: answer.address,
-        timeoutSeconds: Math.min(
-          Math.max(answer.ttlSeconds, MIN_RESOLVED_SECONDS) + 30,
-          MAX_RESOLVED_SECONDS,
-        ),
-        ttlSeconds: answer.ttlSeconds,
-      }))
-      .filter((entry) => (active.resolved.get(entry.address) ?? 0) < now + (entry.ttlSeconds + 15) * 1000);
-    if (entries.length === 0) return Promise.resolve();
-    return serial(async () => {
-      const current = byAddress.get(clientAddress);
-      if (!current || current.generation !== generation) throw new Error('policy changed');
-      await applyNft(resolvedElements(ctx, current.key, entries));
-      for (const entry of entries) current.resolved.set(entry.address, now + entry.timeoutSeconds * 1000);
     });
   }
 
@@ -338,7 +153,7 @@ export function createNetworkManager(options: NetworkManagerOptions): NetworkMan
         const claimed = Object.values(current.leases).flatMap((entry) => (entry.slot ? [entry.slot] : []));
         await sweepSlots(netnsPrefix, vethPrefix, new Set(claimed));
         state = current;
-        await startForwarder();
+        await dns.start();
         pool?.refill();
       }),
 
@@ -454,8 +269,7 @@ export function createNetworkManager(options: NetworkManagerOptions): NetworkMan
 
     close: () =>
       serial(async () => {
-        await forwarder?.close();
-        forwarder = null;
+        await dns.close();
         await pool?.drain();
       }),
   };
