@@ -17,6 +17,7 @@ import {
   fetchFrom,
   HOST_PEER,
   hostCanConnect,
+  lockTestHosts,
   must,
   resolveFrom,
   serveIn,
@@ -65,6 +66,7 @@ describe('local network manager (real kernel)', () => {
   const servers: ChildProcess[] = [];
   const hostServers: Server[] = [];
   let counter = 0;
+  let release: (() => void) | undefined;
   const newId = () => `t${process.pid}-${++counter}`;
   const nsOf = (id: string) => `${NETNS_PREFIX}${id}`;
 
@@ -81,6 +83,8 @@ describe('local network manager (real kernel)', () => {
   }
 
   beforeAll(async () => {
+    // The test hosts' addresses and host routes are machine-wide: one suite at a time.
+    release = await lockTestHosts();
     await removeFixtures();
     stateDir = await mkdtemp(join(tmpdir(), 'corral-net-'));
     // Safety net: whatever the rules under test do, sandbox traffic may only leave through a
@@ -119,6 +123,7 @@ describe('local network manager (real kernel)', () => {
     dns?.tcp.close();
     await removeFixtures();
     if (stateDir) await rm(stateDir, { recursive: true, force: true });
+    release?.();
   });
 
   it('the fixtures work from the host (positive controls)', async () => {
