@@ -1,5 +1,7 @@
-import { readFile, rename, writeFile } from 'node:fs/promises';
 import type { ProcessInfo, SandboxSpec, SandboxState } from '../interface.js';
+import { readJson, writeJsonAtomic } from '../shared/json-file.js';
+
+export { readJson, writeJsonAtomic } from '../shared/json-file.js';
 
 /** What the driver persists per sandbox in `<stateDir>/gvisor/<id>/sandbox.json` (0600: env holds secrets). */
 export interface GvisorRecord {
@@ -14,22 +16,6 @@ export interface GvisorRecord {
   network: { netnsPath: string; resolvConf: string } | null;
   /** A checkpoint image (memory) waits in `checkpoint/` to be restored by resume/start. */
   checkpointed: boolean;
-}
-
-/** Write a JSON file atomically (temp file + rename), mode 0600. */
-export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
-  const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-  await writeFile(tmp, JSON.stringify(value, null, 2), { mode: 0o600 });
-  await rename(tmp, path);
-}
-
-export async function readJson<T>(path: string): Promise<T | null> {
-  try {
-    return JSON.parse(await readFile(path, 'utf8')) as T;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw err;
-  }
 }
 
 /**

@@ -1,6 +1,7 @@
-import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { SandboxSpec, SandboxState } from '../interface.js';
+import { readJson } from '../shared/json-file.js';
 
 /** What the local driver persists per sandbox in `<stateDir>/sandboxes/<id>/state.json` (0600: env holds secrets). */
 export interface SandboxRecord {
@@ -53,20 +54,10 @@ export function sandboxPaths(stateDir: string, id: string, diskId: string | null
   };
 }
 
-/** Write a JSON file atomically (temp file + rename), mode 0600. */
-export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
-  const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-  await writeFile(tmp, JSON.stringify(value, null, 2), { mode: 0o600 });
-  await rename(tmp, path);
-}
+export { writeJsonAtomic } from '../shared/json-file.js';
 
-export async function readRecord(path: string): Promise<SandboxRecord | null> {
-  try {
-    return JSON.parse(await readFile(path, 'utf8')) as SandboxRecord;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw err;
-  }
+export function readRecord(path: string): Promise<SandboxRecord | null> {
+  return readJson<SandboxRecord>(path);
 }
 
 /** Every sandbox id with a state.json under `<stateDir>/sandboxes`. */
