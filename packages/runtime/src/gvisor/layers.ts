@@ -3,6 +3,7 @@ import { access, chmod, chown, mkdir, readdir, readFile, rm, rmdir } from 'node:
 import { join } from 'node:path';
 import { RuntimeError } from '../errors.js';
 import type { DiskPool } from '../local/disk-pool.js';
+import { mountPoints } from '../local/proc.js';
 import { SANDBOX_ID_BASE } from '../shared/ids.js';
 import { lastLine, runCommand } from './runsc.js';
 
@@ -51,20 +52,6 @@ export function gvisorPaths(root: string, id: string): GvisorPaths {
     work: join(disk, 'work'),
     checkpoint: join(dir, 'checkpoint'),
   };
-}
-
-/** Mount points currently in the host's mount table (octal escapes decoded). */
-export async function mountPoints(): Promise<Set<string>> {
-  const text = await readFile('/proc/self/mountinfo', 'utf8');
-  const points = new Set<string>();
-  for (const line of text.split('\n')) {
-    const field = line.split(' ')[4];
-    if (field)
-      points.add(
-        field.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(Number.parseInt(oct, 8))),
-      );
-  }
-  return points;
 }
 
 async function mustRun(argv: string[], what: string): Promise<void> {
