@@ -130,20 +130,10 @@ async function wrapChild(
     };
   }
   earlyErr.length = 0;
-  let timedOut = false;
-  let exited = false;
-  const kill = (signal: NodeJS.Signals = 'SIGKILL') => {
-    if (!exited) void target.killGroup(pid, signal).catch(() => undefined);
-  };
-  const onTimeout = () => {
-    timedOut = true;
-    kill('SIGKILL');
-  };
-  const timer = timeoutMs > 0 ? setTimeout(onTimeout, timeoutMs) : null;
+  const run = superviseStarted(target, pid, timeoutMs);
+  const { kill } = run;
   const status = exitCode.then(async (code) => {
-    exited = true;
-    if (timer) clearTimeout(timer);
-    target.onExit(pid);
+    run.exited();
     void files.cleanup();
     await drain(child);
     child.stdout!.unpipe(stdout);
@@ -152,9 +142,34 @@ async function wrapChild(
     child.stderr!.destroy();
     stdout.end();
     stderr.end();
-    return exitStatusFrom(code, timedOut);
+    return exitStatusFrom(code, run.timedOut);
   });
   return { pid, stdin: child.stdin!, stdout, stderr, wait: () => status, kill };
+}
+
+/**
+ * Kill and deadline of a started exec: `kill` signals its process group until `exited()` is
+ * called; when `timeoutMs` (> 0) passes first, it is killed and `timedOut` turns true.
+ */
+function superviseStarted(target: ExecTarget, pid: number, timeoutMs: number) {
+  const run = {
+    timedOut: false,
+    hasExited: false,
+    kill: (signal: NodeJS.Signals = 'SIGKILL') => {
+      if (!run.hasExited) void target.killGroup(pid, signal).catch(() => undefined);
+    },
+    exited: () => {
+      run.hasExited = true;
+      if (timer) clearTimeout(timer);
+      target.onExit(pid);
+    },
+  };
+  const onTimeout = () => {
+    run.timedOut = true;
+    run.kill('SIGKILL');
+  };
+  const timer = timeoutMs > 0 ? setTimeout(onTimeout, timeoutMs) : null;
+  return run;
 }
 
 function drain(child: ChildProcess): Promise<void> {
@@ -204,32 +219,22 @@ export async function startPty(
       kill: () => {},
     };
   }
-  let timedOut = false;
-  let exited = false;
-  const kill = (signal: NodeJS.Signals = 'SIGKILL') => {
-    if (!exited) void target.killGroup(pid, signal).catch(() => undefined);
-  };
-  const onTimeout = () => {
-    timedOut = true;
-    kill('SIGKILL');
-  };
-  const timer = timeoutMs > 0 ? setTimeout(onTimeout, timeoutMs) : null;
+  const run = superviseStarted(target, pid, timeoutMs);
+  const { kill } = run;
   const status = exitCode.then((code) => {
-    exited = true;
-    if (timer) clearTimeout(timer);
-    target.onExit(pid);
+    run.exited();
     void files.cleanup();
     output.end();
-    return exitStatusFrom(code, timedOut);
+    return exitStatusFrom(code, run.timedOut);
   });
   return {
     pid,
     output,
     write: (data) => {
-      if (!exited) term.write(typeof data === 'string' ? data : data.toString('utf8'));
+      if (!run.hasExited) term.write(typeof data === 'string' ? data : data.toString('utf8'));
     },
     resize: (cols, rows) => {
-      if (!exited) term.resize(cols, rows);
+      if (!run.hasExited) term.resize(cols, rows);
     },
     wait: () => status,
     kill,
