@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto';
-import { chmod, copyFile, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { RuntimeError } from '../errors.js';
@@ -25,62 +24,31 @@ import { DiskPool } from '../local/disk-pool.js';
 import { createExecFiles } from '../shared/files-over-exec.js';
 import { SANDBOX_ID_PATTERN } from '../shared/ids.js';
 import { listPortsOverExec } from '../shared/ports-over-exec.js';
-import { buildOciConfig } from './bundle.js';
 import { connectOverExec } from './connect.js';
+import { RunscContainers } from './containers.js';
 import { DROP_HOST_FD_HOLDERS, validateSpec } from './inside.js';
-import {
-  type GvisorPaths,
-  gvisorPaths,
-  MOUNT_ROOT,
-  mountLayers,
-  removeCgroups,
-  removeSandboxDir,
-  unmountLayers,
-  unmountOverlay,
-} from './layers.js';
+import { type GvisorPaths, mountLayers, unmountOverlay } from './layers.js';
 import type { GvisorRuntimeOptions } from './options.js';
 import { SandboxProcesses } from './processes.js';
-import {
-  checkPrerequisites,
-  lastLine,
-  type RunscConfig,
-  runChecked,
-  runCommand,
-  runDetached,
-  runscArgv,
-} from './runsc.js';
-import { ensureStatxShim } from './shim.js';
+import { checkPrerequisites, runCommand } from './runsc.js';
 import { restoreSnapshotFiles, snapshotSandbox } from './snapshot.js';
 import { type GvisorRecord, readJson, writeJsonAtomic } from './state.js';
 import { sandboxStats } from './stats.js';
-
-// The sentry and gofer are host processes with their own threads inside the sandbox's cgroup.
-const PIDS_HEADROOM = 256;
 
 /** The gvisor driver: every sandbox is a runsc (gVisor) sandbox over a host-mounted overlay. */
 export class GvisorRuntime implements Runtime {
   readonly name = 'gvisor';
   readonly features: RuntimeFeatures = { memorySnapshots: true, setuid: false, oomScope: 'sandbox' };
   readonly files: SandboxFiles;
-  private readonly root: string;
-  private readonly runsc: RunscConfig;
+  private readonly containers: RunscContainers;
   private readonly pool: DiskPool;
   private readonly inside: SandboxProcesses;
   private readonly locks = new Map<string, Promise<unknown>>();
-  private readonly cgroupParent: string;
   private prereqs: Promise<string> | null = null;
-  private readonly idPrefix: string;
 
   constructor(private readonly options: GvisorRuntimeOptions) {
-    this.root = join(options.stateDir, 'gvisor');
-    this.runsc = {
-      binary: options.runsc ?? 'runsc',
-      root: join(this.root, '.runsc-root'),
-      platform: options.platform ?? 'ptrace',
-    };
-    this.pool = new DiskPool(join(this.root, '.disk-pool'));
-    this.cgroupParent = options.cgroupParent ?? '/corral-gvisor';
-    this.idPrefix = `c${createHash('sha256').update(this.root).digest('hex').slice(0, 8)}`;
+    this.pool = new DiskPool(join(options.stateDir, 'gvisor', '.disk-pool'));
+    this.containers = new RunscContainers(options, this.pool);
     const exec = (id: string, request: ExecRequest) => this.exec(id, request);
     this.files = createExecFiles(exec);
     this.inside = new SandboxProcesses({
@@ -116,9 +84,9 @@ export class GvisorRuntime implements Runtime {
       };
       try {
         await writeJsonAtomic(paths.record, record);
-        await this.boot(record);
+        await this.containers.boot(record);
       } catch (err) {
-        await this.teardown(spec.id).catch(() => undefined);
+        await this.containers.teardown(spec.id).catch(() => undefined);
         throw err;
       }
       return this.info(record, 'running');
@@ -132,14 +100,14 @@ export class GvisorRuntime implements Runtime {
   }
 
   async list(): Promise<SandboxInfo[]> {
-    const names = await readdir(this.root).catch(() => [] as string[]);
+    const names = await readdir(this.containers.root).catch(() => [] as string[]);
     const infos = await Promise.all(names.filter((n) => SANDBOX_ID_PATTERN.test(n)).map((n) => this.get(n)));
     return infos.filter((i): i is SandboxInfo => i !== null);
   }
 
   async start(id: string): Promise<SandboxInfo> {
     return this.transition(id, ['stopped', 'hibernated', 'error'], async (record) => {
-      await this.boot(record);
+      await this.containers.boot(record);
       return 'running';
     });
   }
@@ -153,15 +121,15 @@ export class GvisorRuntime implements Runtime {
 
   async pause(id: string): Promise<SandboxInfo> {
     return this.transition(id, ['running'], async (record) => {
-      await runChecked(this.argv(record, ['pause', this.cid(id)]), 'runsc pause');
+      await this.containers.toggle(record, 'pause');
       return 'paused';
     });
   }
 
   async resume(id: string): Promise<SandboxInfo> {
     return this.transition(id, ['paused', 'hibernated'], async (record, state) => {
-      if (state === 'paused') await runChecked(this.argv(record, ['resume', this.cid(id)]), 'runsc resume');
-      else await this.boot(record);
+      if (state === 'paused') await this.containers.toggle(record, 'resume');
+      else await this.containers.boot(record);
       return 'running';
     });
   }
@@ -169,7 +137,7 @@ export class GvisorRuntime implements Runtime {
   /** Checkpoint the sandbox (memory and processes) to `checkpoint/`, then free it. */
   async hibernate(id: string): Promise<SandboxInfo> {
     return this.transition(id, ['running', 'paused'], async (record, state) => {
-      if (state === 'paused') await runChecked(this.argv(record, ['resume', this.cid(id)]), 'runsc resume');
+      if (state === 'paused') await this.containers.toggle(record, 'resume');
       await this.checkpoint(record);
       return 'hibernated';
     });
@@ -178,7 +146,7 @@ export class GvisorRuntime implements Runtime {
   async destroy(id: string): Promise<void> {
     if (!SANDBOX_ID_PATTERN.test(id)) return;
     await this.ready();
-    await this.locked(id, () => this.teardown(id));
+    await this.locked(id, () => this.containers.teardown(id));
   }
 
   // ---- processes ----
@@ -234,7 +202,7 @@ export class GvisorRuntime implements Runtime {
       upper: this.paths(id),
       live: state === 'running' || state === 'paused',
       events: () => runCommand(this.argv(record, ['events', '--stats', this.cid(id)])).then((r) => r.stdout),
-      cgroupPath: `${this.cgroupParent}/${this.cid(id)}`,
+      cgroupPath: this.containers.cgroupPath(id),
       network: this.options.network && record.network ? this.options.network : null,
       id,
     });
@@ -257,20 +225,20 @@ export class GvisorRuntime implements Runtime {
       // Memory: checkpoint (which stops the sandbox), archive, then bring it back as it was.
       const live = state === 'running' || state === 'paused';
       if (withMemory && live) {
-        if (state === 'paused') await runChecked(this.argv(record, ['resume', this.cid(id)]), 'runsc resume');
+        if (state === 'paused') await this.containers.toggle(record, 'resume');
         await this.checkpoint(record);
       } else if (live) {
-        await runChecked(this.argv(record, ['pause', this.cid(id)]), 'runsc pause');
+        await this.containers.toggle(record, 'pause');
       }
       try {
         const result = await snapshotSandbox(paths, destPath, withMemory);
         return { path: destPath, ...result, includesMemory: withMemory, template: record.spec.template };
       } finally {
         if (withMemory && live) {
-          await this.boot(record);
-          if (state === 'paused') await runChecked(this.argv(record, ['pause', this.cid(id)]), 'runsc pause');
+          await this.containers.boot(record);
+          if (state === 'paused') await this.containers.toggle(record, 'pause');
         } else if (live && state === 'running') {
-          await runChecked(this.argv(record, ['resume', this.cid(id)]), 'runsc resume');
+          await this.containers.toggle(record, 'resume');
         }
       }
     });
@@ -289,7 +257,7 @@ export class GvisorRuntime implements Runtime {
         await unmountOverlay(paths);
         await restoreSnapshotFiles.apply(staged, paths);
         record.checkpointed = staged.hasMemory;
-        await this.boot(record);
+        await this.containers.boot(record);
       } finally {
         await staged.cleanup();
       }
@@ -306,8 +274,8 @@ export class GvisorRuntime implements Runtime {
   // ---- internals ----
 
   private ready(): Promise<string> {
-    this.prereqs ??= checkPrerequisites(this.runsc).then(async (version) => {
-      await mkdir(this.runsc.root, { recursive: true, mode: 0o700 });
+    this.prereqs ??= checkPrerequisites(this.containers.runsc).then(async (version) => {
+      await mkdir(this.containers.runsc.root, { recursive: true, mode: 0o700 });
       await this.options.network?.init();
       return version;
     });
@@ -317,20 +285,20 @@ export class GvisorRuntime implements Runtime {
     return this.prereqs;
   }
 
-  /**
-   * runsc's container id: the sandbox id behind a hash of this runtime's state dir, because runsc
-   * names each sandbox's control socket (abstract, host-wide) and cgroup after it.
-   */
   private cid(id: string): string {
-    return `${this.idPrefix}-${id}`;
+    return this.containers.cid(id);
   }
 
   private paths(id: string): GvisorPaths {
-    return gvisorPaths(this.root, id);
+    return this.containers.paths(id);
   }
 
-  private argv(record: GvisorRecord, args: string[], hideNetSysctl = false): string[] {
-    return runscArgv(this.runsc, record.network ? 'sandbox' : 'none', args, { hideNetSysctl });
+  private argv(record: GvisorRecord, args: string[]): string[] {
+    return this.containers.argv(record, args);
+  }
+
+  private liveState(record: GvisorRecord): Promise<SandboxState> {
+    return this.containers.liveState(record);
   }
 
   private async locked<T>(id: string, work: () => Promise<T>): Promise<T> {
@@ -348,17 +316,6 @@ export class GvisorRuntime implements Runtime {
     const record = SANDBOX_ID_PATTERN.test(id) ? await readJson<GvisorRecord>(this.paths(id).record) : null;
     if (!record) throw new RuntimeError('SANDBOX_NOT_FOUND', `sandbox ${id} not found`, { id });
     return record;
-  }
-
-  /** runsc's view wins for a sandbox the driver thinks is up: it may have died meanwhile. */
-  private async liveState(record: GvisorRecord): Promise<SandboxState> {
-    if (record.state !== 'running' && record.state !== 'paused') return record.state;
-    const result = await runCommand(this.argv(record, ['state', this.cid(record.spec.id)]));
-    if (result.exitCode !== 0) return 'stopped';
-    const status = (JSON.parse(result.stdout) as { status?: string }).status;
-    if (status === 'running') return 'running';
-    if (status === 'paused') return 'paused';
-    return 'stopped';
   }
 
   private info(record: GvisorRecord, state: SandboxState): SandboxInfo {
@@ -395,92 +352,14 @@ export class GvisorRuntime implements Runtime {
     });
   }
 
-  /** Mount, network, then `runsc run` (or `restore` from a checkpoint); leaves the record running. */
-  private async boot(record: GvisorRecord): Promise<void> {
-    const { spec } = record;
-    const paths = this.paths(spec.id);
-    await this.removeContainer(record);
-    await mountLayers(paths, record.lowerDir, this.pool, spec.resources.diskMb);
-    if (this.options.network) {
-      // Re-run on every boot: runsc moves eth0's address into gVisor's netstack, so it must be put back.
-      const net = await this.options.network.setup(spec.id, spec.network);
-      record.network = { netnsPath: net.netnsPath, resolvConf: net.resolvConfPath };
-      await copyFile(net.resolvConfPath, paths.resolvConf);
-      await chmod(paths.resolvConf, 0o644);
-    }
-    const config = buildOciConfig(spec, {
-      rootfs: paths.rootfs,
-      resolvConf: record.network ? paths.resolvConf : null,
-      netnsPath: record.network?.netnsPath ?? null,
-      cgroupsPath: `${this.cgroupParent}/${this.cid(spec.id)}`,
-      pidsHeadroom: PIDS_HEADROOM,
-      shim: await ensureStatxShim(join(MOUNT_ROOT, 'lib')),
-    });
-    await writeFile(paths.config, JSON.stringify(config, null, 2), { mode: 0o600 });
-    await writeJsonAtomic(paths.processes, []);
-    const args = record.checkpointed
-      ? ['restore', '--image-path', paths.checkpoint, '--bundle', paths.dir, '--detach', this.cid(spec.id)]
-      : ['run', '--bundle', paths.dir, '--detach', this.cid(spec.id)];
-    const result = await runDetached(this.argv(record, args, true), join(paths.dir, 'runsc.log'));
-    if (result.exitCode !== 0) {
-      await this.removeContainer(record);
-      await removeCgroups(`${this.cgroupParent}/${this.cid(spec.id)}`);
-      const line = lastLine(result.stderr);
-      if (/ptrace|platform|kvm/i.test(line)) {
-        throw new RuntimeError('PREREQUISITE_MISSING', `runsc cannot start a sandbox here: ${line}`, {
-          fix: 'a kernel that allows ptrace (or /dev/kvm with platform kvm)',
-        });
-      }
-      throw new RuntimeError('INTERNAL', `runsc ${args[0]} failed: ${line}`, {
-        stderr: result.stderr.slice(-2000),
-      });
-    }
-    if (record.checkpointed) {
-      record.checkpointed = false;
-      await rm(paths.checkpoint, { recursive: true, force: true });
-    }
-    record.state = 'running';
-    await writeJsonAtomic(paths.record, record);
-  }
-
   /** Kill every process and delete runsc's container; the filesystem and network stay. */
-  private async halt(record: GvisorRecord): Promise<void> {
-    await this.removeContainer(record);
+  private halt(record: GvisorRecord): Promise<void> {
+    return this.containers.remove(record);
   }
 
-  private async checkpoint(record: GvisorRecord): Promise<void> {
-    const paths = this.paths(record.spec.id);
+  private checkpoint(record: GvisorRecord): Promise<void> {
     // A process holding one of runsc exec's host fds (an API exec stream: a host socket) cannot be
     // restored — gVisor panics re-opening the fd — and its stream could not survive anyway.
-    await this.inside.runInside(record, DROP_HOST_FD_HOLDERS);
-    await rm(paths.checkpoint, { recursive: true, force: true });
-    await mkdir(paths.checkpoint, { mode: 0o700 });
-    await runChecked(
-      this.argv(record, ['checkpoint', '--image-path', paths.checkpoint, this.cid(record.spec.id)]),
-      'runsc checkpoint',
-    );
-    await this.removeContainer(record);
-    record.checkpointed = true;
-  }
-
-  private async removeContainer(record: GvisorRecord): Promise<void> {
-    const id = record.spec.id;
-    // `state` can fail transiently under load, so delete regardless, and check it is gone.
-    for (let attempt = 0; attempt < 3; attempt++) {
-      await runCommand(this.argv(record, ['delete', '--force', this.cid(id)]));
-      const state = await runCommand(this.argv(record, ['state', this.cid(id)]));
-      if (state.exitCode !== 0) return;
-    }
-  }
-
-  private async teardown(id: string): Promise<void> {
-    const paths = this.paths(id);
-    const record = await readJson<GvisorRecord>(paths.record);
-    const probe: GvisorRecord = record ?? ({ spec: { id }, network: null } as unknown as GvisorRecord);
-    await this.removeContainer(probe);
-    await removeCgroups(`${this.cgroupParent}/${this.cid(id)}`);
-    await unmountLayers(paths).catch(() => undefined);
-    await this.options.network?.teardown(id);
-    await removeSandboxDir(paths);
+    return this.containers.checkpoint(record, () => this.inside.runInside(record, DROP_HOST_FD_HOLDERS));
   }
 }
