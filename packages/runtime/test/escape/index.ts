@@ -175,9 +175,12 @@ export function describeEscapes(
       // The memory bomb gets a sandbox of its own: under oomScope 'sandbox' it takes its whole
       // sandbox down, and the fork bomb would leave no pid to start it with.
       const badMem = spec('membomb', { memoryMb: 128, diskMb: 64, pids: 64 });
+      // And the disk fill too: a root fork bomb beside it could starve it of pids before it reports.
+      const badDisk = spec('diskfill', { memoryMb: 128, diskMb: 64, pids: 64 });
       const neighbour = spec('neighbour');
       await rt.create(bad);
       await rt.create(badMem);
+      await rt.create(badDisk);
       await rt.create(neighbour);
       const usedBefore = allocatedBytes(stateDir);
       const memBomb = shell(rt, badMem.id, 'perl -e "\\$x = \\"a\\" x (1024 ** 3)"; echo "mem=$?"');
@@ -185,7 +188,7 @@ export function describeEscapes(
         shell(rt, bad.id, ':(){ :|:& };: ; sleep 3; echo forked', { user: 'root' }),
         shell(
           rt,
-          bad.id,
+          badDisk.id,
           'dd if=/dev/zero of=/tmp/fill bs=1M count=1000 2>&1 | tail -1; du -m /tmp/fill | cut -f1',
         ),
       ]);
@@ -206,6 +209,7 @@ export function describeEscapes(
         );
       }
       await rt.destroy(badMem.id);
+      await rt.destroy(badDisk.id);
       await rt.destroy(bad.id);
       expect(await shellOk(rt, neighbour.id, 'echo still-fine')).toBe('still-fine\n');
     });
