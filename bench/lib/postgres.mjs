@@ -1,5 +1,5 @@
-// A throwaway PostgreSQL cluster on loopback for the benchmark: the same recipe as
-// packages/server/test/support/services.ts startPostgres(), ported to plain JS.
+// A throwaway PostgreSQL cluster on loopback, for the benchmark and the server test suites
+// (packages/server/test/support/services.ts re-exports it).
 import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -21,7 +21,7 @@ function postgresBinDir() {
 /** Starts a cluster (as `postgres` when root: initdb refuses root); `stop()` removes it. */
 export async function startPostgres() {
   const bin = postgresBinDir();
-  const dir = await mkdtemp(join(tmpdir(), 'corral-bench-pg-'));
+  const dir = await mkdtemp(join(tmpdir(), 'corral-pg-'));
   const dataDir = join(dir, 'data');
   const port = await freePort();
   const asRoot = process.getuid?.() === 0;

@@ -1,5 +1,5 @@
-// A throwaway redis-server on loopback (no persistence) for the benchmark: the same recipe as
-// packages/server/test/support/services.ts startRedis(), ported to plain JS.
+// A throwaway redis-server on loopback (no persistence), for the benchmark and the server
+// test suites (packages/server/test/support/services.ts re-exports it).
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -8,7 +8,7 @@ import { freePort, stopChild, waitForPort } from './net.mjs';
 
 /** Starts redis-server; `stop()` ends it and removes its directory. */
 export async function startRedis() {
-  const dir = await mkdtemp(join(tmpdir(), 'corral-bench-redis-'));
+  const dir = await mkdtemp(join(tmpdir(), 'corral-redis-'));
   const port = await freePort();
   const conf = join(dir, 'redis.conf');
   await writeFile(
