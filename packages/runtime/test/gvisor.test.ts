@@ -10,6 +10,7 @@ import { createNetworkManager } from '../src/local/network/index.js';
 import { createTemplateStore } from '../src/templates/index.js';
 import { describeRuntimeConformance } from './conformance/index.js';
 import { describeEscapes } from './escape/index.js';
+import { removeTestNetwork } from './local-fixture.js';
 import { shellOk, waitFor } from './shared/sandbox-shell.js';
 
 const TEMPLATE_DIR = '/var/cache/corral/templates';
@@ -31,26 +32,8 @@ function makeGvisorRuntime(stateDir: string): Runtime {
   });
 }
 
-function removeTestNetwork(): void {
-  const quiet = (cmd: string, args: string[]) => {
-    try {
-      execFileSync(cmd, args, { stdio: 'ignore' });
-    } catch {
-      // absent
-    }
-  };
-  const list = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
-  for (const line of list.split('\n')) {
-    const name = line.split(' ')[0] ?? '';
-    if (name.startsWith(NET.netnsPrefix)) quiet('ip', ['netns', 'del', name]);
-  }
-  quiet('nft', ['delete', 'table', 'inet', NET.tableName]);
-  quiet('nft', ['delete', 'table', 'bridge', NET.tableName]);
-  quiet('ip', ['link', 'del', NET.bridge]);
-}
-
 describe('gvisor driver', () => {
-  afterAll(() => removeTestNetwork());
+  afterAll(() => removeTestNetwork(NET));
 
   describeRuntimeConformance('gvisor', makeGvisorRuntime);
   describeEscapes('gvisor', makeGvisorRuntime, {

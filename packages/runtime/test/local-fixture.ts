@@ -29,8 +29,10 @@ export function makeLocalRuntime(stateDir: string): Runtime {
   });
 }
 
-/** Remove the test network's host-side objects (bridge, nft tables, leftover netns). */
-export function removeTestNetwork(): void {
+/** Remove a test network's host-side objects (bridge, nft tables, leftover netns); default: this fixture's. */
+export function removeTestNetwork(
+  names: { bridge: string; tableName: string; netnsPrefix: string } = NET,
+): void {
   const quiet = (cmd: string, args: string[]) => {
     try {
       execFileSync(cmd, args, { stdio: 'ignore' });
@@ -41,9 +43,9 @@ export function removeTestNetwork(): void {
   const list = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
   for (const line of list.split('\n')) {
     const name = line.split(' ')[0] ?? '';
-    if (name.startsWith(NET.netnsPrefix)) quiet('ip', ['netns', 'del', name]);
+    if (name.startsWith(names.netnsPrefix)) quiet('ip', ['netns', 'del', name]);
   }
-  quiet('nft', ['delete', 'table', 'inet', NET.tableName]);
-  quiet('nft', ['delete', 'table', 'bridge', NET.tableName]);
-  quiet('ip', ['link', 'del', NET.bridge]);
+  quiet('nft', ['delete', 'table', 'inet', names.tableName]);
+  quiet('nft', ['delete', 'table', 'bridge', names.tableName]);
+  quiet('ip', ['link', 'del', names.bridge]);
 }
