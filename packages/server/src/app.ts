@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Runtime, TemplateStore } from '@corral/runtime';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, {
   type FastifyBaseLogger,
@@ -17,10 +18,13 @@ import { registerInputGuard } from './plugins/input-guard.js';
 import { registerMetrics } from './plugins/metrics.js';
 import { registerRateLimit } from './plugins/rate-limit.js';
 import { registerRequestId, requestIdFor } from './plugins/request-id.js';
+import { registerSandboxJobs } from './plugins/sandbox-jobs.js';
 import { registerSessionCleanup } from './plugins/session-cleanup.js';
 import { registerValidation } from './plugins/validation.js';
 import { registerRoutes } from './routes/index.js';
 import type { ReadinessCheck } from './routes/ops/health.js';
+import { SandboxService } from './services/sandboxes/service.js';
+import { loadSecretsKey, SecretBox } from './services/secrets.js';
 import { AuditLog } from './store/audit.js';
 import type { Store } from './store/db.js';
 
@@ -45,6 +49,8 @@ declare module 'fastify' {
     metrics: Metrics;
     /** Named checks behind `GET /readyz`; add with `addReadinessCheck`. */
     readinessChecks: Map<string, ReadinessCheck>;
+    /** The sandbox domain over the runtime (503 on sandbox calls when built without one). */
+    sandboxes: SandboxService;
   }
 }
 
@@ -56,6 +62,10 @@ export interface AppDeps {
   logger?: Logger;
   /** Process metrics (CPU, memory …) in /metrics; tests building many apps may turn them off. */
   defaultMetrics?: boolean;
+  /** The sandbox runtime (see `openRuntime`); without one, sandbox routes answer 503. The caller owns it. */
+  runtime?: Runtime;
+  /** The template store the runtime resolves templates from. */
+  templates?: TemplateStore;
 }
 
 /** The dependencies handed to the authentication and rate-limit plugins. */
@@ -93,6 +103,17 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   app.decorate('audit', audit);
   app.decorate('metrics', metrics);
   app.decorate('readinessChecks', new Map<string, ReadinessCheck>([['database', () => store.ping()]]));
+  const sandboxes = new SandboxService({
+    config,
+    db: store.db,
+    audit,
+    metrics,
+    log: app.log,
+    runtime: deps.runtime ?? null,
+    templates: deps.templates ?? null,
+    secrets: new SecretBox(loadSecretsKey(config.dataDir, config.secretsKey)),
+  });
+  app.decorate('sandboxes', sandboxes);
 
   registerRequestId(app);
   registerValidation(app);
@@ -112,5 +133,6 @@ export async function buildApp(deps: AppDeps): Promise<App> {
 
   await registerRoutes(app);
   registerSessionCleanup(app);
+  registerSandboxJobs(app);
   return app;
 }

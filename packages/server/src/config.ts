@@ -93,6 +93,61 @@ export const ConfigSchema = Type.Object({
     env: 'CORRAL_TOKEN_LIMIT_PER_MINUTE',
     expected: 'a positive integer (token exchanges per minute per client IP)',
   }),
+  isolation: Type.Enum(['local', 'gvisor'], {
+    default: 'local',
+    env: 'CORRAL_ISOLATION',
+    expected: 'local or gvisor',
+  }),
+  templateDir: Type.String({
+    minLength: 1,
+    default: '/var/cache/corral/templates',
+    env: 'CORRAL_TEMPLATE_DIR',
+    expected: 'a directory path (built templates, shared by every data directory on the machine)',
+  }),
+  networkBridge: Type.String({
+    pattern: '^[A-Za-z0-9_.-]{1,15}$',
+    default: 'corral0',
+    env: 'CORRAL_NETWORK_BRIDGE',
+    expected: 'a network interface name of 1-15 characters',
+  }),
+  networkSubnet: Type.String({
+    pattern: '^\\d+\\.\\d+\\.\\d+\\.\\d+/\\d+$',
+    default: '100.100.0.0/16',
+    env: 'CORRAL_NETWORK_SUBNET',
+    expected: 'an IPv4 CIDR such as 100.100.0.0/16',
+  }),
+  networkTable: Type.String({
+    pattern: '^[a-z][a-z0-9_]{0,30}$',
+    default: 'corral',
+    env: 'CORRAL_NETWORK_TABLE',
+    expected: 'an nftables table name (lowercase letters, digits, _)',
+  }),
+  secretsKey: Type.Optional(
+    Type.String({
+      pattern: '^[A-Za-z0-9+/=_-]{43,88}$',
+      env: 'CORRAL_SECRETS_KEY',
+      expected: 'a 32-byte key in base64 or base64url (generated into <data>/secrets/env.key when unset)',
+    }),
+  ),
+  execOutputLimitBytes: Type.Integer({
+    minimum: 1024,
+    maximum: 256 * 1024 * 1024,
+    default: 10 * 1024 * 1024,
+    env: 'CORRAL_EXEC_OUTPUT_LIMIT_BYTES',
+    expected: 'an integer number of bytes 1024-268435456 (per stream, synchronous exec)',
+  }),
+  fileUploadLimitBytes: Type.Integer({
+    minimum: 1024,
+    default: 10 * 1024 * 1024 * 1024,
+    env: 'CORRAL_FILE_UPLOAD_LIMIT_BYTES',
+    expected: 'an integer number of bytes (largest file or archive upload)',
+  }),
+  jobIntervalSeconds: Type.Number({
+    exclusiveMinimum: 0,
+    default: 5,
+    env: 'CORRAL_JOB_INTERVAL_SECONDS',
+    expected: 'a positive number of seconds (how often expiry and idle timeouts are checked)',
+  }),
 });
 
 /** The raw settings, as the schema describes them (also the shape of the optional JSON file). */
@@ -121,6 +176,7 @@ function convert(schema: PropertyMeta, raw: unknown): unknown {
   if (typeof raw !== 'string') return raw;
   const text = raw.trim();
   if (schema.type === 'integer') return /^-?\d+$/.test(text) ? Number(text) : raw;
+  if (schema.type === 'number') return /^-?\d+(\.\d+)?$/.test(text) ? Number(text) : raw;
   if (schema.type === 'boolean') {
     if (/^(true|1|yes|on)$/i.test(text)) return true;
     if (/^(false|0|no|off)$/i.test(text)) return false;

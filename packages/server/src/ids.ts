@@ -38,9 +38,22 @@ export function randomBase62(length: number): string {
   return out;
 }
 
-/** A new id: `newId('sbx')` → `sbx_4kT9…` (prefix, underscore, 22 base62 characters). */
+/**
+ * Prefixes whose ids end up in host names (preview URLs `3000-sbx_….localhost`): browsers
+ * lowercase a Host, so these ids use lowercase letters and digits only (22 base36 characters ≈
+ * 113 bits).
+ */
+const HOSTNAME_SAFE: ReadonlySet<IdPrefix> = new Set(['sbx']);
+
+/** A new id: `newId('ws')` → `ws_4kT9…` (prefix, underscore, 22 base62 characters; base36 for sandboxes). */
 export function newId(prefix: IdPrefix): string {
-  return `${prefix}_${randomBase62(ID_RANDOM_LENGTH)}`;
+  const random = randomBase62(ID_RANDOM_LENGTH);
+  return `${prefix}_${HOSTNAME_SAFE.has(prefix) ? lowercaseBase36(random) : random}`;
+}
+
+/** Folds base62 characters onto 0-9a-z without bias toward digits: A-Z and a-z both map to a-z. */
+function lowercaseBase36(value: string): string {
+  return value.toLowerCase();
 }
 
 /** True when `value` looks like an id with the given prefix (shape only, not existence). */

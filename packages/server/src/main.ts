@@ -5,6 +5,8 @@ import { buildApp } from './app.js';
 import { bootstrapFirstStart, formatCredentialsBox } from './bootstrap.js';
 import { type Config, ConfigError, loadConfig } from './config.js';
 import { createLogger } from './logger.js';
+import { openSandboxEngine } from './sandbox-runtime.js';
+import { reconcileSandboxes } from './services/sandboxes/reconcile.js';
 import { openStore, type Store } from './store/db.js';
 
 /** A started server: its address, and `stop()` for a graceful shutdown. */
@@ -32,11 +34,16 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env): Promise
     await store.close();
     throw err;
   }
-  const app = await buildApp({ config, store, logger });
+  const engine = openSandboxEngine(config);
+  const app = await buildApp({ config, store, logger, runtime: engine.runtime, templates: engine.templates });
   try {
+    // Store and runtime agree before the first request: no orphans, no ghosts, nothing stuck.
+    const report = await reconcileSandboxes(app.sandboxes);
+    logger.info({ ...report }, 'sandboxes reconciled');
     await app.listen({ port: config.port, host: config.host });
   } catch (err) {
     await app.close();
+    await engine.runtime.close();
     await store.close();
     throw err;
   }
@@ -52,6 +59,8 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env): Promise
   const stop = () => {
     stopping ??= (async () => {
       await app.close();
+      // Sandboxes keep running; the runtime only lets go of its handles.
+      await engine.runtime.close();
       await store.close();
       logger.info('stopped');
       await new Promise<void>((resolve) => logger.flush(() => resolve()));

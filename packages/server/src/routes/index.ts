@@ -2,6 +2,9 @@ import type { App } from '../app.js';
 import { registerAuthRoutes } from './auth/index.js';
 import { registerKeyRoutes } from './keys/index.js';
 import { registerOpsRoutes } from './ops/index.js';
+import { registerSandboxRoutes } from './sandboxes/index.js';
+import { registerSnapshotRoutes } from './snapshots/index.js';
+import { registerTemplateRoutes } from './templates/index.js';
 import { registerWorkspacesRoutes } from './workspaces/index.js';
 
 /*
@@ -17,4 +20,7 @@ export async function registerRoutes(app: App): Promise<void> {
   await registerAuthRoutes(app);
   await registerKeyRoutes(app);
   await registerWorkspacesRoutes(app);
+  await registerSandboxRoutes(app);
+  await registerSnapshotRoutes(app);
+  await registerTemplateRoutes(app);
 }

@@ -1,4 +1,5 @@
 import type { FastifyRequest } from 'fastify';
+import type { Kysely } from 'kysely';
 import { apiError } from '../errors.js';
 import { newId } from '../ids.js';
 import { findApiKeyById, insertApiKey, listApiKeys, revokeApiKey } from '../store/api-keys.js';
@@ -6,7 +7,7 @@ import type { AuditLog } from '../store/audit.js';
 import type { Store } from '../store/db.js';
 import { isoNow } from '../store/db.js';
 import type { Page, PageRequest } from '../store/pagination.js';
-import type { ApiKeyRow } from '../store/schema.js';
+import type { ApiKeyRow, Database } from '../store/schema.js';
 import { findWorkspaceForMember } from '../store/workspaces.js';
 import { actorOf, requireAuth } from './access.js';
 import { firstUncoveredScope, isValidScope } from './scopes.js';
@@ -155,7 +156,8 @@ export async function createKeyForCaller(
     expiresAt = new Date(time).toISOString();
   }
 
-  const workspaceId = body.workspace_id ?? auth.workspaceId ?? (await personalWorkspaceId(deps, auth.userId));
+  const workspaceId =
+    body.workspace_id ?? auth.workspaceId ?? (await personalWorkspaceId(deps.store.db, auth.userId));
   if (!workspaceId) throw apiError('WORKSPACE_NOT_FOUND');
   if (auth.workspaceId !== null && workspaceId !== auth.workspaceId) throw apiError('WORKSPACE_NOT_FOUND');
   const workspace = await findWorkspaceForMember(deps.store.db, workspaceId, auth.userId);
@@ -172,8 +174,9 @@ export async function createKeyForCaller(
   });
 }
 
-async function personalWorkspaceId(deps: ServiceDeps, userId: string): Promise<string | null> {
-  const row = await deps.store.db
+/** The id of the user's personal workspace, or null. */
+export async function personalWorkspaceId(db: Kysely<Database>, userId: string): Promise<string | null> {
+  const row = await db
     .selectFrom('workspaces')
     .select('id')
     .where('created_by', '=', userId)

@@ -80,6 +80,82 @@ export interface AuditEventsTable {
   created_at: string;
 }
 
+/**
+ * sandboxes: one row per sandbox ever created (`deleted_at` set when destroyed; the row stays
+ * for audit and usage). `resources`, `network`, `metadata`, `ports` are JSON text; `budget_usd`
+ * a decimal string. The runtime's sandbox id is the row's id.
+ */
+export interface SandboxesTable {
+  id: string;
+  workspace_id: string;
+  name: string;
+  status: string;
+  template: string;
+  type: string | null;
+  isolation: string;
+  resources: string;
+  network: string;
+  metadata: Generated<string>;
+  ports: Generated<string>;
+  gui: Generated<number>;
+  budget_usd: string | null;
+  timeout_seconds: number;
+  idle_timeout_seconds: number | null;
+  trust_score: number | null;
+  error: string | null;
+  created_by: string;
+  created_at: string;
+  updated_at: string;
+  started_at: string | null;
+  expires_at: string;
+  last_activity_at: string;
+  deleted_at: string | null;
+}
+
+/** sandbox_env: a sandbox's secret env vars; `value` is AES-256-GCM ciphertext (see services/secrets). */
+export interface SandboxEnvTable {
+  sandbox_id: string;
+  name: string;
+  value: string;
+  updated_at: string;
+}
+
+/** snapshots: a sandbox's saved filesystem (and memory); the archive lives in the blob store at `blob_key`. */
+export interface SnapshotsTable {
+  id: string;
+  workspace_id: string;
+  sandbox_id: string;
+  name: string;
+  status: string;
+  blob_key: string | null;
+  size_bytes: number | string | null;
+  sha256: string | null;
+  includes_memory: Generated<number>;
+  template: string;
+  error: string | null;
+  created_by: string;
+  created_at: string;
+  deleted_at: string | null;
+}
+
+/** templates: custom templates built (packages + run steps) or imported (image tarball) per workspace. */
+export interface TemplatesTable {
+  id: string;
+  workspace_id: string;
+  name: string;
+  status: string;
+  source: string;
+  definition: Generated<string>;
+  runtime_id: string | null;
+  size_bytes: number | string | null;
+  log: Generated<string>;
+  error: string | null;
+  created_by: string;
+  created_at: string;
+  finished_at: string | null;
+  deleted_at: string | null;
+}
+
 /** The whole database, for `Kysely<Database>`. */
 export interface Database {
   users: UsersTable;
@@ -88,6 +164,10 @@ export interface Database {
   api_keys: ApiKeysTable;
   sessions: SessionsTable;
   audit_events: AuditEventsTable;
+  sandboxes: SandboxesTable;
+  sandbox_env: SandboxEnvTable;
+  snapshots: SnapshotsTable;
+  templates: TemplatesTable;
 }
 
 export type UserRow = Selectable<UsersTable>;
@@ -104,3 +184,8 @@ export type SessionRow = Selectable<SessionsTable>;
 export type NewSessionRow = Insertable<SessionsTable>;
 export type AuditEventRow = Selectable<AuditEventsTable>;
 export type NewAuditEventRow = Insertable<AuditEventsTable>;
+export type SandboxRow = Selectable<SandboxesTable>;
+export type NewSandboxRow = Insertable<SandboxesTable>;
+export type SandboxUpdate = Updateable<SandboxesTable>;
+export type SnapshotRow = Selectable<SnapshotsTable>;
+export type TemplateRow = Selectable<TemplatesTable>;

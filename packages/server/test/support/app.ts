@@ -11,6 +11,7 @@ import { ERRORS, type ErrorCode } from '../../src/errors.js';
 import { newId } from '../../src/ids.js';
 import { createApiKey } from '../../src/services/keys.js';
 import { AuditLog, isoNow, openStore, type Store } from '../../src/store/index.js';
+import { createTestEngine, TEST_TEMPLATE_DIR, type TestEngine } from './runtime.js';
 
 /** The two store drivers every store-backed suite runs on. */
 export const DRIVERS = ['sqlite', 'postgres'] as const;
@@ -83,6 +84,8 @@ export interface StoreContext {
   config: Config;
   store: Store;
   app: App;
+  /** The runtime, when the suite asked for one (`runtime: true`). */
+  engine: TestEngine;
   /** Inserts a user straight into the store (no password unless given a hash). */
   createUser(input?: {
     email?: string;
@@ -117,6 +120,13 @@ export interface StoreSuiteOptions {
   config?: Partial<ConfigInput>;
   /** Set false to get a store only (no app is built). */
   app?: boolean;
+  /** Give the app a real local runtime (`{network: true}`: with real networking on a test slot). */
+  runtime?: boolean | { network: boolean };
+}
+
+function engineOptions(runtime: StoreSuiteOptions['runtime']): { network: boolean } | null {
+  if (!runtime) return null;
+  return runtime === true ? { network: false } : runtime;
 }
 
 function makeContext(driver: Driver): StoreContext {
@@ -195,21 +205,25 @@ export function describeStores(
       let database: TestDatabase | undefined;
       beforeAll(async () => {
         database = await createTestDatabase(driver);
-        ctx.config = testConfig({ ...options.config, ...database.overrides });
+        ctx.config = testConfig({ templateDir: TEST_TEMPLATE_DIR, ...options.config, ...database.overrides });
         ctx.store = openStore(ctx.config);
         await ctx.store.migrate();
+        const engine = engineOptions(options.runtime);
+        if (engine) ctx.engine = await createTestEngine(engine);
         if (options.app !== false) {
           ctx.app = await buildApp({
             config: ctx.config,
             store: ctx.store,
             logger: pino({ level: 'silent' }),
             defaultMetrics: false,
+            ...(ctx.engine ? { runtime: ctx.engine.runtime, templates: ctx.engine.templates } : {}),
           });
           await ctx.app.ready();
         }
       });
       afterAll(async () => {
         await ctx.app?.close();
+        await ctx.engine?.close();
         await ctx.store?.close();
         await database?.drop();
       });
@@ -223,7 +237,9 @@ export interface TestApp {
   app: App;
   store: Store;
   config: Config;
-  /** Closes the app and store and drops the database. */
+  /** The runtime, when asked for (`runtime: true`). */
+  engine: TestEngine | null;
+  /** Closes the app, the runtime (destroying its sandboxes) and the store, and drops the database. */
   close(): Promise<void>;
 }
 
@@ -237,17 +253,21 @@ export async function createTestApp(
     config?: Partial<ConfigInput>;
     logger?: pino.Logger;
     configure?: (app: App) => void | Promise<void>;
+    runtime?: StoreSuiteOptions['runtime'];
   } = {},
 ): Promise<TestApp> {
   const database = await createTestDatabase(options.driver ?? 'sqlite');
-  const config = testConfig({ ...options.config, ...database.overrides });
+  const config = testConfig({ templateDir: TEST_TEMPLATE_DIR, ...options.config, ...database.overrides });
   const store = openStore(config);
   await store.migrate();
+  const engineOpts = engineOptions(options.runtime);
+  const engine = engineOpts ? await createTestEngine(engineOpts) : null;
   const app = await buildApp({
     config,
     store,
     logger: options.logger ?? pino({ level: 'silent' }),
     defaultMetrics: false,
+    ...(engine ? { runtime: engine.runtime, templates: engine.templates } : {}),
   });
   await options.configure?.(app);
   await app.ready();
@@ -255,8 +275,10 @@ export async function createTestApp(
     app,
     store,
     config,
+    engine,
     async close() {
       await app.close();
+      await engine?.close();
       await store.close();
       await database.drop();
     },

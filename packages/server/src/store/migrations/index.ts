@@ -1,5 +1,6 @@
 import type { Migration } from 'kysely';
 import { m0001_initial } from './0001_initial.js';
+import { m0002_sandboxes } from './0002_sandboxes.js';
 
 /**
  * Every migration, in order. Static (no filesystem scanning) so it works from `dist` and from
@@ -8,4 +9,5 @@ import { m0001_initial } from './0001_initial.js';
  */
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0001_initial': m0001_initial,
+  '0002_sandboxes': m0002_sandboxes,
 };

@@ -1,0 +1,20 @@
+import type { App } from '../../app.js';
+import { registerSandboxCrudRoutes } from './crud.js';
+import { registerSandboxEnvRoutes } from './env.js';
+import { registerSandboxEventsRoutes } from './events.js';
+import { registerSandboxExecRoutes } from './exec.js';
+import { registerSandboxFilesRoutes } from './files.js';
+import { registerSandboxLifecycleRoutes } from './lifecycle.js';
+import { registerSandboxSnapshotsRoutes } from './snapshots.js';
+
+/** `/v1/sandboxes…`: one file per feature. */
+export async function registerSandboxRoutes(app: App): Promise<void> {
+  registerSandboxCrudRoutes(app);
+  registerSandboxLifecycleRoutes(app);
+  registerSandboxEnvRoutes(app);
+  registerSandboxExecRoutes(app);
+  // Files take raw bodies: their own encapsulated context with their own content-type parsers.
+  await app.register(async (scope) => registerSandboxFilesRoutes(scope as App));
+  registerSandboxSnapshotsRoutes(app);
+  registerSandboxEventsRoutes(app);
+}

@@ -1,0 +1,73 @@
+import { expect, it } from 'vitest';
+import { describeStores, expectError } from '../support/app.js';
+
+describeStores(
+  'sandboxes: create, get, list, delete',
+  (ctx) => {
+    it('creates a running sandbox, reads it, lists it, destroys it', async () => {
+      const caller = await ctx.createCaller();
+      const created = await ctx.app.inject({
+        method: 'POST',
+        url: '/v1/sandboxes',
+        headers: caller.headers,
+        payload: {
+          name: 'first',
+          metadata: { team: 'a' },
+          ports: [3000],
+          env: { SECRET_TOKEN: 's3cr3t-v4lue' },
+        },
+      });
+      expect(created.statusCode, created.body).toBe(201);
+      const sandbox = created.json();
+      expect(sandbox.id).toMatch(/^sbx_[0-9a-z]{22}$/);
+      expect(sandbox.status).toBe('running');
+      expect(sandbox.workspace_id).toBe(caller.workspaceId);
+      expect(sandbox.template).toBe('base');
+      expect(sandbox.preview_urls['3000']).toBe(
+        `http://3000-${sandbox.id}.localhost:${new URL(ctx.config.publicUrl).port}`,
+      );
+      expect(created.body).not.toContain('s3cr3t-v4lue');
+      expect(await ctx.engine.runtime.get(sandbox.id)).toMatchObject({ state: 'running' });
+
+      const got = await ctx.app.inject({
+        method: 'GET',
+        url: `/v1/sandboxes/${sandbox.id}`,
+        headers: caller.headers,
+      });
+      expect(got.statusCode).toBe(200);
+      expect(got.json().id).toBe(sandbox.id);
+
+      const listed = await ctx.app.inject({
+        method: 'GET',
+        url: '/v1/sandboxes?metadata[team]=a',
+        headers: caller.headers,
+      });
+      expect(listed.json().data.map((s: { id: string }) => s.id)).toEqual([sandbox.id]);
+      const none = await ctx.app.inject({
+        method: 'GET',
+        url: '/v1/sandboxes?metadata[team]=b',
+        headers: caller.headers,
+      });
+      expect(none.json().data).toEqual([]);
+
+      const other = await ctx.createCaller();
+      expectError(
+        await ctx.app.inject({ method: 'GET', url: `/v1/sandboxes/${sandbox.id}`, headers: other.headers }),
+        'SANDBOX_NOT_FOUND',
+      );
+
+      const deleted = await ctx.app.inject({
+        method: 'DELETE',
+        url: `/v1/sandboxes/${sandbox.id}`,
+        headers: caller.headers,
+      });
+      expect(deleted.statusCode).toBe(204);
+      expect(await ctx.engine.runtime.get(sandbox.id)).toBeNull();
+      expectError(
+        await ctx.app.inject({ method: 'GET', url: `/v1/sandboxes/${sandbox.id}`, headers: caller.headers }),
+        'SANDBOX_NOT_FOUND',
+      );
+    });
+  },
+  { runtime: true },
+);
