@@ -5,7 +5,7 @@ import type { Config } from '../../config.js';
 import { apiError } from '../../errors.js';
 import { newId } from '../../ids.js';
 import type { Metrics } from '../../metrics.js';
-import { planFor } from '../../plans.js';
+import { type Plan, planFor } from '../../plans.js';
 import type { AuditLog } from '../../store/audit.js';
 import { isoNow } from '../../store/db.js';
 import { type Page, type PageRequest, paginate } from '../../store/pagination.js';
@@ -120,7 +120,57 @@ export class SandboxService {
     const row = await this.find(id);
     if (!row) throw apiError('SANDBOX_NOT_FOUND', { id });
     await requireRole(request, row.workspace_id, minRole, 'SANDBOX_NOT_FOUND');
+    // Every sandbox API call (read, exec, files, lifecycle …) is activity for the idle timeout.
+    this.touch(id);
     return row;
+  }
+
+  /**
+   * Like `load`, but a deleted sandbox is found too (for its audit history); not activity.
+   * Another workspace's or an unknown id is still 404 SANDBOX_NOT_FOUND.
+   */
+  async loadWithDeleted(request: FastifyRequest, id: string, minRole: Role): Promise<SandboxRow> {
+    const row = await this.db.selectFrom('sandboxes').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!row) throw apiError('SANDBOX_NOT_FOUND', { id });
+    await requireRole(request, row.workspace_id, minRole, 'SANDBOX_NOT_FOUND');
+    return row;
+  }
+
+  /** The plan of workspace `workspaceId` (free when the workspace is gone). */
+  async planOf(workspaceId: string): Promise<Plan> {
+    const row = await this.db
+      .selectFrom('workspaces')
+      .select('plan')
+      .where('id', '=', workspaceId)
+      .executeTakeFirst();
+    return planFor(row?.plan ?? 'free');
+  }
+
+  /**
+   * Runs `fn` (which makes one more sandbox of the workspace active: an insert, or a status
+   * write) only if the plan's concurrency cap allows one more — 403 PLAN_LIMIT
+   * `{limit: 'max_concurrent_sandboxes'}` otherwise. Count and write are one step per workspace.
+   */
+  async withActiveSlot<T>(workspaceId: string, plan: Plan, fn: () => Promise<T>): Promise<T> {
+    const result = await this.locks.run(`workspace:${workspaceId}`, async () => {
+      const active = await this.db
+        .selectFrom('sandboxes')
+        .select((eb) => eb.fn.countAll<number | string>().as('n'))
+        .where('workspace_id', '=', workspaceId)
+        .where('status', 'in', ACTIVE_STATUSES as SandboxStatus[])
+        .where('deleted_at', 'is', null)
+        .executeTakeFirst();
+      if (Number(active?.n ?? 0) >= plan.maxConcurrentSandboxes) {
+        throw apiError(
+          'PLAN_LIMIT',
+          { limit: 'max_concurrent_sandboxes', max: plan.maxConcurrentSandboxes, plan: plan.id },
+          `Your plan (${plan.name}) allows ${plan.maxConcurrentSandboxes} sandboxes at a time`,
+        );
+      }
+      return fn();
+    });
+    void this.refreshActiveGauge();
+    return result;
   }
 
   /** The live (not deleted) row, or null. No access check: for jobs and reconciliation. */
@@ -294,28 +344,13 @@ export class SandboxService {
       deleted_at: null,
     };
 
-    await this.locks.run(`workspace:${workspace.id}`, async () => {
-      const active = await this.db
-        .selectFrom('sandboxes')
-        .select((eb) => eb.fn.countAll<number | string>().as('n'))
-        .where('workspace_id', '=', workspace.id)
-        .where('status', 'in', ACTIVE_STATUSES as SandboxStatus[])
-        .where('deleted_at', 'is', null)
-        .executeTakeFirst();
-      if (Number(active?.n ?? 0) >= plan.maxConcurrentSandboxes) {
-        throw apiError(
-          'PLAN_LIMIT',
-          { limit: 'max_concurrent_sandboxes', max: plan.maxConcurrentSandboxes, plan: plan.id },
-          `Your plan (${plan.name}) allows ${plan.maxConcurrentSandboxes} sandboxes at a time`,
-        );
-      }
+    await this.withActiveSlot(workspace.id, plan, async () => {
       await this.db.transaction().execute(async (trx) => {
         await trx.insertInto('sandboxes').values(row).execute();
         const env = this.encryptEnv(id, spec.env);
         if (env.length > 0) await trx.insertInto('sandbox_env').values(env).execute();
       });
     });
-    void this.refreshActiveGauge();
 
     try {
       await runtime.create({

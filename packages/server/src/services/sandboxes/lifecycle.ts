@@ -1,0 +1,226 @@
+import type { SandboxInfo } from '@corral/runtime';
+import type { FastifyRequest } from 'fastify';
+import { type Static, Type } from 'typebox';
+import { apiError } from '../../errors.js';
+import { isoNow } from '../../store/db.js';
+import type { SandboxRow, SandboxUpdate } from '../../store/schema.js';
+import type { Cause, SandboxService } from './service.js';
+import {
+  BudgetInput,
+  checkCap,
+  MAX_TIMEOUT_SECONDS,
+  Metadata,
+  NetworkInput,
+  normalizeBudget,
+  normalizeNetwork,
+  normalizeResources,
+  ResourcesInput,
+  SandboxName,
+} from './spec.js';
+import { ACTIVE_STATUSES, requireState, type SandboxStatus } from './states.js';
+import { parseJson, type ResourcesView } from './view.js';
+
+/** The lifecycle actions of `POST /v1/sandboxes/{id}/{action}`. */
+export const LIFECYCLE_ACTIONS = ['start', 'stop', 'pause', 'resume', 'hibernate'] as const;
+export type LifecycleAction = (typeof LIFECYCLE_ACTIONS)[number];
+
+/**
+ * The status written before the runtime call, where the action takes long enough to be seen
+ * (and to be settled by reconciliation after a crash): booting is `starting`, freeing the
+ * processes (stop, and hibernate, which is a stop that keeps memory where it can) is
+ * `stopping`. Pause and a thaw from `paused` are quick and have none.
+ */
+function transitionalStatus(action: LifecycleAction, from: string): SandboxStatus | null {
+  if (action === 'start') return 'starting';
+  if (action === 'resume' && from === 'hibernated') return 'starting';
+  if (action === 'stop' || action === 'hibernate') return 'stopping';
+  return null;
+}
+
+/** True when the action makes a sandbox active that was not (counts toward the plan's cap). */
+function activates(from: string): boolean {
+  return !ACTIVE_STATUSES.includes(from as SandboxStatus);
+}
+
+/** Calls the runtime for `action` on sandbox `id`. */
+function callRuntime(service: SandboxService, action: LifecycleAction, id: string): Promise<SandboxInfo> {
+  const runtime = service.runtime;
+  switch (action) {
+    case 'start':
+      return runtime.start(id);
+    case 'stop':
+      return runtime.stop(id);
+    case 'pause':
+      return runtime.pause(id);
+    case 'resume':
+      return runtime.resume(id);
+    case 'hibernate':
+      return runtime.hibernate(id);
+  }
+}
+
+/**
+ * Runs one lifecycle action on sandbox `id` for a request: developer role, one action per
+ * sandbox at a time, 409 INVALID_STATE from the wrong status, 403 PLAN_LIMIT when a start
+ * (or a resume from `hibernated`) would exceed the plan's concurrent sandboxes. The
+ * transitional status is stored before the runtime call; afterwards the status the runtime
+ * reports. A booting action stamps `started_at` (and `last_activity_at`, so a fresh start is
+ * not idle-paused at once). A runtime failure leaves the sandbox `error` (with its message)
+ * and answers the runtime's error.
+ */
+export async function runLifecycleAction(
+  service: SandboxService,
+  request: FastifyRequest,
+  id: string,
+  action: LifecycleAction,
+): Promise<SandboxRow> {
+  void service.runtime; // 503 CAPACITY_EXHAUSTED before anything when there is no runtime
+  const loaded = await service.load(request, id, 'developer');
+  return service.locks.run(id, async () => {
+    // Re-read under the lock: an action that just finished may have changed the status.
+    const row = (await service.find(id)) ?? loaded;
+    requireState(row.status, action);
+    const from = row.status;
+    const transitional = transitionalStatus(action, from);
+    const boots = transitional === 'starting';
+    if (activates(from)) {
+      const plan = await service.planOf(row.workspace_id);
+      await service.withActiveSlot(row.workspace_id, plan, () =>
+        service.setStatus(id, transitional ?? 'running', { error: null }),
+      );
+    } else if (transitional) {
+      await service.setStatus(id, transitional);
+    }
+    let info: SandboxInfo;
+    try {
+      info = await callRuntime(service, action, id);
+    } catch (err) {
+      await markFailed(service, request, row, action, from, err);
+      throw err;
+    }
+    const now = isoNow();
+    const patch: SandboxUpdate = { error: info.state === 'error' ? (info.error ?? 'unknown error') : null };
+    if (boots) Object.assign(patch, { started_at: now, last_activity_at: now });
+    if (action === 'resume') patch.last_activity_at = now;
+    const updated = await service.setStatus(id, info.state, patch);
+    await service.record(request, row, `sandbox.${action}`, { from, status: updated.status });
+    return updated;
+  });
+}
+
+/** Stores `error` with a runtime failure's message and records the failed action. */
+export async function markFailed(
+  service: SandboxService,
+  cause: Cause,
+  row: SandboxRow,
+  action: string,
+  from: string,
+  err: unknown,
+): Promise<void> {
+  const message = (err instanceof Error ? err.message : String(err)).slice(0, 2000);
+  await service.setStatus(row.id, 'error', { error: message });
+  await service.record(cause, row, `sandbox.${action}`, { from, status: 'error', error: message });
+}
+
+/**
+ * Extends a sandbox's expiry: `expires_at = now + seconds` (default the sandbox's
+ * `timeout_seconds`), never further than the plan's longest timeout from now.
+ */
+export async function keepalive(
+  service: SandboxService,
+  request: FastifyRequest,
+  id: string,
+  seconds: number | undefined,
+): Promise<SandboxRow> {
+  const loaded = await service.load(request, id, 'developer');
+  return service.locks.run(id, async () => {
+    const row = (await service.find(id)) ?? loaded;
+    requireState(row.status, 'keepalive');
+    const plan = await service.planOf(row.workspace_id);
+    const extendSeconds = Math.min(seconds ?? row.timeout_seconds, plan.maxTimeoutSeconds);
+    const expiresAt = new Date(Date.now() + extendSeconds * 1000).toISOString();
+    const updated = await service.update(id, { expires_at: expiresAt });
+    await service.record(request, row, 'sandbox.keepalive', {
+      seconds: extendSeconds,
+      expires_at: expiresAt,
+    });
+    return updated;
+  });
+}
+
+/** `PATCH /v1/sandboxes/{id}` body: every field optional, at least one; `null` clears. */
+export const UpdateSandboxBody = Type.Object(
+  {
+    name: Type.Optional(SandboxName),
+    timeout_seconds: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_TIMEOUT_SECONDS })),
+    idle_timeout_seconds: Type.Optional(
+      Type.Union([Type.Integer({ minimum: 1, maximum: MAX_TIMEOUT_SECONDS }), Type.Null()]),
+    ),
+    resources: Type.Optional(ResourcesInput),
+    metadata: Type.Optional(Metadata),
+    budget_usd: Type.Optional(Type.Union([BudgetInput, Type.Null()])),
+    network: Type.Optional(NetworkInput),
+  },
+  { additionalProperties: false, minProperties: 1 },
+);
+export type UpdateSandboxInput = Static<typeof UpdateSandboxBody>;
+
+/** Statuses in which the runtime holds the sandbox and keeps a new network policy. */
+const NETWORK_LIVE_STATUSES: readonly string[] = ['running', 'paused', 'stopped', 'hibernated'];
+
+/**
+ * Updates a sandbox (developer role; not while `starting`/`stopping`). Plan caps apply to
+ * `timeout_seconds` and `resources` (403 PLAN_LIMIT).
+ * - `timeout_seconds`: stored, and the sandbox now expires that long from now (the new
+ *   timeout counts from the update, not from creation).
+ * - `resources`: merged over the current ones and stored. The Runtime interface has no live
+ *   resource update, so a sandbox keeps the limits it was booted with until the runtime
+ *   can apply them (they are what the API shows and what caps are checked against).
+ * - `network`: stored, and handed to the runtime (`setNetwork`) whenever it holds the
+ *   sandbox — enforced at once when running or paused, kept for the next boot otherwise.
+ * - `metadata` replaces the whole map; `idle_timeout_seconds: null` and `budget_usd: null` clear.
+ * Records `sandbox.update` with the names of the fields changed.
+ */
+export async function updateSandbox(
+  service: SandboxService,
+  request: FastifyRequest,
+  id: string,
+  input: UpdateSandboxInput,
+): Promise<SandboxRow> {
+  const loaded = await service.load(request, id, 'developer');
+  return service.locks.run(id, async () => {
+    const row = (await service.find(id)) ?? loaded;
+    if (row.status === 'starting' || row.status === 'stopping') {
+      throw apiError(
+        'INVALID_STATE',
+        { status: row.status, action: 'update' },
+        `Cannot update a sandbox that is ${row.status}`,
+      );
+    }
+    const plan = await service.planOf(row.workspace_id);
+    const patch: SandboxUpdate = {};
+    if (input.name !== undefined) patch.name = input.name;
+    if (input.timeout_seconds !== undefined) {
+      checkCap(plan, 'max_timeout_seconds', input.timeout_seconds, plan.maxTimeoutSeconds);
+      patch.timeout_seconds = input.timeout_seconds;
+      patch.expires_at = new Date(Date.now() + input.timeout_seconds * 1000).toISOString();
+    }
+    if (input.idle_timeout_seconds !== undefined) patch.idle_timeout_seconds = input.idle_timeout_seconds;
+    if (input.resources !== undefined) {
+      const current = parseJson<ResourcesView>(row.resources, normalizeResources(undefined, plan));
+      patch.resources = JSON.stringify(normalizeResources({ ...current, ...input.resources }, plan));
+    }
+    if (input.metadata !== undefined) patch.metadata = JSON.stringify(input.metadata);
+    if (input.budget_usd !== undefined) {
+      patch.budget_usd = input.budget_usd === null ? null : normalizeBudget(input.budget_usd);
+    }
+    if (input.network !== undefined) {
+      const network = normalizeNetwork(input.network);
+      patch.network = JSON.stringify(network);
+      if (NETWORK_LIVE_STATUSES.includes(row.status)) await service.runtime.setNetwork(id, network);
+    }
+    const updated = await service.update(id, patch);
+    await service.record(request, row, 'sandbox.update', { fields: Object.keys(input).sort() });
+    return updated;
+  });
+}
