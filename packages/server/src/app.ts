@@ -18,6 +18,7 @@ import { registerInputGuard } from './plugins/input-guard.js';
 import { registerMetrics } from './plugins/metrics.js';
 import { registerRateLimit } from './plugins/rate-limit.js';
 import { registerRequestId, requestIdFor } from './plugins/request-id.js';
+import { registerRuntimeReadiness } from './plugins/runtime-readiness.js';
 import { registerSandboxJobs } from './plugins/sandbox-jobs.js';
 import { registerSessionCleanup } from './plugins/session-cleanup.js';
 import { registerValidation } from './plugins/validation.js';
@@ -134,5 +135,6 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await registerRoutes(app);
   registerSessionCleanup(app);
   registerSandboxJobs(app);
+  registerRuntimeReadiness(app);
   return app;
 }

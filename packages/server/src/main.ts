@@ -1,6 +1,7 @@
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
 import { buildApp } from './app.js';
 import { bootstrapFirstStart, formatCredentialsBox } from './bootstrap.js';
 import { type Config, ConfigError, loadConfig } from './config.js';
@@ -55,9 +56,12 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env): Promise
   const credentials = await bootstrapFirstStart({ config, store, audit: app.audit });
   if (credentials) process.stdout.write(`\n${formatCredentialsBox(credentials, config.dataDir)}\n`);
 
+  const periodic = startPeriodicReconcile(app, logger);
+
   let stopping: Promise<void> | undefined;
   const stop = () => {
     stopping ??= (async () => {
+      await periodic.stop();
       await app.close();
       // Sandboxes keep running; the runtime only lets go of its handles.
       await engine.runtime.close();
@@ -68,6 +72,36 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env): Promise
     return stopping;
   };
   return { config, app, store, url: config.publicUrl, stop };
+}
+
+/** How often a running server re-checks store against runtime (sandboxes that crashed, OOMs …). */
+const RECONCILE_INTERVAL_MS = 60_000; // one minute
+
+/**
+ * Re-runs reconciliation every minute in `periodic` mode (in-flight transitional rows are left
+ * alone); never two passes at once; `stop()` waits for a pass in flight.
+ */
+function startPeriodicReconcile(app: FastifyInstance, logger: Logger) {
+  let running: Promise<void> | null = null;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = reconcileSandboxes(app.sandboxes, { mode: 'periodic' })
+      .then((report) => {
+        const fixed = report.orphansDestroyed + report.ghostsSettled + report.statusesFixed;
+        if (fixed + report.failures > 0) logger.info({ ...report }, 'sandboxes reconciled');
+      })
+      .catch((err: unknown) => logger.warn({ err }, 'periodic reconciliation failed'))
+      .finally(() => {
+        running = null;
+      });
+  }, RECONCILE_INTERVAL_MS);
+  timer.unref();
+  return {
+    async stop() {
+      clearInterval(timer);
+      await running;
+    },
+  };
 }
 
 /** Runs the server as the process: one-line errors and exit 1, graceful stop on SIGINT/SIGTERM. */
