@@ -9,7 +9,8 @@ import { freePort, stopChild, waitForHttp } from './net.mjs';
 /**
  * Starts `node packages/server/dist/main.js` with a fresh CORRAL_DATA_DIR on a free loopback
  * port, waits for /healthz and the first-start `admin-credentials.json`, and resolves with
- * `{ url, credentials, pid, stop() }`. `env` adds settings (DATABASE_URL, CORRAL_LOG_LEVEL …);
+ * `{ url, credentials, pid, dataDir, stop() }` (`stop({ keepData: true })` leaves the data
+ * directory for the caller to inspect and remove). `env` adds settings (DATABASE_URL, CORRAL_LOG_LEVEL …);
  * the caller's REDIS_URL / DATABASE_URL are not inherited. `nodeArgs` go before the script
  * (e.g. `--cpu-prof`).
  */
@@ -37,15 +38,15 @@ export async function startCorral({ root, env = {}, nodeArgs = [], log = () => {
     if (stderr.length < 4096) stderr += c;
   });
   const url = `http://127.0.0.1:${port}`;
-  const stop = async () => {
+  const stop = async ({ keepData = false } = {}) => {
     await stopChild(child);
-    await rm(dataDir, { recursive: true, force: true });
+    if (!keepData) await rm(dataDir, { recursive: true, force: true });
   };
   try {
     await waitForHttp(`${url}/healthz`, { child, deadlineMs: 60_000 });
     const credentials = await readCredentials(join(dataDir, 'admin-credentials.json'), child);
     log(`corral pid ${child.pid} on ${url} (${env.DATABASE_URL ? 'postgres' : 'sqlite'})`);
-    return { url, credentials, pid: child.pid, stop };
+    return { url, credentials, pid: child.pid, dataDir, stop };
   } catch (err) {
     await stop();
     throw new Error(`corral did not start: ${err.message}${stderr ? `; stderr: ${stderr}` : ''}`);

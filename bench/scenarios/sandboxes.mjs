@@ -1,0 +1,258 @@
+// Scenario `sandboxes`: the sandbox loop through the HTTP API of a real server (a child process,
+// `node packages/server/dist/main.js`, SQLite, local isolation) beside the same runtime driven
+// in-process in the same run, so that the HTTP/API overhead shows. Run:
+// `npm run bench -- sandboxes [--n=30 --execN=300 --concurrent=200 --workspaces=4 --fileMiB=100 --fileReps=3]`.
+// Needs root (namespaces, cgroups, bridge, nftables). Every network object it makes has its own
+// names (bridge, subnet, nft table, netns prefix), apart from a real server's and the tests'.
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { pathToFileURL } from 'node:url';
+import { createKeys, startCorral } from '../lib/corral-server.mjs';
+import { createClient } from '../lib/http-client.mjs';
+import { row, unavailable } from './runtime-measure.mjs';
+import { createWorkspaces } from './sandboxes-accounts.mjs';
+import { baselineRows } from './sandboxes-baseline.mjs';
+import {
+  concurrentRows,
+  createExecRows,
+  createSandbox,
+  destroySandbox,
+  execRoundTripRows,
+  execSandbox,
+  fileRows,
+} from './sandboxes-http.mjs';
+
+const TEMPLATE_DIR = process.env.CORRAL_TEMPLATE_DIR ?? '/var/cache/corral/templates';
+/**
+ * The server's network (CORRAL_NETWORK_*) and the in-process baseline's, each its own: not a
+ * real server's (corral0, 100.100/16, table corral), not the runtime scenario's (corral_bench,
+ * 100.104/16), not the server tests' slots (100.64-99/16) nor the runtime tests' (100.101-107,
+ * 100.110+).
+ */
+const SERVER_NET = { bridge: 'crlsbx0', subnet: '100.108.0.0/16', table: 'corral_sbxbench' };
+const BASELINE_NET = { bridge: 'crlsbx1', subnet: '100.109.0.0/16', table: 'corral_sbxbase' };
+
+function settings(options = {}) {
+  const num = (key, fallback) =>
+    Number(options[key] ?? process.env[`BENCH_SANDBOXES_${key.toUpperCase()}`] ?? fallback);
+  return {
+    n: num('n', 30),
+    execN: num('execN', 300),
+    concurrent: num('concurrent', 200),
+    workspaces: num('workspaces', 4),
+    fileMiB: num('fileMiB', 100),
+    fileReps: num('fileReps', 3),
+  };
+}
+
+/** The netns prefix the server derives from its nft table (packages/server/src/sandbox-runtime.ts). */
+function netnsPrefix(table) {
+  return `crl${createHash('sha256').update(table).digest('hex').slice(0, 4)}-`;
+}
+
+/** Removes a network's host objects: namespaces with its prefix, its nft tables, its bridge. */
+function removeNetwork(net) {
+  const quiet = (cmd, args) => {
+    try {
+      return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    } catch {
+      return '';
+    }
+  };
+  const prefix = netnsPrefix(net.table);
+  for (const line of quiet('ip', ['netns', 'list']).split('\n')) {
+    const name = line.split(' ')[0] ?? '';
+    if (name.startsWith(prefix)) quiet('ip', ['netns', 'del', name]);
+  }
+  quiet('nft', ['delete', 'table', 'inet', net.table]);
+  quiet('nft', ['delete', 'table', 'bridge', net.table]);
+  quiet('ip', ['link', 'del', net.bridge]);
+}
+
+function loadRow(metric) {
+  const [one, five] = loadavg();
+  return row(
+    metric,
+    one,
+    '',
+    '',
+    `5 min ${five.toFixed(2)}; ${cpus().length} cores; other work on the machine inflates every latency`,
+  );
+}
+
+/**
+ * Destroys, through the runtime in-process, whatever sandboxes a stopped server left in
+ * `dataDir` (a failed run must not leave sandboxes running on the machine).
+ */
+async function sweepRuntime(root, dataDir, log) {
+  const { openSandboxEngine } = await import(
+    pathToFileURL(join(root, 'packages/server/dist/sandbox-runtime.js')).href
+  );
+  const { runtime } = openSandboxEngine({
+    isolation: 'local',
+    dataDir,
+    templateDir: TEMPLATE_DIR,
+    networkBridge: SERVER_NET.bridge,
+    networkSubnet: SERVER_NET.subnet,
+    networkTable: SERVER_NET.table,
+  });
+  try {
+    const left = await runtime.list();
+    if (left.length > 0) log(`destroying ${left.length} sandboxes the server left behind`);
+    for (const sandbox of left)
+      await runtime.destroy(sandbox.id).catch((err) => log(`sweep ${sandbox.id}: ${err.message}`));
+  } finally {
+    await runtime.close().catch(() => undefined);
+  }
+}
+
+/** Deletes, through the API, any sandbox with the bench's metadata still listed in a workspace. */
+async function deleteLeftovers(url, keys, log) {
+  for (const key of keys) {
+    const client = createClient(url, { key, maxSockets: 8 });
+    try {
+      const page = await client.must(200, 'GET', '/v1/sandboxes?limit=500');
+      const ids = page.data.map((s) => s.id);
+      if (ids.length > 0) log(`deleting ${ids.length} leftover sandboxes`);
+      await Promise.all(ids.map((id) => client.call('DELETE', `/v1/sandboxes/${id}`)));
+    } catch (err) {
+      log(`leftover check: ${err.message}`);
+    } finally {
+      client.close();
+    }
+  }
+}
+
+async function run(ctx = {}) {
+  const log = ctx.log ?? ((line) => console.error(`[sandboxes] ${line}`));
+  const root = ctx.root ?? join(import.meta.dirname, '..', '..');
+  const knobs = settings(ctx.options);
+  const rows = [loadRow('host load average (1 min) at start')];
+  const tmp = await mkdtemp(join(tmpdir(), 'corral-bench-sandboxes-'));
+  log(`${knobs.fileMiB} MiB of random bytes for the file figures`);
+  const data = randomBytes(knobs.fileMiB * 2 ** 20);
+  const payload = { data, sha256: createHash('sha256').update(data).digest('hex') };
+  const section = async (name, work) => {
+    log(name);
+    try {
+      rows.push(...(await work()));
+    } catch (err) {
+      log(`${name} failed: ${err.stack ?? err}`);
+      rows.push(unavailable(name, err));
+    }
+  };
+  try {
+    removeNetwork(BASELINE_NET);
+    await section('runtime in-process (baseline)', () =>
+      baselineRows({
+        root,
+        dataDir: join(tmp, 'baseline'),
+        templateDir: TEMPLATE_DIR,
+        net: BASELINE_NET,
+        knobs,
+        payload,
+        log,
+      }),
+    );
+    removeNetwork(BASELINE_NET);
+    rows.push(loadRow('host load average (1 min) after the baseline'));
+    removeNetwork(SERVER_NET);
+    await section('HTTP', () => httpRows({ root, knobs, payload, log }));
+  } finally {
+    removeNetwork(BASELINE_NET);
+    removeNetwork(SERVER_NET);
+    await rm(tmp, { recursive: true, force: true }).catch((err) => log(`cleanup: ${err.message}`));
+  }
+  rows.push(loadRow('host load average (1 min) at the end'));
+  rows.push(
+    row(
+      'settings',
+      null,
+      '',
+      '',
+      [
+        `server: node packages/server/dist/main.js, SQLite, local isolation, team plan, log level warn`,
+        `n=${knobs.n} creates, ${knobs.execN} execs, ${knobs.concurrent} concurrent over ${knobs.workspaces} workspaces`,
+        `${knobs.fileMiB} MiB × ${knobs.fileReps}`,
+        'each serial phase has its own key (1000 requests/minute per key on the team plan; no 429 seen, or the row fails)',
+      ].join('; '),
+    ),
+  );
+  return rows;
+}
+
+/** Starts the server, makes the workspaces and keys, and measures every HTTP figure. */
+async function httpRows({ root, knobs, payload, log }) {
+  const env = {
+    CORRAL_LOG_LEVEL: 'warn',
+    CORRAL_TEMPLATE_DIR: TEMPLATE_DIR,
+    CORRAL_ISOLATION: 'local',
+    CORRAL_NETWORK_BRIDGE: SERVER_NET.bridge,
+    CORRAL_NETWORK_SUBNET: SERVER_NET.subnet,
+    CORRAL_NETWORK_TABLE: SERVER_NET.table,
+  };
+  const server = await startCorral({ root, env, log });
+  const { url, credentials } = server;
+  const rows = [];
+  const keys = [];
+  try {
+    // One key per serial phase, in the admin's workspace; concurrent creates in their own workspaces.
+    const [warmKey, createKey, execKey, fileKey] = await createKeys(url, credentials.api_key, 4, 1);
+    keys.push(warmKey);
+    const workspaces = await createWorkspaces(url, credentials, {
+      count: knobs.workspaces,
+      keysPerWorkspace: 1,
+    });
+    keys.push(...workspaces.flatMap((w) => w.keys));
+    const part = async (name, work) => {
+      log(`HTTP: ${name}`);
+      try {
+        rows.push(...(await work()));
+      } catch (err) {
+        log(`HTTP: ${name} failed: ${err.stack ?? err}`);
+        rows.push(unavailable(`HTTP: ${name}`, err));
+      }
+    };
+    await part('first create after start', () => firstCreateRows(url, warmKey));
+    await part('create → first exec', () => createExecRows({ url, key: createKey, n: knobs.n }));
+    await part('exec round trip', () => execRoundTripRows({ url, key: execKey, n: knobs.execN }));
+    await part('concurrent creates', () =>
+      concurrentRows({ url, workspaces, count: knobs.concurrent, log: (l) => log(`HTTP: ${l}`) }),
+    );
+    await part('file upload/download', () => fileRows({ url, key: fileKey, payload, reps: knobs.fileReps }));
+    return rows;
+  } finally {
+    await deleteLeftovers(url, keys, log);
+    log('stopping the server');
+    await server.stop({ keepData: true });
+    await sweepRuntime(root, server.dataDir, log).catch((err) => log(`sweep: ${err.message}`));
+    await rm(server.dataDir, { recursive: true, force: true });
+  }
+}
+
+/** The first create → exec → delete of a fresh server (template resolution, network pool fill). */
+async function firstCreateRows(url, key) {
+  const client = createClient(url, { key });
+  try {
+    const t0 = performance.now();
+    const sandbox = await createSandbox(client);
+    await execSandbox(client, sandbox.id, 'true');
+    const ms = performance.now() - t0;
+    await destroySandbox(client, sandbox.id);
+    return [
+      row('HTTP: first create → exec after server start', ms, 'ms', '', 'one-off; not in the samples below'),
+    ];
+  } finally {
+    client.close();
+  }
+}
+
+export const name = 'sandboxes';
+export const description =
+  'Sandboxes over HTTP (create → first exec, exec round trip, 200 concurrent creates, 100 MiB upload/download) beside the runtime in-process';
+export default { name, description, run };
+export { run };
