@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const VERSION = 'v1';
@@ -65,12 +65,21 @@ export function loadSecretsKey(dataDir: string, configured?: string): Buffer {
   const file = join(dir, 'env.key');
   if (!existsSync(file)) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
+    // Written whole under a private name, then linked into place: a second process starting at
+    // the same moment never reads a half-written key, and the first key made wins.
+    const draft = join(dir, `.env.key-${process.pid}-${randomBytes(6).toString('hex')}`);
+    writeFileSync(draft, `${randomBytes(KEY_BYTES).toString('base64url')}\n`, { mode: 0o600, flag: 'wx' });
     try {
-      writeFileSync(file, `${randomBytes(KEY_BYTES).toString('base64url')}\n`, { mode: 0o600, flag: 'wx' });
+      linkSync(draft, file);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    } finally {
+      unlinkSync(draft);
     }
-    chmodSync(file, 0o600);
   }
-  return decodeSecretsKey(readFileSync(file, 'utf8').trim());
+  try {
+    return decodeSecretsKey(readFileSync(file, 'utf8').trim());
+  } catch (err) {
+    throw new Error(`${file} does not hold a 32-byte key in base64 (${(err as Error).message})`);
+  }
 }

@@ -1,0 +1,89 @@
+import type { Runtime } from '@corral/runtime';
+import { newId } from '../../src/ids.js';
+import type { Role } from '../../src/services/access.js';
+import { createApiKey } from '../../src/services/keys.js';
+import { type AuditLog, isoNow, type Store } from '../../src/store/index.js';
+import type { StoreContext } from '../support/app.js';
+
+/**
+ * Adds a new user to `workspaceId` with `role` and gives them an API key there; returns the
+ * headers that authenticate as that key.
+ */
+export async function memberHeaders(
+  ctx: StoreContext,
+  workspaceId: string,
+  role: Role,
+  scopes: string[] = ['*'],
+): Promise<{ authorization: string }> {
+  const user = await ctx.createUser();
+  await ctx.store.db
+    .insertInto('members')
+    .values({ workspace_id: workspaceId, user_id: user.id, role, created_at: isoNow() })
+    .execute();
+  const key = await createApiKey(
+    { store: ctx.store, audit: ctx.app.audit },
+    { userId: user.id, workspaceId, name: `${role} key`, scopes },
+  );
+  return { authorization: `Bearer ${key.key}` };
+}
+
+/** Runs a command in a sandbox straight through the runtime; its exit code and output. */
+export async function runIn(
+  runtime: Runtime,
+  id: string,
+  command: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+  const proc = await runtime.exec(id, { command, args, env });
+  proc.stdin.end();
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  proc.stdout.on('data', (chunk: Buffer) => out.push(chunk));
+  proc.stderr.on('data', (chunk: Buffer) => err.push(chunk));
+  const status = await proc.wait();
+  return {
+    exitCode: status.exitCode,
+    stdout: Buffer.concat(out).toString('utf8'),
+    stderr: Buffer.concat(err).toString('utf8'),
+  };
+}
+
+/** A user owning a new workspace, with an API key there (for apps built by `createTestApp`). */
+export async function ownerHeaders(
+  store: Store,
+  audit: AuditLog,
+): Promise<{ workspaceId: string; headers: { authorization: string } }> {
+  const userId = newId('usr');
+  const workspaceId = newId('ws');
+  const now = isoNow();
+  await store.db
+    .insertInto('users')
+    .values({
+      id: userId,
+      email: `${userId}@example.test`.toLowerCase(),
+      name: 'Owner',
+      password_hash: null,
+      is_admin: 0,
+      created_at: now,
+    })
+    .execute();
+  await store.db
+    .insertInto('workspaces')
+    .values({
+      id: workspaceId,
+      name: 'Owned',
+      plan: 'team',
+      personal: 0,
+      created_by: userId,
+      created_at: now,
+      deleted_at: null,
+    })
+    .execute();
+  await store.db
+    .insertInto('members')
+    .values({ workspace_id: workspaceId, user_id: userId, role: 'owner', created_at: now })
+    .execute();
+  const key = await createApiKey({ store, audit }, { userId, workspaceId, name: 'owner key', scopes: ['*'] });
+  return { workspaceId, headers: { authorization: `Bearer ${key.key}` } };
+}
