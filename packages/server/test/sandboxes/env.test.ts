@@ -305,6 +305,24 @@ describe('sandboxes: env secrets never reach a log line', () => {
     const env = await t.app.sandboxes.envFor(id);
     const out = await runIn(t.engine!.runtime, id, 'sh', ['-c', 'echo "$API_TOKEN $SECOND_ONE"'], env);
     expect(out.stdout).toBe(`${FIRST} ${SECOND}\n`);
+    // Through the HTTP exec route too: the secrets are in the command's env, and the command's
+    // output (which here prints them) is answered to the caller but never logged.
+    const exec = await t.app.inject({
+      method: 'POST',
+      url: `/v1/sandboxes/${id}/exec`,
+      headers,
+      payload: { command: 'sh', args: ['-c', 'echo "$API_TOKEN $SECOND_ONE"'] },
+    });
+    expect(exec.statusCode, exec.body).toBe(200);
+    expect(exec.json().stdout).toBe(`${FIRST} ${SECOND}\n`);
+    // The caller's own env wins over a secret of the same name.
+    const overridden = await t.app.inject({
+      method: 'POST',
+      url: `/v1/sandboxes/${id}/exec`,
+      headers,
+      payload: { command: 'printenv', args: ['API_TOKEN'], env: { API_TOKEN: 'mine' } },
+    });
+    expect(overridden.json().stdout).toBe('mine\n');
     expect((await t.app.inject({ method: 'DELETE', url: `${url}/API_TOKEN`, headers })).statusCode).toBe(204);
     expect((await t.app.inject({ method: 'DELETE', url: `/v1/sandboxes/${id}`, headers })).statusCode).toBe(
       204,
