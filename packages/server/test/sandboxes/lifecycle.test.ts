@@ -146,7 +146,7 @@ describeStores(
       expect((await ctx.engine.runtime.get(id))?.state).toBe('stopped');
     });
 
-    it('a runtime failure leaves the sandbox in error with its message, and start recovers it', async () => {
+    it('a runtime failure leaves the sandbox in error with its message; from error only start is allowed', async () => {
       const caller = await ctx.createCaller();
       const { id } = await create(caller.headers);
       // The runtime loses the sandbox behind the server's back: stop cannot succeed.
@@ -228,6 +228,162 @@ describeStores(
       expect(deleted.statusCode).toBe(204);
       expectError(await act(caller.headers, id, 'start'), 'SANDBOX_NOT_FOUND');
       expectError(await act(caller.headers, id, 'keepalive'), 'SANDBOX_NOT_FOUND');
+    });
+  },
+  { runtime: true },
+);
+
+describeStores(
+  'sandboxes: PATCH',
+  (ctx) => {
+    type Headers = { authorization: string };
+    const patch = (headers: Headers, id: string, payload: unknown) =>
+      ctx.app.inject({
+        method: 'PATCH',
+        url: `/v1/sandboxes/${id}`,
+        headers,
+        payload: payload as Record<string, unknown>,
+      });
+    const create = async (headers: Headers, payload: Record<string, unknown> = {}) => {
+      const res = await ctx.app.inject({ method: 'POST', url: '/v1/sandboxes', headers, payload });
+      expect(res.statusCode, res.body).toBe(201);
+      return res.json();
+    };
+
+    it('updates each field, stores it, and hands the network policy to the runtime', async () => {
+      const caller = await ctx.createCaller();
+      const sandbox = await create(caller.headers, {
+        name: 'before',
+        metadata: { keep: 'no' },
+        idle_timeout_seconds: 300,
+        budget_usd: '3',
+      });
+      const before = Date.now();
+      const res = await patch(caller.headers, sandbox.id, {
+        name: 'after',
+        timeout_seconds: 900,
+        idle_timeout_seconds: 120,
+        resources: { cpu: 2 },
+        metadata: { team: 'x' },
+        budget_usd: 12.5,
+        network: { mode: 'allowlist', allow: ['example.com', '10.0.0.0/8'] },
+      });
+      const after = Date.now();
+      expect(res.statusCode, res.body).toBe(200);
+      const updated = res.json();
+      expect(updated).toMatchObject({
+        id: sandbox.id,
+        name: 'after',
+        timeout_seconds: 900,
+        idle_timeout_seconds: 120,
+        resources: { ...sandbox.resources, cpu: 2 },
+        metadata: { team: 'x' },
+        budget: { limit_usd: '12.50' },
+        network: { mode: 'allowlist', allow: ['example.com', '10.0.0.0/8'] },
+        status: 'running',
+      });
+      // The new timeout counts from the update.
+      expect(Date.parse(updated.expires_at)).toBeGreaterThanOrEqual(before + 900_000 - 1);
+      expect(Date.parse(updated.expires_at)).toBeLessThanOrEqual(after + 900_000 + 1);
+      expect((await ctx.engine.runtime.get(sandbox.id))?.network).toEqual({
+        mode: 'allowlist',
+        allow: ['example.com', '10.0.0.0/8'],
+      });
+      const got = await ctx.app.inject({
+        method: 'GET',
+        url: `/v1/sandboxes/${sandbox.id}`,
+        headers: caller.headers,
+      });
+      expect(got.json()).toMatchObject({
+        name: 'after',
+        metadata: { team: 'x' },
+        budget: { limit_usd: '12.50' },
+      });
+
+      // null clears; a stopped sandbox's policy is kept for its next boot.
+      const stop = await ctx.app.inject({
+        method: 'POST',
+        url: `/v1/sandboxes/${sandbox.id}/stop`,
+        headers: caller.headers,
+      });
+      expect(stop.statusCode).toBe(200);
+      const cleared = await patch(caller.headers, sandbox.id, {
+        idle_timeout_seconds: null,
+        budget_usd: null,
+        network: { mode: 'none' },
+      });
+      expect(cleared.statusCode, cleared.body).toBe(200);
+      expect(cleared.json()).toMatchObject({
+        idle_timeout_seconds: null,
+        budget: { limit_usd: null },
+        network: { mode: 'none' },
+        status: 'stopped',
+      });
+      expect((await ctx.engine.runtime.get(sandbox.id))?.network).toEqual({ mode: 'none' });
+    });
+
+    it('bad input is 400 and changes nothing', async () => {
+      const caller = await ctx.createCaller();
+      const sandbox = await create(caller.headers);
+      for (const body of [
+        {},
+        { nickname: 'x' },
+        { name: '' },
+        { timeout_seconds: 0 },
+        { timeout_seconds: 86_401 },
+        { idle_timeout_seconds: -1 },
+        { resources: { cpu: 0 } },
+        { resources: { gpus: 1 } },
+        { budget_usd: '-1' },
+        { network: { mode: 'allowlist' } },
+        { network: { mode: 'none', allow: ['example.com'] } },
+        { network: { mode: 'intranet' } },
+      ]) {
+        expectError(await patch(caller.headers, sandbox.id, body), 'VALIDATION_ERROR');
+      }
+      const got = await ctx.app.inject({
+        method: 'GET',
+        url: `/v1/sandboxes/${sandbox.id}`,
+        headers: caller.headers,
+      });
+      expect({ ...got.json(), last_activity_at: null }).toEqual({ ...sandbox, last_activity_at: null });
+    });
+
+    it('a sandbox in the middle of a runtime call (starting, stopping) is not updated: 409', async () => {
+      const caller = await ctx.createCaller();
+      const sandbox = await create(caller.headers);
+      for (const status of ['starting', 'stopping'] as const) {
+        await ctx.app.sandboxes.setStatus(sandbox.id, status);
+        const body = expectError(await patch(caller.headers, sandbox.id, { name: 'x' }), 'INVALID_STATE');
+        expect(body.error.details).toMatchObject({ status });
+        expectError(
+          await ctx.app.inject({
+            method: 'POST',
+            url: `/v1/sandboxes/${sandbox.id}/pause`,
+            headers: caller.headers,
+          }),
+          'INVALID_STATE',
+        );
+      }
+      await ctx.app.sandboxes.setStatus(sandbox.id, 'running');
+      expect((await patch(caller.headers, sandbox.id, { name: 'x' })).json().name).toBe('x');
+    });
+
+    it('viewers, read-only keys and other workspaces cannot update', async () => {
+      const caller = await ctx.createCaller();
+      const sandbox = await create(caller.headers, { name: 'mine' });
+      const viewer = await memberHeaders(ctx, caller.workspaceId, 'viewer');
+      const readOnly = await memberHeaders(ctx, caller.workspaceId, 'owner', ['sandbox:read']);
+      const stranger = (await ctx.createCaller()).headers;
+      expectError(await patch(viewer, sandbox.id, { name: 'x' }), 'FORBIDDEN');
+      expectError(await patch(readOnly, sandbox.id, { name: 'x' }), 'FORBIDDEN');
+      expectError(await patch(stranger, sandbox.id, { name: 'x' }), 'SANDBOX_NOT_FOUND');
+      const got = await ctx.app.inject({
+        method: 'GET',
+        url: `/v1/sandboxes/${sandbox.id}`,
+        headers: viewer,
+      });
+      expect(got.json().name).toBe('mine');
     });
   },
   { runtime: true },
