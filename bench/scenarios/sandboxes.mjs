@@ -9,22 +9,12 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
-import { pathToFileURL } from 'node:url';
 import { createKeys, startCorral } from '../lib/corral-server.mjs';
 import { createClient } from '../lib/http-client.mjs';
-import { row, unavailable } from './runtime-measure.mjs';
+import { row, timed, unavailable } from './runtime-measure.mjs';
 import { createWorkspaces } from './sandboxes-accounts.mjs';
-import { baselineRows } from './sandboxes-baseline.mjs';
-import {
-  concurrentRows,
-  createExecRows,
-  createSandbox,
-  destroySandbox,
-  execRoundTripRows,
-  execSandbox,
-  fileRows,
-} from './sandboxes-http.mjs';
+import { concurrentRows, createExecRows, execRows, fileRows } from './sandboxes-measure.mjs';
+import { httpSide, openServerRuntime, runtimeSide } from './sandboxes-sides.mjs';
 
 const TEMPLATE_DIR = process.env.CORRAL_TEMPLATE_DIR ?? '/var/cache/corral/templates';
 /**
@@ -89,22 +79,13 @@ function loadRow(metric) {
  * `dataDir` (a failed run must not leave sandboxes running on the machine).
  */
 async function sweepRuntime(root, dataDir, log) {
-  const { openSandboxEngine } = await import(
-    pathToFileURL(join(root, 'packages/server/dist/sandbox-runtime.js')).href
-  );
-  const { runtime } = openSandboxEngine({
-    isolation: 'local',
-    dataDir,
-    templateDir: TEMPLATE_DIR,
-    networkBridge: SERVER_NET.bridge,
-    networkSubnet: SERVER_NET.subnet,
-    networkTable: SERVER_NET.table,
-  });
+  const { runtime } = await openServerRuntime({ root, dataDir, templateDir: TEMPLATE_DIR, net: SERVER_NET });
   try {
     const left = await runtime.list();
     if (left.length > 0) log(`destroying ${left.length} sandboxes the server left behind`);
-    for (const sandbox of left)
+    for (const sandbox of left) {
       await runtime.destroy(sandbox.id).catch((err) => log(`sweep ${sandbox.id}: ${err.message}`));
+    }
   } finally {
     await runtime.close().catch(() => undefined);
   }
@@ -136,33 +117,83 @@ async function run(ctx = {}) {
   log(`${knobs.fileMiB} MiB of random bytes for the file figures`);
   const data = randomBytes(knobs.fileMiB * 2 ** 20);
   const payload = { data, sha256: createHash('sha256').update(data).digest('hex') };
-  const section = async (name, work) => {
-    log(name);
-    try {
-      rows.push(...(await work()));
-    } catch (err) {
-      log(`${name} failed: ${err.stack ?? err}`);
-      rows.push(unavailable(name, err));
-    }
-  };
+  removeNetwork(BASELINE_NET);
+  removeNetwork(SERVER_NET);
+  let raw;
+  let server;
+  const keys = [];
   try {
-    removeNetwork(BASELINE_NET);
-    await section('runtime in-process (baseline)', () =>
-      baselineRows({
-        root,
-        dataDir: join(tmp, 'baseline'),
-        templateDir: TEMPLATE_DIR,
-        net: BASELINE_NET,
-        knobs,
-        payload,
+    raw = await openServerRuntime({
+      root,
+      dataDir: join(tmp, 'baseline'),
+      templateDir: TEMPLATE_DIR,
+      net: BASELINE_NET,
+    });
+    server = await startCorral({ root, env: serverEnv(), log });
+    const { url, credentials } = server;
+    // One key per serial phase (its own rate-limit budget), in the admin's workspace; the
+    // concurrent creates in workspaces of their own (the plan caps running sandboxes per workspace).
+    const phaseKeys = await createKeys(url, credentials.api_key, 4, 1);
+    keys.push(...phaseKeys);
+    const workspaces = await createWorkspaces(url, credentials, {
+      count: knobs.workspaces,
+      keysPerWorkspace: 1,
+    });
+    keys.push(...workspaces.flatMap((w) => w.keys));
+    const pair = (key) => ({
+      http: httpSide(url, key),
+      raw: runtimeSide(raw.runtime, raw.spec, `sbxbench-${process.pid}-${keys.indexOf(key)}`),
+    });
+    const section = async (name, work) => {
+      log(name);
+      try {
+        rows.push(...(await work()));
+      } catch (err) {
+        log(`${name} failed: ${err.stack ?? err}`);
+        rows.push(unavailable(name, err));
+      }
+    };
+    await section('first create → exec of each side', () => firstRows(pair(phaseKeys[0])));
+    await section('create → first exec', () => createExecRows({ ...pair(phaseKeys[1]), n: knobs.n }));
+    await section('exec round trip', () => execRows({ ...pair(phaseKeys[2]), n: knobs.execN }));
+    await section('file upload/download', () =>
+      fileRows({ ...pair(phaseKeys[3]), payload, reps: knobs.fileReps }),
+    );
+    const per = Math.ceil(knobs.concurrent / workspaces.length);
+    await section('concurrent creates over HTTP', () =>
+      concurrentRows({
+        sides: workspaces.map((w) => httpSide(url, w.keys[0], { maxSockets: per })),
+        count: knobs.concurrent,
+        label: 'HTTP',
+        note: `POST /v1/sandboxes over ${workspaces.length} workspaces × ${per} (team plan: 100 running per workspace), one key and ${per} keep-alive connections each`,
         log,
       }),
     );
-    removeNetwork(BASELINE_NET);
-    rows.push(loadRow('host load average (1 min) after the baseline'));
-    removeNetwork(SERVER_NET);
-    await section('HTTP', () => httpRows({ root, knobs, payload, log }));
+    await section('concurrent creates in-process', () =>
+      concurrentRows({
+        sides: [runtimeSide(raw.runtime, raw.spec, `sbxbench-${process.pid}-conc`)],
+        count: knobs.concurrent,
+        label: 'runtime in-process',
+        note: 'create() calls at once on the same runtime set-up',
+        log,
+      }),
+    );
   } finally {
+    if (server) {
+      await deleteLeftovers(server.url, keys, log);
+      log('stopping the server');
+      await server.stop({ keepData: true });
+      await sweepRuntime(root, server.dataDir, log).catch((err) => log(`sweep: ${err.message}`));
+      await rm(server.dataDir, { recursive: true, force: true });
+    }
+    if (raw) {
+      for (const sandbox of await raw.runtime.list().catch(() => [])) {
+        await raw.runtime
+          .destroy(sandbox.id)
+          .catch((err) => log(`baseline sweep ${sandbox.id}: ${err.message}`));
+      }
+      await raw.runtime.close().catch((err) => log(`baseline close: ${err.message}`));
+    }
     removeNetwork(BASELINE_NET);
     removeNetwork(SERVER_NET);
     await rm(tmp, { recursive: true, force: true }).catch((err) => log(`cleanup: ${err.message}`));
@@ -175,19 +206,19 @@ async function run(ctx = {}) {
       '',
       '',
       [
-        `server: node packages/server/dist/main.js, SQLite, local isolation, team plan, log level warn`,
-        `n=${knobs.n} creates, ${knobs.execN} execs, ${knobs.concurrent} concurrent over ${knobs.workspaces} workspaces`,
-        `${knobs.fileMiB} MiB × ${knobs.fileReps}`,
-        'each serial phase has its own key (1000 requests/minute per key on the team plan; no 429 seen, or the row fails)',
+        'server: node packages/server/dist/main.js (child process), SQLite, local isolation, team plan, log level warn',
+        'in-process: the server’s own openSandboxEngine on its own network, in the bench process',
+        `n=${knobs.n} create rounds, ${knobs.execN} exec rounds, ${knobs.fileMiB} MiB × ${knobs.fileReps}, HTTP and in-process samples alternating`,
+        `${knobs.concurrent} concurrent creates over ${knobs.workspaces} workspaces`,
+        'rate limit (team: 1000 requests/minute per API key): each serial phase has its own key, each workspace its own; a 429 would fail the row',
       ].join('; '),
     ),
   );
   return rows;
 }
 
-/** Starts the server, makes the workspaces and keys, and measures every HTTP figure. */
-async function httpRows({ root, knobs, payload, log }) {
-  const env = {
+function serverEnv() {
+  return {
     CORRAL_LOG_LEVEL: 'warn',
     CORRAL_TEMPLATE_DIR: TEMPLATE_DIR,
     CORRAL_ISOLATION: 'local',
@@ -195,60 +226,30 @@ async function httpRows({ root, knobs, payload, log }) {
     CORRAL_NETWORK_SUBNET: SERVER_NET.subnet,
     CORRAL_NETWORK_TABLE: SERVER_NET.table,
   };
-  const server = await startCorral({ root, env, log });
-  const { url, credentials } = server;
-  const rows = [];
-  const keys = [];
-  try {
-    // One key per serial phase, in the admin's workspace; concurrent creates in their own workspaces.
-    const [warmKey, createKey, execKey, fileKey] = await createKeys(url, credentials.api_key, 4, 1);
-    keys.push(warmKey);
-    const workspaces = await createWorkspaces(url, credentials, {
-      count: knobs.workspaces,
-      keysPerWorkspace: 1,
-    });
-    keys.push(...workspaces.flatMap((w) => w.keys));
-    const part = async (name, work) => {
-      log(`HTTP: ${name}`);
-      try {
-        rows.push(...(await work()));
-      } catch (err) {
-        log(`HTTP: ${name} failed: ${err.stack ?? err}`);
-        rows.push(unavailable(`HTTP: ${name}`, err));
-      }
-    };
-    await part('first create after start', () => firstCreateRows(url, warmKey));
-    await part('create → first exec', () => createExecRows({ url, key: createKey, n: knobs.n }));
-    await part('exec round trip', () => execRoundTripRows({ url, key: execKey, n: knobs.execN }));
-    await part('concurrent creates', () =>
-      concurrentRows({ url, workspaces, count: knobs.concurrent, log: (l) => log(`HTTP: ${l}`) }),
-    );
-    await part('file upload/download', () => fileRows({ url, key: fileKey, payload, reps: knobs.fileReps }));
-    return rows;
-  } finally {
-    await deleteLeftovers(url, keys, log);
-    log('stopping the server');
-    await server.stop({ keepData: true });
-    await sweepRuntime(root, server.dataDir, log).catch((err) => log(`sweep: ${err.message}`));
-    await rm(server.dataDir, { recursive: true, force: true });
-  }
 }
 
-/** The first create → exec → delete of a fresh server (template resolution, network pool fill). */
-async function firstCreateRows(url, key) {
-  const client = createClient(url, { key });
-  try {
-    const t0 = performance.now();
-    const sandbox = await createSandbox(client);
-    await execSandbox(client, sandbox.id, 'true');
-    const ms = performance.now() - t0;
-    await destroySandbox(client, sandbox.id);
-    return [
-      row('HTTP: first create → exec after server start', ms, 'ms', '', 'one-off; not in the samples below'),
-    ];
-  } finally {
-    client.close();
+/** The first create → exec → destroy of each side: driver start-up, template resolution, pools. */
+async function firstRows({ http, raw }) {
+  const rows = [];
+  for (const side of [raw, http]) {
+    const [ms, id] = await timed(async () => {
+      const created = await side.create();
+      await side.exec(created, 'true');
+      return created;
+    });
+    await side.destroy(id);
+    side.close();
+    rows.push(
+      row(
+        `${side.label}: first create → exec`,
+        ms,
+        'ms',
+        '',
+        'one-off (start-up costs); not in the samples below',
+      ),
+    );
   }
+  return rows;
 }
 
 export const name = 'sandboxes';
