@@ -140,44 +140,7 @@ async function run(ctx = {}) {
       keysPerWorkspace: 1,
     });
     keys.push(...workspaces.flatMap((w) => w.keys));
-    const pair = (key) => ({
-      http: httpSide(url, key),
-      raw: runtimeSide(raw.runtime, raw.spec, `sbxbench-${process.pid}-${keys.indexOf(key)}`),
-    });
-    const section = async (name, work) => {
-      log(name);
-      try {
-        rows.push(...(await work()));
-      } catch (err) {
-        log(`${name} failed: ${err.stack ?? err}`);
-        rows.push(unavailable(name, err));
-      }
-    };
-    await section('first create → exec of each side', () => firstRows(pair(phaseKeys[0])));
-    await section('create → first exec', () => createExecRows({ ...pair(phaseKeys[1]), n: knobs.n }));
-    await section('exec round trip', () => execRows({ ...pair(phaseKeys[2]), n: knobs.execN }));
-    await section('file upload/download', () =>
-      fileRows({ ...pair(phaseKeys[3]), payload, reps: knobs.fileReps }),
-    );
-    const per = Math.ceil(knobs.concurrent / workspaces.length);
-    await section('concurrent creates over HTTP', () =>
-      concurrentRows({
-        sides: workspaces.map((w) => httpSide(url, w.keys[0], { maxSockets: per })),
-        count: knobs.concurrent,
-        label: 'HTTP',
-        note: `POST /v1/sandboxes over ${workspaces.length} workspaces × ${per} (team plan: 100 running per workspace), one key and ${per} keep-alive connections each`,
-        log,
-      }),
-    );
-    await section('concurrent creates in-process', () =>
-      concurrentRows({
-        sides: [runtimeSide(raw.runtime, raw.spec, `sbxbench-${process.pid}-conc`)],
-        count: knobs.concurrent,
-        label: 'runtime in-process',
-        note: 'create() calls at once on the same runtime set-up',
-        log,
-      }),
-    );
+    await measure({ url, raw, phaseKeys, workspaces, knobs, payload, rows, log });
   } finally {
     if (server) {
       await deleteLeftovers(server.url, keys, log);
@@ -217,6 +180,57 @@ async function run(ctx = {}) {
   return rows;
 }
 
+/**
+ * Every figure, each section on its own (a failure becomes a 'not available' row). Serial
+ * phases pair an HTTP side (its own key) with an in-process side on `raw`.
+ */
+async function measure({ url, raw, phaseKeys, workspaces, knobs, payload, rows, log }) {
+  const section = async (name, sides, work) => {
+    log(name);
+    try {
+      rows.push(...(await work()));
+    } catch (err) {
+      log(`${name} failed: ${err.stack ?? err}`);
+      rows.push(unavailable(name, err));
+    } finally {
+      for (const side of sides) side.close();
+    }
+  };
+  const pair = (phase) => ({
+    http: httpSide(url, phaseKeys[phase]),
+    raw: runtimeSide(raw.runtime, raw.spec, `sbxbench-${process.pid}-${phase}`),
+  });
+  const paired = (name, phase, work) => {
+    const sides = pair(phase);
+    return section(name, [sides.http, sides.raw], () => work(sides));
+  };
+  await paired('first create → exec of each side', 0, (sides) => firstRows(sides));
+  await paired('create → first exec', 1, (sides) => createExecRows({ ...sides, n: knobs.n }));
+  await paired('exec round trip', 2, (sides) => execRows({ ...sides, n: knobs.execN }));
+  await paired('file upload/download', 3, (sides) => fileRows({ ...sides, payload, reps: knobs.fileReps }));
+  const per = Math.ceil(knobs.concurrent / workspaces.length);
+  const httpSides = workspaces.map((w) => httpSide(url, w.keys[0], { maxSockets: per }));
+  await section('concurrent creates over HTTP', httpSides, () =>
+    concurrentRows({
+      sides: httpSides,
+      count: knobs.concurrent,
+      label: 'HTTP',
+      note: `POST /v1/sandboxes over ${workspaces.length} workspaces × ${per} (team plan: 100 running per workspace), one key and ${per} keep-alive connections each`,
+      log,
+    }),
+  );
+  const rawSide = runtimeSide(raw.runtime, raw.spec, `sbxbench-${process.pid}-conc`);
+  await section('concurrent creates in-process', [rawSide], () =>
+    concurrentRows({
+      sides: [rawSide],
+      count: knobs.concurrent,
+      label: 'runtime in-process',
+      note: 'create() calls at once on the same runtime set-up',
+      log,
+    }),
+  );
+}
+
 function serverEnv() {
   return {
     CORRAL_LOG_LEVEL: 'warn',
@@ -238,7 +252,6 @@ async function firstRows({ http, raw }) {
       return created;
     });
     await side.destroy(id);
-    side.close();
     rows.push(
       row(
         `${side.label}: first create → exec`,
