@@ -56,9 +56,19 @@ export async function memberKey(
     .insertInto('members')
     .values({ workspace_id: workspaceId, user_id: user.id, role, created_at: isoNow() })
     .execute();
+  return keyHeaders(ctx, user.id, workspaceId, ['*']);
+}
+
+/** Headers of a new key of `userId` in `workspaceId` holding `scopes`. */
+export async function keyHeaders(
+  ctx: StoreContext,
+  userId: string,
+  workspaceId: string,
+  scopes: string[],
+): Promise<{ authorization: string }> {
   const key = await createApiKey(
     { store: ctx.store, audit: ctx.app.audit },
-    { userId: user.id, workspaceId, name: `${role} key`, scopes: ['*'] },
+    { userId, workspaceId, name: `key ${scopes.join(' ')}`, scopes },
   );
   return { authorization: `Bearer ${key.key}` };
 }
