@@ -1,4 +1,10 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Runtime } from '@corral/runtime';
+import { expect } from 'vitest';
+import { makeLayer, makeOciImage } from '../../../runtime/test/templates/images.js';
 import { newId } from '../../src/ids.js';
 import type { Role } from '../../src/services/access.js';
 import { createApiKey } from '../../src/services/keys.js';
@@ -86,4 +92,37 @@ export async function ownerHeaders(
     .execute();
   const key = await createApiKey({ store, audit }, { userId, workspaceId, name: 'owner key', scopes: ['*'] });
   return { workspaceId, headers: { authorization: `Bearer ${key.key}` } };
+}
+
+/**
+ * A small OCI image tarball (the runtime suite's fixture builder) with one file holding a
+ * random marker, so each call is a new image (a new content-addressed template).
+ */
+export async function makeTestImage(): Promise<{ tar: Buffer; marker: string }> {
+  const work = await mkdtemp(join(tmpdir(), 'corral-srv-img-'));
+  const marker = randomBytes(8).toString('hex');
+  const layer = await makeLayer(work, {
+    files: { 'etc/marker': `${marker}\n`, 'home/user/hello.txt': 'hello\n' },
+    dirs: ['tmp', 'root'],
+    gzip: true,
+  });
+  const tarFile = await makeOciImage(work, [{ ...layer, gzip: true }]);
+  return { tar: await readFile(tarFile), marker };
+}
+
+/** Polls a template until it is no longer `building`; throws after `timeoutMs`. */
+export async function waitForTemplate(
+  inject: (url: string) => Promise<{ statusCode: number; json(): Record<string, unknown> }>,
+  id: string,
+  timeoutMs = 60_000,
+): Promise<Record<string, unknown>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const res = await inject(`/v1/templates/${id}`);
+    expect(res.statusCode).toBe(200);
+    const template = res.json();
+    if (template.status !== 'building') return template;
+    if (Date.now() > deadline) throw new Error(`template ${id} still building after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }
