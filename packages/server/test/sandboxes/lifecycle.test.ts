@@ -146,6 +146,25 @@ describeStores(
       expect((await ctx.engine.runtime.get(id))?.state).toBe('stopped');
     });
 
+    it('two actions at once on one sandbox run one after the other', async () => {
+      const caller = await ctx.createCaller();
+      const { id } = await create(caller.headers);
+      const [a, b] = await Promise.all([act(caller.headers, id, 'pause'), act(caller.headers, id, 'pause')]);
+      expect([a.statusCode, b.statusCode].sort()).toEqual([200, 409]);
+      const [stop, resume] = await Promise.all([
+        act(caller.headers, id, 'stop'),
+        act(caller.headers, id, 'resume'),
+      ]);
+      // Resume first: both succeed; stop first: resume sees `stopped` (409). Stopped either way.
+      expect(stop.statusCode).toBe(200);
+      expect([200, 409]).toContain(resume.statusCode);
+      const final = (
+        await ctx.app.inject({ method: 'GET', url: `/v1/sandboxes/${id}`, headers: caller.headers })
+      ).json();
+      expect(final.status).toBe('stopped');
+      expect((await ctx.engine.runtime.get(id))?.state).toBe('stopped');
+    });
+
     it('a runtime failure leaves the sandbox in error with its message; from error only start is allowed', async () => {
       const caller = await ctx.createCaller();
       const { id } = await create(caller.headers);

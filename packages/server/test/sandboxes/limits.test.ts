@@ -63,6 +63,19 @@ describeStores(
       expect((await act(free.headers, first.id, 'start')).json().status).toBe('running');
     });
 
+    it('free: two starts at once with room for one: exactly one is refused', async () => {
+      const free = await ctx.createCaller({ plan: 'free' });
+      const a = (await create(free.headers)).json();
+      const b = (await create(free.headers)).json();
+      expect((await act(free.headers, a.id, 'stop')).statusCode).toBe(200);
+      expect((await act(free.headers, b.id, 'stop')).statusCode).toBe(200);
+      const running = (await create(free.headers)).json();
+      expect(running.status).toBe('running');
+      const results = await Promise.all([act(free.headers, a.id, 'start'), act(free.headers, b.id, 'start')]);
+      expect(results.map((r) => r.statusCode).sort()).toEqual([200, 403]);
+      expectError(results.find((r) => r.statusCode === 403)!, 'PLAN_LIMIT');
+    });
+
     it('free: resources and timeouts above the plan are refused on create and on PATCH', async () => {
       const free = await ctx.createCaller({ plan: 'free' });
       expect(limitOf(await create(free.headers, { resources: { cpu: 2 } }))).toMatchObject({

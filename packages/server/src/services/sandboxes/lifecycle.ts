@@ -74,8 +74,8 @@ export async function runLifecycleAction(
   id: string,
   action: LifecycleAction,
 ): Promise<SandboxRow> {
-  void service.runtime; // 503 CAPACITY_EXHAUSTED before anything when there is no runtime
   const loaded = await service.load(request, id, 'developer');
+  void service.runtime; // 503 CAPACITY_EXHAUSTED before any change when there is no runtime
   return service.locks.run(id, async () => {
     // Re-read under the lock: an action that just finished may have changed the status.
     const row = (await service.find(id)) ?? loaded;
