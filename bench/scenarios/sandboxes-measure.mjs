@@ -4,7 +4,9 @@
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { createClient } from '../lib/http-client.mjs';
 import { percentileRows, quantile, round, row, timed } from './runtime-measure.mjs';
+import { collectStream } from './sandboxes-sides.mjs';
 
 /** Runs `rounds` rounds of `once(side, i)` for each side, alternating; i < 0 are warm-ups. */
 async function alternate(sides, rounds, warmup, once) {
@@ -234,5 +236,44 @@ export async function concurrentRows({ sides, count, label, note, log }) {
       '',
       `${deleteFailed} failed`,
     ),
+  ];
+}
+
+/**
+ * The ceiling for the file figures: the same upload and download (same client, same payload
+ * size) against a bare node:http server in its own process (bench/lib/bulk-server.mjs).
+ */
+export async function bareTransferRows({ url, payload, reps }) {
+  const client = createClient(url);
+  const ups = [];
+  const downs = [];
+  try {
+    for (let r = 0; r < reps; r++) {
+      const [upMs, up] = await timed(() => client.call('PUT', '/upload', { body: payload.data }));
+      if (up.status !== 201 || up.json().size !== payload.data.length)
+        throw new Error(`bare PUT → ${up.status}`);
+      const [downMs, down] = await timed(() =>
+        client.call('GET', `/bytes?n=${payload.data.length}`, { sink: collectStream }),
+      );
+      if (down.body.bytes !== payload.data.length) throw new Error(`bare GET gave ${down.body.bytes} bytes`);
+      ups.push(upMs);
+      downs.push(downMs);
+    }
+  } finally {
+    client.close();
+  }
+  const mib = Math.round(payload.data.length / 2 ** 20);
+  const rate = (ms) => payload.data.length / 1e6 / (ms / 1000);
+  const figure = (metric, samples) =>
+    row(
+      metric,
+      quantile(samples.map(rate), 0.5),
+      'MB/s',
+      'ceiling',
+      `median of ${samples.length}; same client`,
+    );
+  return [
+    figure(`baseline: bare node:http, upload ${mib} MiB`, ups),
+    figure(`baseline: bare node:http, download ${mib} MiB`, downs),
   ];
 }

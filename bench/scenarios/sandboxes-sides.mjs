@@ -114,7 +114,7 @@ function* slices(data, size = 1 << 20) {
  * Reads a stream to its end keeping the chunks (hashing while timing would measure SHA-256,
  * about 1 GB/s on one core): `{ bytes, chunks }`, hashed by the caller after the clock stops.
  */
-async function collectStream(stream) {
+export async function collectStream(stream) {
   const chunks = [];
   let bytes = 0;
   for await (const chunk of stream) {

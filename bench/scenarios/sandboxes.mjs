@@ -1,19 +1,26 @@
 // Scenario `sandboxes`: the sandbox loop through the HTTP API of a real server (a child process,
 // `node packages/server/dist/main.js`, SQLite, local isolation) beside the same runtime driven
 // in-process in the same run, so that the HTTP/API overhead shows. Run:
-// `npm run bench -- sandboxes [--n=30 --execN=300 --concurrent=200 --workspaces=4 --fileMiB=100 --fileReps=3]`.
+// `npm run bench -- sandboxes [--n=30 --execN=300 --concurrent=200 --workspaces=4 --fileMiB=100 --fileReps=5]`.
 // Needs root (namespaces, cgroups, bridge, nftables). Every network object it makes has its own
 // names (bridge, subnet, nft table, netns prefix), apart from a real server's and the tests'.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createKeys, startCorral } from '../lib/corral-server.mjs';
 import { createClient } from '../lib/http-client.mjs';
+import { freePort, stopChild, waitForPort } from '../lib/net.mjs';
 import { row, timed, unavailable } from './runtime-measure.mjs';
 import { createWorkspaces } from './sandboxes-accounts.mjs';
-import { concurrentRows, createExecRows, execRows, fileRows } from './sandboxes-measure.mjs';
+import {
+  bareTransferRows,
+  concurrentRows,
+  createExecRows,
+  execRows,
+  fileRows,
+} from './sandboxes-measure.mjs';
 import { httpSide, openServerRuntime, runtimeSide } from './sandboxes-sides.mjs';
 
 const TEMPLATE_DIR = process.env.CORRAL_TEMPLATE_DIR ?? '/var/cache/corral/templates';
@@ -35,7 +42,7 @@ function settings(options = {}) {
     concurrent: num('concurrent', 200),
     workspaces: num('workspaces', 4),
     fileMiB: num('fileMiB', 100),
-    fileReps: num('fileReps', 3),
+    fileReps: num('fileReps', 5),
   };
 }
 
@@ -140,7 +147,7 @@ async function run(ctx = {}) {
       keysPerWorkspace: 1,
     });
     keys.push(...workspaces.flatMap((w) => w.keys));
-    await measure({ url, raw, phaseKeys, workspaces, knobs, payload, rows, log });
+    await measure({ root, url, raw, phaseKeys, workspaces, knobs, payload, rows, log });
   } finally {
     if (server) {
       await deleteLeftovers(server.url, keys, log);
@@ -184,7 +191,7 @@ async function run(ctx = {}) {
  * Every figure, each section on its own (a failure becomes a 'not available' row). Serial
  * phases pair an HTTP side (its own key) with an in-process side on `raw`.
  */
-async function measure({ url, raw, phaseKeys, workspaces, knobs, payload, rows, log }) {
+async function measure({ root, url, raw, phaseKeys, workspaces, knobs, payload, rows, log }) {
   const section = async (name, sides, work) => {
     log(name);
     try {
@@ -208,6 +215,9 @@ async function measure({ url, raw, phaseKeys, workspaces, knobs, payload, rows, 
   await paired('create → first exec', 1, (sides) => createExecRows({ ...sides, n: knobs.n }));
   await paired('exec round trip', 2, (sides) => execRows({ ...sides, n: knobs.execN }));
   await paired('file upload/download', 3, (sides) => fileRows({ ...sides, payload, reps: knobs.fileReps }));
+  await section('bare node:http transfer', [], () =>
+    withBulkServer(root, (bulkUrl) => bareTransferRows({ url: bulkUrl, payload, reps: knobs.fileReps })),
+  );
   const per = Math.ceil(knobs.concurrent / workspaces.length);
   const httpSides = workspaces.map((w) => httpSide(url, w.keys[0], { maxSockets: per }));
   await section('concurrent creates over HTTP', httpSides, () =>
@@ -229,6 +239,20 @@ async function measure({ url, raw, phaseKeys, workspaces, knobs, payload, rows, 
       log,
     }),
   );
+}
+
+/** Runs `work(url)` against bench/lib/bulk-server.mjs in its own process. */
+async function withBulkServer(root, work) {
+  const port = await freePort();
+  const child = spawn(process.execPath, [join(root, 'bench/lib/bulk-server.mjs'), String(port)], {
+    stdio: 'ignore',
+  });
+  try {
+    await waitForPort(port, child);
+    return await work(`http://127.0.0.1:${port}`);
+  } finally {
+    await stopChild(child);
+  }
 }
 
 function serverEnv() {
