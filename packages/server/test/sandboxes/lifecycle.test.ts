@@ -165,6 +165,24 @@ describeStores(
       expect((await ctx.engine.runtime.get(id))?.state).toBe('stopped');
     });
 
+    it('a delete racing an action leaves the sandbox deleted, never in error', async () => {
+      const caller = await ctx.createCaller();
+      const { id } = await create(caller.headers);
+      const [stop, del] = await Promise.all([
+        act(caller.headers, id, 'stop'),
+        ctx.app.inject({ method: 'DELETE', url: `/v1/sandboxes/${id}`, headers: caller.headers }),
+      ]);
+      expect(del.statusCode).toBe(204);
+      if (stop.statusCode !== 200) expectError(stop, 'SANDBOX_NOT_FOUND');
+      const row = await ctx.store.db
+        .selectFrom('sandboxes')
+        .selectAll()
+        .where('id', '=', id)
+        .executeTakeFirstOrThrow();
+      expect(row.status).toBe('deleted');
+      expect(await ctx.engine.runtime.get(id)).toBeNull();
+    });
+
     it('a runtime failure leaves the sandbox in error with its message; from error only start is allowed', async () => {
       const caller = await ctx.createCaller();
       const { id } = await create(caller.headers);

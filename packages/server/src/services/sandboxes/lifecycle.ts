@@ -77,8 +77,7 @@ export async function runLifecycleAction(
   const loaded = await service.load(request, id, 'developer');
   void service.runtime; // 503 CAPACITY_EXHAUSTED before any change when there is no runtime
   return service.locks.run(id, async () => {
-    // Re-read under the lock: an action that just finished may have changed the status.
-    const row = (await service.find(id)) ?? loaded;
+    const row = await reread(service, loaded);
     requireState(row.status, action);
     const from = row.status;
     const transitional = transitionalStatus(action, from);
@@ -108,6 +107,16 @@ export async function runLifecycleAction(
   });
 }
 
+/**
+ * The row again, read under the sandbox's lock: an action that finished meanwhile may have
+ * changed its status, and a destroy may have deleted it (then 404, never a runtime call).
+ */
+async function reread(service: SandboxService, loaded: SandboxRow): Promise<SandboxRow> {
+  const row = await service.find(loaded.id);
+  if (!row) throw apiError('SANDBOX_NOT_FOUND', { id: loaded.id });
+  return row;
+}
+
 /** Stores `error` with a runtime failure's message and records the failed action. */
 export async function markFailed(
   service: SandboxService,
@@ -134,7 +143,7 @@ export async function keepalive(
 ): Promise<SandboxRow> {
   const loaded = await service.load(request, id, 'developer');
   return service.locks.run(id, async () => {
-    const row = (await service.find(id)) ?? loaded;
+    const row = await reread(service, loaded);
     requireState(row.status, 'keepalive');
     const plan = await service.planOf(row.workspace_id);
     const extendSeconds = Math.min(seconds ?? row.timeout_seconds, plan.maxTimeoutSeconds);
@@ -189,7 +198,7 @@ export async function updateSandbox(
 ): Promise<SandboxRow> {
   const loaded = await service.load(request, id, 'developer');
   return service.locks.run(id, async () => {
-    const row = (await service.find(id)) ?? loaded;
+    const row = await reread(service, loaded);
     if (row.status === 'starting' || row.status === 'stopping') {
       throw apiError(
         'INVALID_STATE',
