@@ -1,9 +1,16 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type IsolatedNetwork,
+  isolatedNetwork,
+  mountsUnder,
+  networkLeftovers,
+} from '../sandboxes/server-process.js';
+import { TEST_TEMPLATE_DIR } from '../support/runtime.js';
 import { freePort } from '../support/services.js';
 
 const run = promisify(execFile);
@@ -48,14 +55,29 @@ beforeAll(async () => {
 
 describe('main: first start and restart', () => {
   const children: ChildProcess[] = [];
+  // The server opens a real runtime: its bridge, subnet and nft table are a test slot's, never
+  // a real server's on this machine; all of it is removed afterwards.
+  let network: IsolatedNetwork;
+  beforeAll(() => {
+    network = isolatedNetwork();
+  });
   afterEach(async () => {
     for (const child of children.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  afterAll(() => {
+    network.cleanup();
+    expect(networkLeftovers(network)).toEqual([]);
   });
 
   it('prints the admin key once, serves it, stops cleanly on SIGTERM, and does not bootstrap again', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'corral-main-'));
     const port = await freePort();
-    const env = { CORRAL_DATA_DIR: dataDir, CORRAL_PORT: String(port) };
+    const env = {
+      CORRAL_DATA_DIR: dataDir,
+      CORRAL_PORT: String(port),
+      CORRAL_TEMPLATE_DIR: TEST_TEMPLATE_DIR,
+      ...network.env,
+    };
 
     const first = await start(env, /└─+┘/);
     children.push(first.child);
@@ -78,7 +100,17 @@ describe('main: first start and restart', () => {
     expect(me.headers.get('x-request-id')).toMatch(/^req_/);
     const health = await fetch(`http://127.0.0.1:${port}/healthz`);
     expect(await health.text()).toBe('ok');
+    const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
+    expect(await ready.json()).toEqual({ status: 'ready', checks: { database: 'ok', runtime: 'ok' } });
+    // The runtime makes network slots ready while it runs …
+    const deadline = Date.now() + 20_000;
+    while (network.namespaces().length === 0 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
+    expect(network.namespaces().length).toBeGreaterThan(0);
     expect(await stop(first.child)).toBe(0);
+    // … and a clean stop removes them: with no sandboxes, no namespace of this server is left.
+    expect(network.namespaces()).toEqual([]);
+    expect(first.output()).toMatch(/"msg":"sandboxes reconciled"/);
     // The key is never written to the log lines.
     const logLines = first
       .output()
@@ -95,6 +127,10 @@ describe('main: first start and restart', () => {
     expect(again.status).toBe(200);
     expect(await stop(second.child)).toBe(0);
     expect(second.output()).not.toContain('API key');
+    expect(network.namespaces()).toEqual([]);
+    // Nothing of the runtime stays mounted (its ready disks are let go on stop).
+    expect(mountsUnder(dataDir)).toEqual([]);
+    rmSync(dataDir, { recursive: true, force: true });
   });
 });
 
