@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { expect, it } from 'vitest';
 import { createBlobStore } from '../../src/blobs/index.js';
 import { snapshotBlobKey } from '../../src/services/snapshot-view.js';
@@ -80,7 +81,16 @@ describeStores(
       const caller = await ctx.createCaller();
       const sandbox = await createSandbox(ctx, caller.headers);
       const ids: string[] = [];
-      for (let i = 0; i < 3; i++) ids.push((await snapshot(ctx, caller.headers, sandbox.id)).json().id);
+      for (let i = 0; i < 3; i++) {
+        // No body at all is the same as `{}`.
+        const res = await ctx.app.inject({
+          method: 'POST',
+          url: `/v1/sandboxes/${sandbox.id}/snapshots`,
+          headers: caller.headers,
+        });
+        expect(res.statusCode, res.body).toBe(201);
+        ids.push(res.json().id);
+      }
       const url = `/v1/sandboxes/${sandbox.id}/snapshots?limit=2`;
       const first = (await ctx.app.inject({ method: 'GET', url, headers: caller.headers })).json();
       expect(first.data.map((s: { id: string }) => s.id)).toEqual([ids[2], ids[1]]);
@@ -125,7 +135,6 @@ describeStores(
         method: 'POST',
         url: `/v1/snapshots/${snap.id}/restore`,
         headers: caller.headers,
-        payload: {},
       });
       expect(restored.statusCode, restored.body).toBe(201);
       const fresh = restored.json();
@@ -134,6 +143,39 @@ describeStores(
       expect(await readText(ctx, fresh.id, `${HOME}/project/main.py`)).toBe('print("hi")\n');
       const actions = (await auditOf(ctx, fresh.id)).map((e) => e.action);
       expect(actions).toEqual(['sandbox.create', 'sandbox.restore']);
+    });
+
+    it('a damaged archive is 400 and changes nothing: the target keeps its files, no new sandbox stays', async () => {
+      const caller = await ctx.createCaller();
+      const sandbox = await createSandbox(ctx, caller.headers);
+      await writeText(ctx, sandbox.id, `${HOME}/a.txt`, 'current');
+      const snap = (await snapshot(ctx, caller.headers, sandbox.id)).json();
+      await createBlobStore(ctx.config).put(
+        snapshotBlobKey(snap.id),
+        Readable.from([Buffer.from('not an archive at all')]),
+      );
+      const restore = (payload: Record<string, unknown>) =>
+        ctx.app.inject({
+          method: 'POST',
+          url: `/v1/snapshots/${snap.id}/restore`,
+          headers: caller.headers,
+          payload,
+        });
+      const same = expectError(await restore({ sandbox_id: sandbox.id }), 'BAD_REQUEST');
+      expect(same.error.details).toMatchObject({ runtime_code: 'SNAPSHOT_INVALID' });
+      expect(await readText(ctx, sandbox.id, `${HOME}/a.txt`)).toBe('current');
+      const after = await ctx.app.inject({
+        method: 'GET',
+        url: `/v1/sandboxes/${sandbox.id}`,
+        headers: caller.headers,
+      });
+      expect(after.json().status).toBe('running');
+
+      const runtimeBefore = (await ctx.engine.runtime.list()).length;
+      expectError(await restore({}), 'BAD_REQUEST');
+      const live = await ctx.app.inject({ method: 'GET', url: '/v1/sandboxes', headers: caller.headers });
+      expect(live.json().data.map((s: { id: string }) => s.id)).toEqual([sandbox.id]);
+      expect((await ctx.engine.runtime.list()).length).toBe(runtimeBefore);
     });
 
     it('deletes: 204, then 404 everywhere, the archive gone and an earlier download URL dead', async () => {

@@ -2,6 +2,7 @@ import type { App } from '../../app.js';
 import { toSnapshotView } from '../../services/snapshot-view.js';
 import { snapshotsOf } from '../../services/snapshots.js';
 import {
+  absentBodyIsEmpty,
   CreateSnapshotBody,
   ListQuery,
   PageOf,
@@ -19,6 +20,7 @@ export function registerSandboxSnapshotsRoutes(app: App): void {
     '/v1/sandboxes/:id/snapshots',
     {
       config: { scope: 'snapshot:create' },
+      preValidation: absentBodyIsEmpty,
       schema: {
         tags: ['snapshots'],
         summary: 'Snapshot a sandbox (filesystem; memory too where the isolation supports it)',
@@ -29,7 +31,7 @@ export function registerSandboxSnapshotsRoutes(app: App): void {
       },
     },
     async (request, reply) => {
-      const row = await snapshotsOf(app).create(request, request.params.id, request.body ?? {});
+      const row = await snapshotsOf(app).create(request, request.params.id, request.body);
       reply.code(201);
       return toSnapshotView(row);
     },

@@ -1,7 +1,13 @@
 import type { App } from '../../app.js';
 import { restoreSnapshot } from '../../services/snapshot-restore.js';
 import { snapshotsOf } from '../../services/snapshots.js';
-import { RestoreSnapshotBody, SandboxSchema, SECURITY, SnapshotParams } from './schemas.js';
+import {
+  absentBodyIsEmpty,
+  RestoreSnapshotBody,
+  SandboxSchema,
+  SECURITY,
+  SnapshotParams,
+} from './schemas.js';
 
 /**
  * `POST /v1/snapshots/{id}/restore` `{sandbox_id?}` → the Sandbox: 200 when restored into an
@@ -12,6 +18,7 @@ export function registerSnapshotRestoreRoutes(app: App): void {
     '/v1/snapshots/:id/restore',
     {
       config: { scope: 'snapshot:restore' },
+      preValidation: absentBodyIsEmpty,
       schema: {
         tags: ['snapshots'],
         summary: 'Restore a snapshot into a sandbox of its workspace, or into a new one',
@@ -22,7 +29,7 @@ export function registerSnapshotRestoreRoutes(app: App): void {
       },
     },
     async (request, reply) => {
-      const result = await restoreSnapshot(snapshotsOf(app), request, request.params.id, request.body ?? {});
+      const result = await restoreSnapshot(snapshotsOf(app), request, request.params.id, request.body);
       reply.code(result.created ? 201 : 200);
       return app.sandboxes.view(result.sandbox);
     },
