@@ -245,10 +245,20 @@ describeStores(
         })
         .execute();
       const ids: string[] = [];
-      for (let i = 0; i < 5; i++) {
+      for (let i = 0; i < 3; i++) {
         const res = await snapshot(ctx, caller.headers, sandbox.id, { name: `s${i}` });
         expect(res.statusCode, res.body).toBe(201);
         ids.push(res.json().id);
+      }
+      // Four at once over two sandboxes, two places left: exactly two are taken.
+      const second = await createSandbox(ctx, caller.headers);
+      const racing = await Promise.all(
+        [sandbox.id, second.id, sandbox.id, second.id].map((id) => snapshot(ctx, caller.headers, id)),
+      );
+      expect(racing.map((r) => r.statusCode).sort()).toEqual([201, 201, 403, 403]);
+      for (const res of racing) {
+        if (res.statusCode === 201) ids.push(res.json().id);
+        else expectError(res, 'PLAN_LIMIT');
       }
       const capped = expectError(await snapshot(ctx, caller.headers, sandbox.id), 'PLAN_LIMIT');
       expect(capped.error.details).toMatchObject({ limit: 'max_snapshots', max: 5, plan: 'free' });
