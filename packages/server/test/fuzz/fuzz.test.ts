@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bootstrapFirstStart } from '../../src/bootstrap.js';
 import { ERRORS } from '../../src/errors.js';
 import { createApiKey } from '../../src/services/keys.js';
+import { reconcileSandboxes } from '../../src/services/sandboxes/reconcile.js';
 import { createTestApp, type Driver, type TestApp } from '../support/app.js';
 
 /*
@@ -232,7 +233,11 @@ for (const driver of ['sqlite', 'postgres'] as Driver[]) {
     let t: TestApp;
     const known = { ids: [] as string[], keys: [] as string[] };
     beforeAll(async () => {
-      t = await createTestApp({ driver });
+      // A real runtime, so the sandbox routes are exercised (not 503); sandboxes the fuzz
+      // manages to create are destroyed by t.close(). Reconciled first, as main.ts does before
+      // listening: the runtime has finished starting before the first request.
+      t = await createTestApp({ driver, runtime: true });
+      await reconcileSandboxes(t.app.sandboxes);
       const admin = await bootstrapFirstStart({ config: t.config, store: t.store, audit: t.app.audit });
       known.ids.push(admin!.workspace_id, admin!.user_id);
       known.keys.push(admin!.api_key);
@@ -245,6 +250,16 @@ for (const driver of ['sqlite', 'postgres'] as Driver[]) {
         known.keys.push(key.key);
         known.ids.push(key.id);
       }
+      // A real sandbox whose id the fuzz knows: exec, files, env, lifecycle … get garbage aimed
+      // at something that exists.
+      const created = await t.app.inject({
+        method: 'POST',
+        url: '/v1/sandboxes',
+        headers: { authorization: `Bearer ${admin!.api_key}` },
+        payload: {},
+      });
+      expect(created.statusCode, created.body).toBe(201);
+      known.ids.push(created.json().id);
     });
     afterAll(async () => t?.close());
 
@@ -260,6 +275,11 @@ for (const driver of ['sqlite', 'postgres'] as Driver[]) {
         const op = i < ops.length ? ops[i]! : g.pick(ops);
         const req = makeRequest(g, op, known);
         const res = await t.app.inject(req);
+        // Ids the fuzz itself created (a sandbox, a snapshot …) become targets too.
+        if (res.statusCode === 201 || res.statusCode === 202) {
+          const id = (JSON.parse(res.body || '{}') as { id?: unknown }).id;
+          if (typeof id === 'string') known.ids.push(id);
+        }
         statuses.set(res.statusCode, (statuses.get(res.statusCode) ?? 0) + 1);
         const problem = checkResponse(req, res);
         if (problem) failures.push(`#${i} ${problem}\n    ${describeRequest(req)}`);
