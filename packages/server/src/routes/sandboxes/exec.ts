@@ -1,14 +1,22 @@
+import type { ExitStatus } from '@corral/runtime';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import type { App } from '../../app.js';
+import { apiError } from '../../errors.js';
 import {
   collectExec,
   ExecBody,
+  type ExecFailure,
+  type ExecInput,
+  type ExecMode,
   ExecResultSchema,
   finishExec,
+  type StartedExec,
   startExec,
 } from '../../services/sandboxes/exec.js';
 import { STREAM_CONTENT_TYPES, streamExec, streamFormatOf } from '../../services/sandboxes/exec-stream.js';
 import { requireState } from '../../services/sandboxes/states.js';
+import type { SandboxRow } from '../../store/schema.js';
 import { SandboxParams, SECURITY } from './schemas.js';
 
 /** The signals a caller may send to a process it started. */
@@ -49,6 +57,37 @@ const SignalBody = Type.Object(
   { additionalProperties: false },
 );
 
+/** One exec being answered: what finishExec needs when it ends. */
+interface RunningExec {
+  request: FastifyRequest;
+  row: SandboxRow;
+  input: ExecInput;
+  started: StartedExec;
+}
+
+/** How long a shutdown waits for an aborted exec's answer to be written. */
+const ABORT_ANSWER_WAIT_MS = 5000;
+
+/** Resolves once `reply`'s response is finished or its connection closed (or after a bound). */
+function responseDone(reply: FastifyReply): Promise<void> {
+  const res = reply.raw;
+  if (res.writableFinished || res.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ABORT_ANSWER_WAIT_MS);
+    const done = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    res.once('finish', done);
+    res.once('close', done);
+  });
+}
+
+/** The answer to an exec cut short because the server is shutting down. */
+function closingError() {
+  return apiError('CAPACITY_EXHAUSTED', { reason: 'the server is shutting down' });
+}
+
 const STREAM_DESCRIPTION =
   'With `Accept: text/event-stream`: Server-Sent Events `start {pid}`, `stdout`/`stderr {data}` as the output is produced, and last `exit {exit_code, duration_ms, timed_out}` (or `error` with the error shape). With `Accept: application/x-ndjson`: the same events as JSON lines `{"type": …}`. Output is UTF-8 text (invalid bytes become U+FFFD). Disconnecting kills the command.';
 
@@ -59,6 +98,16 @@ const STREAM_DESCRIPTION =
  */
 export function registerSandboxExecRoutes(app: App): void {
   const sandboxes = app.sandboxes;
+  const finish = (exec: RunningExec, mode: ExecMode, status: ExitStatus | null, failure?: ExecFailure) =>
+    finishExec(sandboxes, exec.request, exec.row, exec.input, mode, exec.started, status, failure);
+
+  // Commands in flight are killed when the server closes (a stream ends with an `error`
+  // event, a synchronous exec answers 503), rather than holding the shutdown for as long as
+  // they run. Their answers are finished before the server closes its idle connections.
+  const active = new Set<() => Promise<void>>();
+  app.addHook('preClose', async () => {
+    await Promise.all([...active].map((abort) => abort()));
+  });
 
   app.post(
     '/v1/sandboxes/:id/exec',
@@ -89,26 +138,26 @@ export function registerSandboxExecRoutes(app: App): void {
       const input = request.body;
       const format = streamFormatOf(request.headers.accept);
       const started = await startExec(sandboxes, row, input, format ? 'stream' : 'sync');
+      const exec: RunningExec = { request, row, input, started };
 
       if (format) {
         const stream = streamExec(started, format, request.id);
-        stream.done.then(
-          (status) =>
-            finishExec(
-              sandboxes,
-              request,
-              row,
-              input,
-              'stream',
-              started,
-              status,
-              status ? undefined : 'client_disconnected',
-            ),
-          (err: unknown) => {
-            request.log.error({ err, sandbox_id: row.id }, 'exec stream failed');
-            finishExec(sandboxes, request, row, input, 'stream', started, null, 'runtime_error');
-          },
-        );
+        let failure: ExecFailure = 'client_disconnected';
+        const abort = () => {
+          failure = 'server_closing';
+          stream.abort(closingError());
+          return responseDone(reply);
+        };
+        active.add(abort);
+        stream.done
+          .then(
+            (status) => finish(exec, 'stream', status, status ? undefined : failure),
+            (err: unknown) => {
+              request.log.error({ err, sandbox_id: row.id }, 'exec stream failed');
+              finish(exec, 'stream', null, 'runtime_error');
+            },
+          )
+          .finally(() => active.delete(abort));
         reply
           .header('content-type', STREAM_CONTENT_TYPES[format])
           .header('cache-control', 'no-cache')
@@ -117,33 +166,36 @@ export function registerSandboxExecRoutes(app: App): void {
         return reply.send(stream.body as unknown as string);
       }
 
-      // A client that goes away before the answer kills the command, as in streaming mode.
-      let gone = false;
-      const onClose = () => {
-        if (reply.raw.writableEnded) return;
-        gone = true;
+      // A client that goes away before the answer kills the command, as in streaming mode; so
+      // does closing the server (the caller then gets 503).
+      let failure: ExecFailure | undefined;
+      const kill = (why: ExecFailure) => {
+        failure = why;
         started.proc.kill('SIGKILL');
       };
+      const onClose = () => {
+        if (!reply.raw.writableEnded) kill('client_disconnected');
+      };
+      const abort = () => {
+        kill('server_closing');
+        return responseDone(reply);
+      };
       reply.raw.once('close', onClose);
+      active.add(abort);
       try {
         const { result, status } = await collectExec(started, app.config.execOutputLimitBytes);
-        finishExec(
-          sandboxes,
-          request,
-          row,
-          input,
-          'sync',
-          started,
-          gone ? null : status,
-          gone ? 'client_disconnected' : undefined,
-        );
+        finish(exec, 'sync', failure ? null : status, failure);
+        if (failure === 'server_closing') throw closingError();
         return reply.type('application/json; charset=utf-8').send(result);
       } catch (err) {
-        started.proc.kill('SIGKILL');
-        finishExec(sandboxes, request, row, input, 'sync', started, null, 'runtime_error');
+        if (!failure) {
+          started.proc.kill('SIGKILL');
+          finish(exec, 'sync', null, 'runtime_error');
+        }
         throw err;
       } finally {
         reply.raw.off('close', onClose);
+        active.delete(abort);
       }
     },
   );
@@ -189,6 +241,10 @@ export function registerSandboxExecRoutes(app: App): void {
         params: ProcessParams,
         body: SignalBody,
         response: { 204: Type.Null() },
+      },
+      // The body is optional: no body (no Content-Type) means `{}`, the default signal.
+      preValidation: async (request) => {
+        if (request.body === undefined || request.body === null) request.body = {};
       },
     },
     async (request, reply) => {

@@ -1,6 +1,6 @@
 import { PassThrough, type Readable } from 'node:stream';
 import type { ExitStatus } from '@corral/runtime';
-import { type ErrorBody, errorBody, toApiError } from '../../errors.js';
+import { type ApiError, type ErrorBody, errorBody, toApiError } from '../../errors.js';
 import { durationMs, type StartedExec } from './exec.js';
 
 /*
@@ -60,6 +60,8 @@ export interface ExecStream {
   body: PassThrough;
   /** The exit status, or null when the client went away first (the command was then killed). */
   done: Promise<ExitStatus | null>;
+  /** Ends the stream now with an `error` event (e.g. the server is closing) and kills the command. */
+  abort(err: ApiError): void;
 }
 
 /**
@@ -145,5 +147,12 @@ export function streamExec(started: StartedExec, format: StreamFormat, requestId
       throw err;
     },
   );
-  return { body, done };
+  const abort = (err: ApiError): void => {
+    if (ended || gone) return;
+    finish({ type: 'error', ...errorBody(err, requestId) });
+    gone = true;
+    proc.kill('SIGKILL');
+    for (const output of outputs) output.resume();
+  };
+  return { body, done, abort };
 }

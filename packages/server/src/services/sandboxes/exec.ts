@@ -74,6 +74,9 @@ export type ExecResult = Static<typeof ExecResultSchema>;
 /** How the answer was delivered: one JSON answer, or a stream (SSE/NDJSON). */
 export type ExecMode = 'sync' | 'stream';
 
+/** Why a command did not end on its own: killed when its client left or the server closed, or the runtime failed. */
+export type ExecFailure = 'client_disconnected' | 'server_closing' | 'runtime_error';
+
 /** A command that has started: its process and the clock it started on. */
 export interface StartedExec {
   proc: ExecProcess;
@@ -200,7 +203,7 @@ export function finishExec(
   mode: ExecMode,
   started: StartedExec,
   status: ExitStatus | null,
-  failure?: 'client_disconnected' | 'runtime_error',
+  failure?: ExecFailure,
 ): void {
   const result = status === null ? 'error' : status.timedOut ? 'timeout' : 'ok';
   sandboxes.metrics.execTotal.inc({ mode, result });
