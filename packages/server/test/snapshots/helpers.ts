@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
+import type { Runtime } from '@corral/runtime';
 import { expect } from 'vitest';
 import { createApiKey } from '../../src/services/keys.js';
 import { isoNow } from '../../src/store/index.js';
@@ -37,7 +38,7 @@ export async function readText(ctx: StoreContext, id: string, path: string): Pro
 
 /** POST /v1/sandboxes/{id}/snapshots. */
 export function snapshot(
-  ctx: StoreContext,
+  ctx: Pick<StoreContext, 'app'>,
   headers: Record<string, string>,
   sandboxId: string,
   payload: Record<string, unknown> = {},
@@ -61,7 +62,7 @@ export async function memberKey(
 
 /** Headers of a new key of `userId` in `workspaceId` holding `scopes`. */
 export async function keyHeaders(
-  ctx: StoreContext,
+  ctx: Pick<StoreContext, 'app' | 'store'>,
   userId: string,
   workspaceId: string,
   scopes: string[],
@@ -100,4 +101,33 @@ export async function auditOf(ctx: StoreContext, id: string): Promise<{ action: 
     .where('target_id', '=', id)
     .orderBy('created_at', 'asc')
     .execute();
+}
+
+/** All bytes of a stream. */
+export async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream)
+    chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
+  return Buffer.concat(chunks);
+}
+
+/** Runs a bash script in sandbox `id` (through the runtime) and answers its stdout; throws unless it exits 0. */
+export async function shellOk(
+  runtime: Runtime,
+  id: string,
+  script: string,
+  args: string[] = [],
+): Promise<string> {
+  // The script waits for one byte, sent once both outputs are read, so no output is lost.
+  const proc = await runtime.exec(id, {
+    command: '/bin/bash',
+    args: ['-c', `IFS= read -r -n 1 -d '' _\n${script}`, 'test', ...args],
+    cwd: '/',
+  });
+  const outputs = Promise.all([readAll(proc.stdout), readAll(proc.stderr)]);
+  proc.stdin.end('G');
+  const [[stdout, stderr], status] = await Promise.all([outputs, proc.wait()]);
+  if (status.exitCode !== 0)
+    throw new Error(`script failed (${status.exitCode}): ${stderr.toString().trim()}`);
+  return stdout.toString();
 }

@@ -1,0 +1,185 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createRuntime, createTemplateStore, type Runtime } from '@corral/runtime';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type App, buildApp } from '../../src/app.js';
+import { newId } from '../../src/ids.js';
+import { isoNow, openStore, type Store } from '../../src/store/index.js';
+import { createTestDatabase, type TestDatabase, testConfig } from '../support/app.js';
+import { TEST_TEMPLATE_DIR } from '../support/runtime.js';
+import { HOME, keyHeaders, shellOk, snapshot } from './helpers.js';
+
+// A value that lives only in a shell's memory; it writes it to a file on SIGUSR1.
+const KEEPER =
+  'v=$RANDOM$RANDOM$RANDOM; trap \'echo "$v" > /tmp/dump\' USR1; echo $$ > /tmp/keeper.pid; while :; do sleep 0.1; done';
+
+/**
+ * Memory snapshots through the API on the gVisor isolation (the store driver does not matter
+ * here, so SQLite only): what `include_memory` keeps, the running process, comes back.
+ */
+describe('snapshots on gvisor: include_memory', () => {
+  let database: TestDatabase;
+  let store: Store;
+  let runtime: Runtime;
+  let stateDir: string;
+  let app: App;
+  let headers: { authorization: string };
+
+  beforeAll(async () => {
+    database = await createTestDatabase('sqlite');
+    const config = testConfig({ templateDir: TEST_TEMPLATE_DIR, ...database.overrides });
+    store = openStore(config);
+    await store.migrate();
+    stateDir = await mkdtemp(join(tmpdir(), 'corral-srv-gv-'));
+    const templates = createTemplateStore({ dir: TEST_TEMPLATE_DIR });
+    runtime = createRuntime({ isolation: 'gvisor', stateDir, templates });
+    app = await buildApp({
+      config,
+      store,
+      logger: pino({ level: 'silent' }),
+      defaultMetrics: false,
+      runtime,
+      templates,
+    });
+    await app.ready();
+    const owner = await createOwner(store);
+    headers = await keyHeaders({ store, app }, owner.userId, owner.workspaceId, ['*']);
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    for (const s of (await runtime?.list().catch(() => [])) ?? [])
+      await runtime.destroy(s.id).catch(() => undefined);
+    await runtime?.close();
+    await store?.close();
+    await database?.drop();
+    if (stateDir) await rm(stateDir, { recursive: true, force: true });
+  });
+
+  async function startKeeper(id: string): Promise<number> {
+    await shellOk(runtime, id, 'nohup bash -c "$1" </dev/null >/dev/null 2>&1 &', [KEEPER]);
+    return waitFor(
+      async () =>
+        Number((await shellOk(runtime, id, 'cat /tmp/keeper.pid 2>/dev/null || true')).trim()) || undefined,
+    );
+  }
+
+  async function dump(id: string, pid: number): Promise<string> {
+    await shellOk(runtime, id, `rm -f /tmp/dump; kill -USR1 ${pid}`);
+    return waitFor(
+      async () => (await shellOk(runtime, id, 'cat /tmp/dump 2>/dev/null || true')).trim() || undefined,
+    );
+  }
+
+  it('a memory snapshot restores the running process with its memory, and the files', async () => {
+    expect(runtime.features.memorySnapshots).toBe(true);
+    const created = await app.inject({
+      method: 'POST',
+      url: '/v1/sandboxes',
+      headers,
+      payload: { resources: { memory_mb: 256 }, network: { mode: 'none' } },
+    });
+    expect(created.statusCode, created.body).toBe(201);
+    const id: string = created.json().id;
+    const pid = await startKeeper(id);
+    const before = await dump(id, pid);
+    await shellOk(runtime, id, `echo on-disk > ${HOME}/f`);
+
+    const taken = await snapshot({ app }, headers, id, { include_memory: true });
+    expect(taken.statusCode, taken.body).toBe(201);
+    const snap = taken.json();
+    expect(snap).toMatchObject({ status: 'ready', includes_memory: true });
+    // A memory snapshot is a plain tar; the archive route says so.
+    const link = (
+      await app.inject({ method: 'GET', url: `/v1/snapshots/${snap.id}/download`, headers })
+    ).json();
+    const url = new URL(link.url);
+    const archive = await app.inject({ method: 'GET', url: `${url.pathname}${url.search}` });
+    expect(archive.statusCode).toBe(200);
+    expect(archive.headers['content-type']).toBe('application/x-tar');
+    expect(archive.rawPayload.length).toBe(snap.size_bytes);
+
+    await shellOk(runtime, id, `kill -9 ${pid}; echo changed > ${HOME}/f`);
+    const restored = await app.inject({
+      method: 'POST',
+      url: `/v1/snapshots/${snap.id}/restore`,
+      headers,
+      payload: { sandbox_id: id },
+    });
+    expect(restored.statusCode, restored.body).toBe(200);
+    expect(restored.json().status).toBe('running');
+    expect(await shellOk(runtime, id, `cat ${HOME}/f`)).toBe('on-disk\n');
+    expect(await dump(id, pid)).toBe(before);
+  });
+
+  it('a stopped sandbox has no memory to keep: 409, and the snapshot is marked error', async () => {
+    const created = await app.inject({
+      method: 'POST',
+      url: '/v1/sandboxes',
+      headers,
+      payload: { resources: { memory_mb: 256 }, network: { mode: 'none' } },
+    });
+    const id: string = created.json().id;
+    await runtime.stop(id);
+    await app.sandboxes.setStatus(id, 'stopped');
+    const refused = await snapshot({ app }, headers, id, { include_memory: true });
+    expect(refused.statusCode, refused.body).toBe(409);
+    expect(refused.json().error.code).toBe('INVALID_STATE');
+    const listed = (
+      await app.inject({ method: 'GET', url: `/v1/sandboxes/${id}/snapshots`, headers })
+    ).json();
+    expect(listed.data).toMatchObject([{ status: 'error', includes_memory: true }]);
+    // Without memory it works.
+    const files = await snapshot({ app }, headers, id);
+    expect(files.statusCode, files.body).toBe(201);
+    expect(files.json().includes_memory).toBe(false);
+  });
+});
+
+/** A user owning a team workspace, straight in the store. */
+async function createOwner(store: Store): Promise<{ userId: string; workspaceId: string }> {
+  const userId = newId('usr');
+  const workspaceId = newId('ws');
+  const now = isoNow();
+  await store.db
+    .insertInto('users')
+    .values({
+      id: userId,
+      email: `${userId}@example.test`,
+      name: 'gv',
+      password_hash: null,
+      is_admin: 0,
+      created_at: now,
+    })
+    .execute();
+  await store.db
+    .insertInto('workspaces')
+    .values({
+      id: workspaceId,
+      name: 'gv',
+      plan: 'team',
+      personal: 0,
+      created_by: userId,
+      created_at: now,
+      deleted_at: null,
+    })
+    .execute();
+  await store.db
+    .insertInto('members')
+    .values({ workspace_id: workspaceId, user_id: userId, role: 'owner', created_at: now })
+    .execute();
+  return { userId, workspaceId };
+}
+
+/** Polls `probe` until it yields a value (10 s deadline). */
+async function waitFor<T>(probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error('timed out waiting');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
