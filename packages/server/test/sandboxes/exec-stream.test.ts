@@ -184,6 +184,19 @@ describeStores(
       expect(outputOf(events)).toEqual({ stdout: 'é\n', stderr: '\uFFFD\n' });
     });
 
+    it('streams large output whole (the command waits while the body is full)', async () => {
+      const stream = await openStream(port, id, owner.headers, 'ndjson', {
+        command: 'sh',
+        args: ['-c', 'head -c 6291456 /dev/zero | tr "\\000" a; echo end >&2'],
+      });
+      const events = await stream.rest();
+      const output = outputOf(events);
+      expect(output.stdout.length).toBe(6 * 1024 * 1024);
+      expect(/^a+$/.test(output.stdout)).toBe(true);
+      expect(output.stderr).toBe('end\n');
+      expect(events.at(-1)).toMatchObject({ type: 'exit', exit_code: 0 });
+    });
+
     it('reports a timeout in the exit event', async () => {
       const stream = await openStream(port, id, owner.headers, 'sse', {
         command: 'sleep',

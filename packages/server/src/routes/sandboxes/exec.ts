@@ -181,6 +181,8 @@ export function registerSandboxExecRoutes(app: App): void {
         return responseDone(reply);
       };
       reply.raw.once('close', onClose);
+      // The client may have gone while the command was starting.
+      if (request.raw.socket?.destroyed) kill('client_disconnected');
       active.add(abort);
       try {
         const { result, status } = await collectExec(started, app.config.execOutputLimitBytes);
