@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { type BlobStore, createBlobStore } from '../blobs/index.js';
 import type { Config } from '../config.js';
-import { apiError } from '../errors.js';
+import { apiError, toApiError } from '../errors.js';
 import { newId } from '../ids.js';
 import { planFor } from '../plans.js';
 import { isoNow } from '../store/db.js';
@@ -153,17 +153,23 @@ export class SnapshotService {
         });
         return ready;
       } catch (err) {
-        const message = err instanceof Error ? err.message : String(err);
-        await this.#update(id, { status: 'error', error: message.slice(0, 2000) });
+        // What the caller is told, not the raw failure (an internal one may name host paths).
+        await this.#update(id, { status: 'error', error: toApiError(err).message.slice(0, 2000) });
         await sandboxes.record(request, current, 'sandbox.snapshot', { snapshot_id: id, status: 'error' });
         throw err;
       }
     });
   }
 
-  /** Deletes a snapshot (developer): the row is marked deleted first, then the blob removed. */
+  /**
+   * Deletes a snapshot (developer): the row is marked deleted first, then the blob removed.
+   * One still being taken is 409 INVALID_STATE (its archive is about to land).
+   */
   async remove(request: FastifyRequest, id: string): Promise<void> {
     const row = await this.load(request, id, 'developer');
+    if (row.status === 'creating') {
+      throw apiError('INVALID_STATE', { status: row.status }, `Snapshot ${id} is still being taken`);
+    }
     await this.sandboxes.locks.run(`snapshot:${id}`, async () => {
       await this.#update(id, { deleted_at: isoNow() });
       // A crash here leaves an unreferenced blob, never a row whose blob is gone.

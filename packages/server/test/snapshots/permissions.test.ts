@@ -211,6 +211,10 @@ describeStores(
           'INVALID_STATE',
         );
       }
+      expectError(
+        await ctx.app.inject({ method: 'DELETE', url: `/v1/snapshots/${snap.id}`, headers: caller.headers }),
+        'INVALID_STATE',
+      );
       // What a restarted server does with snapshots its predecessor left half-made.
       await snapshotsOf(ctx.app).settleInterrupted();
       const settled = await ctx.app.inject({
@@ -219,6 +223,12 @@ describeStores(
         headers: caller.headers,
       });
       expect(settled.json()).toMatchObject({ status: 'error', error: 'interrupted by a server restart' });
+      const removed = await ctx.app.inject({
+        method: 'DELETE',
+        url: `/v1/snapshots/${snap.id}`,
+        headers: caller.headers,
+      });
+      expect(removed.statusCode).toBe(204);
     });
 
     it("the free plan's max_snapshots is 403 PLAN_LIMIT; deleting one makes room", async () => {
