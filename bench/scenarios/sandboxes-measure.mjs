@@ -16,6 +16,12 @@ async function alternate(sides, rounds, warmup, once) {
   }
 }
 
+/** [ms, result] of `work()`: the side's own timing (`elapsedMs`) when it reports one, else the clock here. */
+async function clocked(work) {
+  const [ms, result] = await timed(work);
+  return [result?.elapsedMs ?? ms, result];
+}
+
 /** `HTTP p50 − in-process p50` as a row: what the API adds on top of the runtime. */
 function overheadRow(metric, http, raw, note = 'p50 difference, paired samples') {
   return row(metric, quantile(http, 0.5) - quantile(raw, 0.5), 'ms', '', note);
@@ -30,19 +36,16 @@ export async function createExecRows({ http, raw, n, settleMs = 150 }) {
   const samples = new Map([http, raw].map((s) => [s, { total: [], create: [], exec: [], destroy: [] }]));
   await alternate([http, raw], n, 2, async (side, i) => {
     const s = samples.get(side);
-    const t0 = performance.now();
-    const id = await side.create();
-    const t1 = performance.now();
+    const [createMs, { id }] = await clocked(() => side.create());
     try {
-      await side.exec(id, 'true');
-      const t2 = performance.now();
+      const [execMs] = await clocked(() => side.exec(id, 'true'));
       if (i >= 0) {
-        s.create.push(t1 - t0);
-        s.exec.push(t2 - t1);
-        s.total.push(t2 - t0);
+        s.create.push(createMs);
+        s.exec.push(execMs);
+        s.total.push(createMs + execMs);
       }
     } finally {
-      const [ms] = await timed(() => side.destroy(id));
+      const [ms] = await clocked(() => side.destroy(id));
       if (i >= 0) s.destroy.push(ms);
       await sleep(settleMs);
     }
@@ -75,14 +78,14 @@ export async function createExecRows({ http, raw, n, settleMs = 150 }) {
 export async function execRows({ http, raw, n }) {
   const ids = new Map();
   try {
-    for (const side of [http, raw]) ids.set(side, await side.create());
+    for (const side of [http, raw]) ids.set(side, (await side.create()).id);
     const samples = new Map([
       [http, []],
       [raw, []],
     ]);
     const reported = [];
     await alternate([http, raw], n, 5, async (side, i) => {
-      const [ms, result] = await timed(() => side.exec(ids.get(side), 'true'));
+      const [ms, result] = await clocked(() => side.exec(ids.get(side), 'true'));
       if (i < 0) return;
       samples.get(side).push(ms);
       if (side === http) reported.push(result.durationMs);
@@ -132,18 +135,22 @@ export async function fileRows({ http, raw, payload, reps }) {
     [raw, []],
   ]);
   try {
-    for (const side of [http, raw]) ids.set(side, await side.create());
+    for (const side of [http, raw]) ids.set(side, (await side.create()).id);
     await alternate([http, raw], reps, 0, async (side) => {
       const id = ids.get(side);
-      const [upMs, written] = await timed(() => side.upload(id, path, payload));
-      if (written !== payload.data.length) throw new Error(`${side.label}: wrote ${written} bytes`);
+      const named = (what, work) =>
+        work().catch((err) => {
+          throw new Error(`${side.label} ${what}: ${err.message}`);
+        });
+      const [upMs, written] = await clocked(() => named('upload', () => side.upload(id, path, payload)));
+      if (written.bytes !== payload.data.length)
+        throw new Error(`${side.label}: wrote ${written.bytes} bytes`);
       const inside = await side.exec(id, 'sha256sum', [path]);
       if (!inside.stdout.startsWith(payload.sha256))
         throw new Error(`${side.label}: the file differs inside`);
-      const [downMs, got] = await timed(() => side.download(id, path));
-      const hash = createHash('sha256');
-      for (const chunk of got.chunks) hash.update(chunk);
-      if (got.bytes !== payload.data.length || hash.digest('hex') !== payload.sha256) {
+      const [downMs, got] = await clocked(() => named('download', () => side.download(id, path)));
+      const digest = got.sha256 ?? sha256Of(got.chunks);
+      if (got.bytes !== payload.data.length || digest !== payload.sha256) {
         throw new Error(`${side.label}: downloaded ${got.bytes} bytes, not what was written`);
       }
       up.get(side).push(upMs);
@@ -188,6 +195,12 @@ export async function fileRows({ http, raw, payload, reps }) {
   ];
 }
 
+function sha256Of(chunks) {
+  const hash = createHash('sha256');
+  for (const chunk of chunks) hash.update(chunk);
+  return hash.digest('hex');
+}
+
 /**
  * `count` creates at once, spread round-robin over `sides` (e.g. one HTTP side per workspace),
  * then every created one destroyed at once. `label` prefixes the rows; `note` says how.
@@ -200,10 +213,10 @@ export async function concurrentRows({ sides, count, label, note, log }) {
   await Promise.all(
     Array.from({ length: count }, async (_, i) => {
       const side = sides[i % sides.length];
-      const t0 = performance.now();
       try {
-        created.push({ side, id: await side.create() });
-        latencies.push(performance.now() - t0);
+        const [ms, { id }] = await clocked(() => side.create());
+        created.push({ side, id });
+        latencies.push(ms);
       } catch (err) {
         const reason = String(err?.message ?? err)
           .replace(/sbx_\w+/g, 'sbx_…')

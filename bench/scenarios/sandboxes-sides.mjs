@@ -1,13 +1,11 @@
 // The two "sides" the sandboxes scenario measures with the same code: the HTTP API of a running
 // server, and the same runtime driven in-process (the raw baseline). A side is
-// `{ label, create() → id, exec(id, command, args) → { stdout, durationMs? }, destroy(id),
-//    upload(id, path, payload) → bytes, download(id, path) → { bytes, chunks }, close() }`.
-import { existsSync } from 'node:fs';
+// `{ label, create() → { id }, exec(id, command, args) → { stdout, durationMs? }, destroy(id),
+//    upload(id, path, payload) → { bytes }, download(id, path) → { bytes, chunks | sha256 },
+//    close() }`; a result's `elapsedMs`, when present, is the side's own timing of the call.
+import { fork } from 'node:child_process';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
-import { pathToFileURL } from 'node:url';
 import { createClient } from '../lib/http-client.mjs';
-import { execOnce } from './runtime-corral.mjs';
 
 /** Every sandbox the scenario creates over HTTP carries this, so that leftovers can be found. */
 export const BENCH_METADATA = { bench: 'sandboxes' };
@@ -24,7 +22,7 @@ export function httpSide(url, key, { maxSockets = 1 } = {}) {
     async create() {
       const sandbox = await client.must(201, 'POST', '/v1/sandboxes', { json: { metadata: BENCH_METADATA } });
       if (sandbox.status !== 'running') throw new Error(`created sandbox ${sandbox.id} is ${sandbox.status}`);
-      return sandbox.id;
+      return { id: sandbox.id };
     },
     async exec(id, command, args = []) {
       const result = await client.must(200, 'POST', `/v1/sandboxes/${id}/exec`, { json: { command, args } });
@@ -40,7 +38,7 @@ export function httpSide(url, key, { maxSockets = 1 } = {}) {
       });
       if (res.status !== 201)
         throw new Error(`PUT files/content → ${res.status}: ${res.text().slice(0, 200)}`);
-      return res.json().size;
+      return { bytes: res.json().size };
     },
     async download(id, path) {
       const res = await client.call('GET', content(id, path), { sink: collectStream });
@@ -52,62 +50,54 @@ export function httpSide(url, key, { maxSockets = 1 } = {}) {
   };
 }
 
-async function serverModule(root, path) {
-  const file = join(root, 'packages/server/dist', path);
-  if (!existsSync(file)) throw new Error(`${file} is missing: run 'npm run build' first`);
-  return import(pathToFileURL(file).href);
-}
-
 /**
- * Opens the runtime exactly as the server does (its own openSandboxEngine: same driver, network
- * slot pool, disk pre-warming) on `dataDir` and network `net` ({ bridge, subnet, table }), and
- * `spec(id)`: what the server's create hands the runtime for an empty POST /v1/sandboxes body.
+ * The in-process side: the runtime opened as the server opens it, in its own process
+ * (bench/lib/runtime-worker.mjs), timing each operation there (`elapsedMs`: no IPC in the
+ * figure). `options`: { root, dataDir, templateDir, net, prefix, payloadFile }. Resolves once
+ * the worker is ready; `shutdown()` destroys what is left and ends it.
  */
-export async function openServerRuntime({ root, dataDir, templateDir, net }) {
-  const { openSandboxEngine } = await serverModule(root, 'sandbox-runtime.js');
-  const { DEFAULT_RESOURCES } = await serverModule(root, 'services/sandboxes/spec.js');
-  const { runtimeResources } = await serverModule(root, 'services/sandboxes/service.js');
-  const { runtime } = openSandboxEngine({
-    isolation: 'local',
-    dataDir,
-    templateDir,
-    networkBridge: net.bridge,
-    networkSubnet: net.subnet,
-    networkTable: net.table,
+export async function runtimeWorker(options) {
+  const child = fork(join(options.root, 'bench/lib/runtime-worker.mjs'), [JSON.stringify(options)], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
-  const resources = runtimeResources(DEFAULT_RESOURCES);
-  const spec = (id) => ({
-    id,
-    template: 'base',
-    resources: { ...resources },
-    env: {},
-    network: { mode: 'internet' },
-    metadata: {},
+  const pending = new Map();
+  let seq = 0;
+  const failAll = (err) => {
+    for (const { reject } of pending.values()) reject(err);
+    pending.clear();
+  };
+  child.on('message', ({ seq: n, ok, result, error }) => {
+    const waiter = pending.get(n);
+    if (!waiter) return;
+    pending.delete(n);
+    if (ok) waiter.resolve(result);
+    else waiter.reject(new Error(`runtime worker: ${error}`));
   });
-  return { runtime, spec };
-}
-
-/** The in-process side over `runtime`; sandbox ids are `<prefix>-<n>`. `close()` leaves the runtime open. */
-export function runtimeSide(runtime, spec, prefix) {
-  let next = 0;
-  return {
+  child.on('exit', (code) => failAll(new Error(`runtime worker exited ${code}`)));
+  const ready = new Promise((resolve, reject) => pending.set(0, { resolve, reject }));
+  const call = (op, args) =>
+    new Promise((resolve, reject) => {
+      const n = ++seq;
+      pending.set(n, { resolve, reject });
+      child.send({ seq: n, op, args });
+    });
+  await ready;
+  const side = {
     label: 'runtime in-process',
-    async create() {
-      const id = `${prefix}-${next++}`;
-      await runtime.create(spec(id));
-      return id;
-    },
-    exec: (id, command, args = []) => execOnce(runtime, id, command, args),
-    destroy: (id) => runtime.destroy(id),
-    upload: (id, path, payload) => runtime.files.write(id, path, Readable.from(slices(payload.data))),
-    download: async (id, path) => collectStream(await runtime.files.read(id, path)),
+    create: () => call('create'),
+    exec: (id, command, args = []) => call('exec', { id, command, args }),
+    destroy: (id) => call('destroy', { id }),
+    upload: (id, path) => call('upload', { id, path }),
+    download: (id, path) => call('download', { id, path }),
     close() {},
   };
-}
-
-/** The payload as 1 MiB slices (what a streaming source hands over). */
-function* slices(data, size = 1 << 20) {
-  for (let offset = 0; offset < data.length; offset += size) yield data.subarray(offset, offset + size);
+  const shutdown = async () => {
+    if (child.exitCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    await call('shutdown').catch(() => child.kill('SIGKILL'));
+    await exited;
+  };
+  return { side, shutdown };
 }
 
 /**

@@ -6,12 +6,13 @@
 // names (bridge, subnet, nft table, netns prefix), apart from a real server's and the tests'.
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createKeys, startCorral } from '../lib/corral-server.mjs';
 import { createClient } from '../lib/http-client.mjs';
 import { freePort, stopChild, waitForPort } from '../lib/net.mjs';
+import { openServerRuntime } from '../lib/server-runtime.mjs';
 import { row, timed, unavailable } from './runtime-measure.mjs';
 import { createWorkspaces } from './sandboxes-accounts.mjs';
 import {
@@ -21,7 +22,7 @@ import {
   execRows,
   fileRows,
 } from './sandboxes-measure.mjs';
-import { httpSide, openServerRuntime, runtimeSide } from './sandboxes-sides.mjs';
+import { httpSide, runtimeWorker } from './sandboxes-sides.mjs';
 
 const TEMPLATE_DIR = process.env.CORRAL_TEMPLATE_DIR ?? '/var/cache/corral/templates';
 /**
@@ -130,11 +131,15 @@ async function run(ctx = {}) {
   let server;
   const keys = [];
   try {
-    raw = await openServerRuntime({
+    const payloadFile = join(tmp, 'payload.bin');
+    await writeFile(payloadFile, data);
+    raw = await runtimeWorker({
       root,
       dataDir: join(tmp, 'baseline'),
       templateDir: TEMPLATE_DIR,
       net: BASELINE_NET,
+      prefix: `sbxbench-${process.pid}`,
+      payloadFile,
     });
     server = await startCorral({ root, env: serverEnv(), log });
     const { url, credentials } = server;
@@ -156,14 +161,7 @@ async function run(ctx = {}) {
       await sweepRuntime(root, server.dataDir, log).catch((err) => log(`sweep: ${err.message}`));
       await rm(server.dataDir, { recursive: true, force: true });
     }
-    if (raw) {
-      for (const sandbox of await raw.runtime.list().catch(() => [])) {
-        await raw.runtime
-          .destroy(sandbox.id)
-          .catch((err) => log(`baseline sweep ${sandbox.id}: ${err.message}`));
-      }
-      await raw.runtime.close().catch((err) => log(`baseline close: ${err.message}`));
-    }
+    await raw?.shutdown().catch((err) => log(`runtime worker: ${err.message}`));
     removeNetwork(BASELINE_NET);
     removeNetwork(SERVER_NET);
     await rm(tmp, { recursive: true, force: true }).catch((err) => log(`cleanup: ${err.message}`));
@@ -177,7 +175,7 @@ async function run(ctx = {}) {
       '',
       [
         'server: node packages/server/dist/main.js (child process), SQLite, local isolation, team plan, log level warn',
-        'in-process: the server’s own openSandboxEngine on its own network, in the bench process',
+        'in-process: the server’s own openSandboxEngine on its own network, in a process of its own (as the server is), timing each call there',
         `n=${knobs.n} create rounds, ${knobs.execN} exec rounds, ${knobs.fileMiB} MiB × ${knobs.fileReps}, HTTP and in-process samples alternating`,
         `${knobs.concurrent} concurrent creates over ${knobs.workspaces} workspaces`,
         'rate limit (team: 1000 requests/minute per API key): each serial phase has its own key, each workspace its own; a 429 would fail the row',
@@ -189,7 +187,7 @@ async function run(ctx = {}) {
 
 /**
  * Every figure, each section on its own (a failure becomes a 'not available' row). Serial
- * phases pair an HTTP side (its own key) with an in-process side on `raw`.
+ * phases pair an HTTP side (its own key) with the in-process side (`raw.side`).
  */
 async function measure({ root, url, raw, phaseKeys, workspaces, knobs, payload, rows, log }) {
   const section = async (name, sides, work) => {
@@ -203,10 +201,7 @@ async function measure({ root, url, raw, phaseKeys, workspaces, knobs, payload, 
       for (const side of sides) side.close();
     }
   };
-  const pair = (phase) => ({
-    http: httpSide(url, phaseKeys[phase]),
-    raw: runtimeSide(raw.runtime, raw.spec, `sbxbench-${process.pid}-${phase}`),
-  });
+  const pair = (phase) => ({ http: httpSide(url, phaseKeys[phase]), raw: raw.side });
   const paired = (name, phase, work) => {
     const sides = pair(phase);
     return section(name, [sides.http, sides.raw], () => work(sides));
@@ -229,10 +224,9 @@ async function measure({ root, url, raw, phaseKeys, workspaces, knobs, payload, 
       log,
     }),
   );
-  const rawSide = runtimeSide(raw.runtime, raw.spec, `sbxbench-${process.pid}-conc`);
-  await section('concurrent creates in-process', [rawSide], () =>
+  await section('concurrent creates in-process', [], () =>
     concurrentRows({
-      sides: [rawSide],
+      sides: [raw.side],
       count: knobs.concurrent,
       label: 'runtime in-process',
       note: 'create() calls at once on the same runtime set-up',
@@ -270,8 +264,9 @@ function serverEnv() {
 async function firstRows({ http, raw }) {
   const rows = [];
   for (const side of [raw, http]) {
+    // Timed here for both sides: the first call of the worker includes its own start-up too.
     const [ms, id] = await timed(async () => {
-      const created = await side.create();
+      const { id: created } = await side.create();
       await side.exec(created, 'true');
       return created;
     });
