@@ -115,6 +115,21 @@ describeStores(
       expect((await getSandbox(ctx, caller.headers, sandbox.id)).json().status).toBe('paused');
     });
 
+    it('a command still running counts as activity; once it ends the sandbox can idle', async () => {
+      const caller = await ctx.createCaller();
+      const sandbox = await createSandbox(ctx, caller.headers, { idle_timeout_seconds: 30 });
+      const build = await ctx.engine.runtime.exec(sandbox.id, { command: 'sleep', args: ['1000'] });
+      build.stdin.end();
+      await runSandboxJobs(ctx.app.sandboxes, Date.now() + 31_000);
+      expect((await getSandbox(ctx, caller.headers, sandbox.id)).json().status).toBe('running');
+      build.kill('SIGKILL');
+      await build.wait();
+      await expect.poll(() => ctx.engine.runtime.processes(sandbox.id)).toEqual([]);
+      await runSandboxJobs(ctx.app.sandboxes, Date.now() + 31_000);
+      expect((await getSandbox(ctx, caller.headers, sandbox.id)).json().status).toBe('paused');
+      expect((await ctx.engine.runtime.get(sandbox.id))?.state).toBe('paused');
+    });
+
     it('PATCH idle_timeout_seconds null turns auto-pause off', async () => {
       const caller = await ctx.createCaller();
       const sandbox = await createSandbox(ctx, caller.headers, { idle_timeout_seconds: 5 });

@@ -37,7 +37,7 @@ export async function expireSandboxes(service: SandboxService, nowMs: number): P
 
 /**
  * Pauses every running sandbox with an idle timeout whose last activity is at least that
- * long before `nowMs` (`sandbox.idle_pause` by `system`).
+ * long before `nowMs` and that runs no API-started command (`sandbox.idle_pause` by `system`).
  */
 export async function pauseIdleSandboxes(service: SandboxService, nowMs: number): Promise<number> {
   const rows = await service.db
@@ -76,6 +76,14 @@ export async function pauseIfIdle(service: SandboxService, id: string, nowMs: nu
   return service.locks.run(id, async () => {
     const row = await service.find(id);
     if (row?.status !== 'running' || !isIdle(row, nowMs)) return false;
+    // A command started through the API and still running is work in progress, not idleness
+    // (a long build must not be frozen half-way). Terminals are not counted here: an open,
+    // silent terminal is idle; their traffic is activity instead.
+    const processes = await service.runtime.processes(id).catch(() => []);
+    if (processes.some((proc) => !proc.tty)) {
+      service.touch(id);
+      return false;
+    }
     try {
       const info = await service.runtime.pause(id);
       await service.setStatus(id, info.state);
