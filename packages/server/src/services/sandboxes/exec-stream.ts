@@ -120,7 +120,7 @@ export function streamExec(started: StartedExec, format: StreamFormat, requestId
           const data = decoder.decode(chunk, { stream: true });
           if (data) write({ type, data });
         });
-        output.once('error', reject);
+        output.on('error', reject);
         output.once('end', () => {
           const tail = decoder.decode();
           if (tail) write({ type, data: tail });

@@ -147,7 +147,7 @@ export function collectOutput(stream: Readable, limitBytes: number): Promise<Col
       chunks.push(chunk);
       kept += chunk.length;
     });
-    stream.once('error', reject);
+    stream.on('error', reject);
     stream.once('end', () => {
       const bytes = Buffer.concat(chunks, kept);
       // In streaming mode the decoder holds back an incomplete trailing character: exactly
