@@ -41,7 +41,8 @@ export const CreateTemplateBody = Type.Object(
         maxItems: MAX_TEMPLATE_RUN_STEPS,
         description:
           'Shell steps run in order as root inside the new tree (chrooted, after the packages are installed); ' +
-          'a step that exits non-zero fails the build.',
+          'a step that exits non-zero fails the build. They run on the server host, not in a sandbox: ' +
+          'instance admins only (403 FORBIDDEN otherwise).',
       }),
     ),
   },

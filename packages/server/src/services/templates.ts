@@ -63,6 +63,7 @@ export class TemplateService {
   /** Stores a new template `building` from packages and run steps, and builds it in the background. */
   async createBuild(request: FastifyRequest, input: CreateTemplateInput): Promise<TemplateView> {
     checkTemplateName(input.name, '/name');
+    if (input.run?.length) await this.#requireInstanceAdmin(request);
     const store = this.sandboxes.templates;
     const definition: StoredDefinition = {
       ...(input.suite ? { suite: input.suite } : {}),
@@ -162,6 +163,27 @@ export class TemplateService {
       if (current.runtime_id) await this.#removeTree(current.runtime_id);
     });
     await this.#record(request, row, 'template.delete', { name: row.name });
+  }
+
+  /**
+   * Run steps execute as root in a chroot on the server's own host while the tree is built (not
+   * in a sandbox: a chroot does not contain root), so only instance admins may submit them.
+   */
+  async #requireInstanceAdmin(request: FastifyRequest): Promise<void> {
+    const auth = requireAuth(request);
+    const user =
+      auth.resolved?.user ??
+      (await this.#db
+        .selectFrom('users')
+        .select('is_admin')
+        .where('id', '=', auth.userId)
+        .executeTakeFirst());
+    if (user?.is_admin === 1) return;
+    throw apiError(
+      'FORBIDDEN',
+      { field: '/run', reason: 'instance_admin_required' },
+      'Run steps execute as root on the server host during the build; only instance admins may submit them (packages need no such right)',
+    );
   }
 
   /** Marks builds a previous run of the server left `building` as failed (they died with it). */

@@ -202,6 +202,9 @@ describeStores(
         const res = await post(payload);
         expectError(res, 'VALIDATION_ERROR');
       }
+      // Run steps execute as root on the host while building: instance admins only.
+      const runSteps = expectError(await post({ name: 'ok', packages: [], run: ['id'] }), 'FORBIDDEN');
+      expect(runSteps.error.details).toEqual({ field: '/run', reason: 'instance_admin_required' });
       expectError(
         await ctx.app.inject({
           method: 'POST',
