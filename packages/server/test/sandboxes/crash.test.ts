@@ -106,10 +106,6 @@ for (const driver of DRIVERS) {
       const first = await start();
       await first.waitFor(/└─+┘/);
       key = adminKey(config.dataDir);
-      const hasExec = Object.hasOwn(
-        ((await (await api('GET', '/v1/openapi.json')).json()) as { paths: object }).paths,
-        '/v1/sandboxes/{id}/exec',
-      );
       const keepers = await Promise.all(
         [0, 1, 2].map(async (i) => {
           const res = await api('POST', '/v1/sandboxes', { name: `keeper-${i}` });
@@ -131,6 +127,18 @@ for (const driver of DRIVERS) {
 
       // Second start: load, then kill -9 in the middle of it.
       const second = await start();
+      // A command streaming through the server when it dies.
+      const streamed = await fetch(`${base}/v1/sandboxes/${keepers[1]}/exec`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${key}`,
+          'content-type': 'application/json',
+          accept: 'text/event-stream',
+        },
+        body: JSON.stringify({ command: 'sleep', args: ['999'], timeout_seconds: 3600 }),
+      });
+      expect(streamed.status).toBe(200);
+      const streamReader = streamed.body!.getReader();
       const kept: string[] = [];
       const deleted: string[] = [];
       const failures: string[] = [];
@@ -144,7 +152,7 @@ for (const driver of DRIVERS) {
             if (res.status !== 201) continue;
             const { id } = (await res.json()) as { id: string };
             answeredCreates++;
-            if (hasExec) {
+            {
               const exec = await api('POST', `/v1/sandboxes/${id}/exec`, { command: 'echo', args: ['hi'] });
               if (exec.status !== 200) failures.push(`exec ${exec.status} ${await exec.text()}`);
             }
@@ -203,15 +211,25 @@ for (const driver of DRIVERS) {
       for (const id of runningBefore) expect(statusOf.get(id), id).toBe('running');
       for (const id of deleted) expect((await api('GET', `/v1/sandboxes/${id}`)).status, id).toBe(404);
       expect(Date.now() - listeningAt).toBeLessThan(RECONCILED_WITHIN_MS);
-      if (hasExec) {
-        for (const id of runningBefore) {
-          const res = await api('POST', `/v1/sandboxes/${id}/exec`, {
-            command: 'echo',
-            args: ['still here'],
-          });
-          expect(res.status, id).toBe(200);
-          expect(await res.json()).toMatchObject({ exit_code: 0, stdout: 'still here\n' });
-        }
+      await streamReader.cancel().catch(() => undefined);
+      // Processes kept running through the crash: one started beside the server, one that was
+      // streaming its output through the server when it was killed.
+      for (const [id, args] of [
+        [keepers[0], ['1000']],
+        [keepers[1], ['999']],
+      ] as const) {
+        const res = await api('GET', `/v1/sandboxes/${id}/processes`);
+        expect(res.status).toBe(200);
+        const { data } = (await res.json()) as { data: { command: string; args: string[] }[] };
+        expect(data.map((p) => [p.command, p.args])).toContainEqual(['sleep', args]);
+      }
+      for (const id of runningBefore) {
+        const res = await api('POST', `/v1/sandboxes/${id}/exec`, {
+          command: 'echo',
+          args: ['still here'],
+        });
+        expect(res.status, id).toBe(200);
+        expect(await res.json()).toMatchObject({ exit_code: 0, stdout: 'still here\n' });
       }
       expect(await third.stop()).toBe(0);
 
@@ -237,6 +255,8 @@ for (const driver of DRIVERS) {
         expect(sleeperExited).toBe(false);
         const processes = await engine.runtime.processes(keepers[0]!);
         expect(processes.map((p) => [p.command, p.args])).toContainEqual(['sleep', ['1000']]);
+        const streamedProcesses = await engine.runtime.processes(keepers[1]!);
+        expect(streamedProcesses.map((p) => [p.command, p.args])).toContainEqual(['sleep', ['999']]);
         for (const id of runningBefore) {
           const proc = await engine.runtime.exec(id, { command: 'true' });
           proc.stdin.end();
