@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { BUILTIN_NAMES, isRuntimeError, type Template, type TemplateStore } from '@corral/runtime';
+import { DEFAULT_SUITE, isRuntimeError, type TemplateStore } from '@corral/runtime';
 import type { FastifyRequest } from 'fastify';
 import { apiError } from '../errors.js';
 import { newId } from '../ids.js';
@@ -10,9 +10,10 @@ import type { TemplateRow } from '../store/schema.js';
 import { actorOf, requireAuth, requireRole } from './access.js';
 import type { SandboxService } from './sandboxes/service.js';
 import { TemplateBuilds } from './templates-builds.js';
+import { builtinTemplate, builtinTemplates } from './templates-builtins.js';
 import { type CreateTemplateInput, checkTemplateName, type ImportTemplateInput } from './templates-spec.js';
 import { receiveUpload } from './templates-upload.js';
-import { builtinView, type StoredDefinition, type TemplateView, templateView } from './templates-view.js';
+import { type StoredDefinition, type TemplateView, templateView } from './templates-view.js';
 
 /** List query of `GET /v1/templates`. */
 export interface TemplateListQuery extends PageRequest {
@@ -50,12 +51,12 @@ export class TemplateService {
     );
     const custom = page.data.map((row) => templateView(row));
     if (query.cursor) return { data: custom, next_cursor: page.next_cursor };
-    return { data: [...(await this.#builtins()), ...custom], next_cursor: page.next_cursor };
+    return { data: [...(await builtinTemplates(this.#store)), ...custom], next_cursor: page.next_cursor };
   }
 
   /** One template with its log: a built-in by name, a custom one by id or (in the caller's workspace) name. */
   async get(request: FastifyRequest, idOrName: string, workspaceId?: string): Promise<TemplateView> {
-    const builtin = await this.#builtin(idOrName);
+    const builtin = await builtinTemplate(this.#store, idOrName);
     if (builtin) return { ...builtin, log: '' };
     return templateView(await this.#load(request, idOrName, workspaceId, 'viewer'), true);
   }
@@ -74,7 +75,7 @@ export class TemplateService {
     const steps = definition.run?.length ?? 0;
     this.builds.start({
       id: row.id,
-      describe: `building ${input.name}: Debian ${input.suite ?? 'bookworm'} + ${input.packages.length} package(s)${input.packages.length ? ` (${input.packages.join(' ')})` : ''}, ${steps} run step(s)`,
+      describe: `building ${input.name}: Debian ${input.suite ?? DEFAULT_SUITE} + ${input.packages.length} package(s)${input.packages.length ? ` (${input.packages.join(' ')})` : ''}, ${steps} run step(s)`,
       produce: (options) =>
         store.build(
           {
@@ -129,7 +130,7 @@ export class TemplateService {
    * build under way is stopped first. The built tree goes too, unless another template shares it.
    */
   async remove(request: FastifyRequest, idOrName: string, workspaceId?: string): Promise<void> {
-    if (await this.#builtin(idOrName)) {
+    if (await builtinTemplate(this.#store, idOrName)) {
       throw apiError('FORBIDDEN', { template: idOrName }, 'Built-in templates cannot be deleted');
     }
     const row = await this.#load(request, idOrName, workspaceId, 'developer');
@@ -297,32 +298,7 @@ export class TemplateService {
     return row;
   }
 
-  async #builtins(): Promise<TemplateView[]> {
-    const built = await this.#builtTrees();
-    return this.#builtinNames.map((name) => builtinView(name, built.get(name)));
-  }
-
-  async #builtin(name: string): Promise<TemplateView | null> {
-    if (!this.#builtinNames.includes(name)) return null;
-    return builtinView(name, (await this.#builtTrees()).get(name));
-  }
-
-  /**
-   * The built-ins' trees on this server, by name. Custom templates cannot take a built-in's
-   * name, so a tree named like a built-in is that built-in.
-   */
-  async #builtTrees(): Promise<Map<string, Template>> {
-    const store = this.#store;
-    if (!store) return new Map();
-    const trees = await store.list();
-    return new Map(trees.filter((t) => store.builtins.includes(t.name)).map((t) => [t.name, t]));
-  }
-
-  /** Without a runtime the built-ins are still listed (as `available`). */
-  get #builtinNames(): readonly string[] {
-    return this.#store?.builtins ?? BUILTIN_NAMES;
-  }
-
+  /** The template store, or null without a runtime (built-ins are then listed `available`). */
   get #store(): TemplateStore | null {
     return this.sandboxes.hasRuntime ? this.sandboxes.templates : null;
   }
