@@ -68,6 +68,25 @@ describeStores(
         'SANDBOX_NOT_FOUND',
       );
     });
+
+    it('refuses metadata keys and env names outside their patterns (400, nothing created)', async () => {
+      const caller = await ctx.createCaller();
+      for (const payload of [
+        { metadata: { 'bad key!': 'x' } },
+        { env: { '1 X': 'x' } },
+        { env: { 'A-B': 'x' } },
+      ]) {
+        const res = await ctx.app.inject({
+          method: 'POST',
+          url: '/v1/sandboxes',
+          headers: caller.headers,
+          payload,
+        });
+        expectError(res, 'VALIDATION_ERROR');
+      }
+      const listed = await ctx.app.inject({ method: 'GET', url: '/v1/sandboxes', headers: caller.headers });
+      expect(listed.json().data).toEqual([]);
+    });
   },
   { runtime: true },
 );

@@ -20,6 +20,7 @@ export const EnvVars = Type.Record(
   Type.String({ maxLength: 32_768 }),
   {
     maxProperties: 200,
+    additionalProperties: false,
   },
 );
 export const Metadata = Type.Record(
@@ -27,6 +28,7 @@ export const Metadata = Type.Record(
   Type.String({ maxLength: 512 }),
   {
     maxProperties: 50,
+    additionalProperties: false,
   },
 );
 export const ResourcesInput = Type.Object(
