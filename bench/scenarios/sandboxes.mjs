@@ -99,7 +99,7 @@ async function sweepRuntime(root, dataDir, log) {
   }
 }
 
-/** Deletes, through the API, any sandbox with the bench's metadata still listed in a workspace. */
+/** Deletes, through the API, every sandbox still listed in the workspaces of `keys` (all the bench's own). */
 async function deleteLeftovers(url, keys, log) {
   for (const key of keys) {
     const client = createClient(url, { key, maxSockets: 8 });
