@@ -79,7 +79,7 @@ export function isolatedNetwork(): IsolatedNetwork {
   const tag = createHash('sha256').update(names.tableName).digest('hex').slice(0, 4);
   const netnsPrefix = `crl${tag}-`;
   const namespaces = () =>
-    execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
+    execFileSync('ip', ['netns', 'list'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
       .split('\n')
       .map((line) => line.split(' ')[0] ?? '')
       .filter((name) => name.startsWith(netnsPrefix));
@@ -112,7 +112,10 @@ export function isolatedNetwork(): IsolatedNetwork {
 /** What of this network the host still has: namespaces, nft tables, the bridge. */
 export function networkLeftovers(network: IsolatedNetwork): string[] {
   const left: string[] = network.namespaces().map((name) => `netns ${name}`);
-  const tables = execFileSync('nft', ['list', 'tables'], { encoding: 'utf8' });
+  const tables = execFileSync('nft', ['list', 'tables'], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
   for (const line of tables.split('\n'))
     if (line.trim().endsWith(` ${network.names.tableName}`)) left.push(line.trim());
   try {
