@@ -103,6 +103,32 @@ describeStores(
       // The same name again in this workspace is a conflict.
       expectError(await importImage(caller.headers, 'my-image', tar), 'CONFLICT');
 
+      // A sandbox runs on the imported tree; while it lives the template cannot go.
+      const sandbox = await ctx.app.inject({
+        method: 'POST',
+        url: '/v1/sandboxes',
+        headers: caller.headers,
+        payload: { template: 'my-image' },
+      });
+      expect(sandbox.statusCode, sandbox.body).toBe(201);
+      // (The image holds no programs, so the sandbox can only be started, not exec'd into.)
+      expect(sandbox.json()).toMatchObject({ status: 'running', template: 'my-image' });
+      expect(await ctx.engine.runtime.get(sandbox.json().id)).toMatchObject({ state: 'running' });
+      const inUse = expectError(
+        await ctx.app.inject({
+          method: 'DELETE',
+          url: `/v1/templates/${created.id}`,
+          headers: caller.headers,
+        }),
+        'CONFLICT',
+      );
+      expect(inUse.error.details.sandboxes).toEqual([sandbox.json().id]);
+      await ctx.app.inject({
+        method: 'DELETE',
+        url: `/v1/sandboxes/${sandbox.json().id}`,
+        headers: caller.headers,
+      });
+
       const deleted = await ctx.app.inject({
         method: 'DELETE',
         url: `/v1/templates/${created.id}`,
