@@ -135,18 +135,11 @@ export class TemplateService {
     }
     const row = await this.#load(request, idOrName, workspaceId, 'developer');
     await this.sandboxes.locks.run(`templates:${row.workspace_id}`, async () => {
-      const users = await this.#db
-        .selectFrom('sandboxes')
-        .select('id')
-        .where('workspace_id', '=', row.workspace_id)
-        .where('deleted_at', 'is', null)
-        .where('template', 'in', [row.id, row.name])
-        .limit(10)
-        .execute();
+      const users = await this.#sandboxesOn(row);
       if (users.length > 0) {
         throw apiError(
           'CONFLICT',
-          { template: row.id, sandboxes: users.map((s) => s.id) },
+          { template: row.id, sandboxes: users },
           `Template ${row.name} is used by ${users.length === 10 ? '10 or more' : users.length} sandbox(es); delete them first`,
         );
       }
@@ -161,9 +154,32 @@ export class TemplateService {
         .set({ deleted_at: isoNow() })
         .where('id', '=', row.id)
         .execute();
-      if (current.runtime_id) await this.#removeTree(current.runtime_id);
+      if (!current.runtime_id) return;
+      // A sandbox create that resolved the template just before it was marked deleted may have
+      // stored its row since: its tree then stays (an orphan on disk, never a broken sandbox).
+      if ((await this.#sandboxesOn(row)).length > 0) {
+        this.sandboxes.log.warn(
+          { template_id: row.id },
+          'template deleted while a sandbox was created on it; tree kept',
+        );
+        return;
+      }
+      await this.#removeTree(current.runtime_id);
     });
     await this.#record(request, row, 'template.delete', { name: row.name });
+  }
+
+  /** Up to 10 live sandboxes of the template's workspace created from it (by id or by name). */
+  async #sandboxesOn(row: TemplateRow): Promise<string[]> {
+    const rows = await this.#db
+      .selectFrom('sandboxes')
+      .select('id')
+      .where('workspace_id', '=', row.workspace_id)
+      .where('deleted_at', 'is', null)
+      .where('template', 'in', [row.id, row.name])
+      .limit(10)
+      .execute();
+    return rows.map((sandbox) => sandbox.id);
   }
 
   /**
