@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { existsSync, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const VERSION = 'v1';
@@ -72,9 +72,11 @@ export function loadSecretsKey(dataDir: string, configured?: string): Buffer {
     try {
       linkSync(draft, file);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      // EEXIST: another process made it first, and theirs is the key. Anything else is a
+      // filesystem without hard links, where a rename is still atomic (the last writer wins).
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' && !existsSync(file)) renameSync(draft, file);
     } finally {
-      unlinkSync(draft);
+      rmSync(draft, { force: true });
     }
   }
   try {
