@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { request as httpRequest } from 'node:http';
+import { type ClientRequest, request as httpRequest, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
 import { beforeAll, expect, it } from 'vitest';
@@ -171,6 +171,27 @@ describeStores(
         expect(res.headers['content-range'], range).toBe(contentRange);
         expect(res.headers['content-length'], range).toBe(String(body.length));
       }
+      // HEAD: the same headers, no body.
+      const head = await ctx.app.inject({
+        method: 'HEAD',
+        url: url(`files/content?path=range.txt`),
+        headers: { ...t.viewer, range: 'bytes=2-5' },
+      });
+      expect(head.statusCode).toBe(206);
+      expect(head.headers['content-length']).toBe('4');
+      expect(head.headers['content-range']).toBe('bytes 2-5/20');
+      expect(head.body).toBe('');
+      const headWhole = await ctx.app.inject({
+        method: 'HEAD',
+        url: url('files/content?path=range.txt'),
+        headers: t.viewer,
+      });
+      expect(headWhole.statusCode).toBe(200);
+      expect(headWhole.headers['content-length']).toBe('20');
+      expectError(
+        await ctx.app.inject({ method: 'GET', url: url('files/content?path=nope'), headers: t.viewer }),
+        'FILE_NOT_FOUND',
+      );
       // Several ranges, or a malformed one, are ignored: the whole file.
       for (const range of ['bytes=0-1,4-5', 'items=0-3', 'bytes=5-2']) {
         const res = await get('range.txt', t.viewer, { range });
@@ -440,7 +461,7 @@ describeStores(
 );
 
 describeStores(
-  'sandboxes: file upload limit',
+  'sandboxes: files over a real socket, upload limit',
   (ctx) => {
     const LIMIT = 2_000_000;
     let t: Awaited<ReturnType<typeof setUp>>;
@@ -462,6 +483,30 @@ describeStores(
       expect(res.status, await res.clone().text()).toBe(201);
       expect(((await res.json()) as { size: number }).size).toBe(data.length);
       expect((await leftovers()).trim()).toBe('ok.bin');
+    });
+
+    it('stops reading the file in the sandbox when a download client goes away', async () => {
+      await sh(ctx, t.id, 'head -c 50000000 /dev/zero > /home/user/zeros.bin');
+      const readers = async () =>
+        (await ctx.engine.runtime.processes(t.id)).filter((p) => p.args.includes('/home/user/zeros.bin'));
+      // Read the first bytes over a real socket, then drop the connection. (This needs the
+      // runtime's read stream to let go of the exec's stdout when destroyed: see files-transfer.ts.)
+      const { req, res } = await new Promise<{ req: ClientRequest; res: IncomingMessage }>((resolve) => {
+        const req = httpRequest(`${base}/v1/sandboxes/${t.id}/files/content?path=zeros.bin`, {
+          headers: t.owner,
+        });
+        req.on('error', () => undefined);
+        req.on('response', (res) => res.once('data', () => resolve({ req, res: res.pause() })));
+        req.end();
+      });
+      expect(res.statusCode).toBe(200);
+      expect(res.headers['content-length']).toBe('50000000');
+      expect((await readers()).length).toBe(1);
+      req.destroy();
+      const deadline = Date.now() + 30_000;
+      while ((await readers()).length > 0 && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 50));
+      expect(await readers()).toEqual([]);
     });
 
     it('refuses a declared Content-Length over the limit with 413 before reading', async () => {

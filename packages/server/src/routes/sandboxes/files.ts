@@ -1,5 +1,5 @@
 import { isRuntimeError } from '@corral/runtime';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import type { App } from '../../app.js';
 import { apiError } from '../../errors.js';
@@ -84,45 +84,66 @@ export function registerSandboxFilesRoutes(app: App): void {
     },
   );
 
+  const readSchema = {
+    tags: ['sandboxes'],
+    security: SECURITY,
+    params: SandboxParams,
+    querystring: PathQuery,
+  };
+
+  /** GET and HEAD of a file's content; HEAD answers the same headers without reading the file. */
+  const readContent = async (
+    request: FastifyRequest<{ Params: { id: string }; Querystring: { path: string } }>,
+    reply: FastifyReply,
+  ) => {
+    const row = await running(request, request.params.id, 'viewer');
+    const files = sandboxes.runtime.files;
+    const info = await files.stat(row.id, request.query.path);
+    if (info.type === 'directory') {
+      throw apiError('BAD_REQUEST', { path: info.path }, `${info.path} is a directory`);
+    }
+    // A symlink's own size says nothing of its target: its bytes go out whole, chunked.
+    const sized = info.type === 'file';
+    const range = sized ? parseRange(request.headers.range, info.size) : null;
+    reply.type('application/octet-stream').header('accept-ranges', sized ? 'bytes' : 'none');
+    if (range) {
+      reply
+        .code(206)
+        .header('content-range', `bytes ${range.start}-${range.end}/${info.size}`)
+        .header('content-length', range.end - range.start + 1);
+    } else if (sized) {
+      reply.header('content-length', info.size);
+    }
+    if (request.method === 'HEAD') return reply.send();
+    return reply.send(await files.read(row.id, info.path, range ?? undefined));
+  };
+
   app.get(
     '/v1/sandboxes/:id/files/content',
     {
       config: { scope: 'sandbox:read' },
+      // Fastify's own HEAD would read the whole file and throw it away: ours only stats it.
+      exposeHeadRoute: false,
       schema: {
-        tags: ['sandboxes'],
+        ...readSchema,
         summary: 'Read a file: raw bytes, streamed',
         description:
           'Supports one `Range: bytes=a-b`, `bytes=a-` or `bytes=-n` (206 with Content-Range); ' +
           'several ranges are ignored (200, whole file). A range that cannot be satisfied is ' +
           '400 BAD_REQUEST `{range, size}` (the API has no 416). A directory is 400.',
-        security: SECURITY,
-        params: SandboxParams,
-        querystring: PathQuery,
         response: { 200: Binary('The whole file'), 206: Binary('The requested range') },
       },
     },
-    async (request, reply) => {
-      const row = await running(request, request.params.id, 'viewer');
-      const files = sandboxes.runtime.files;
-      const info = await files.stat(row.id, request.query.path);
-      if (info.type === 'directory') {
-        throw apiError('BAD_REQUEST', { path: info.path }, `${info.path} is a directory`);
-      }
-      // A symlink's own size says nothing of its target: its bytes go out whole, chunked.
-      const sized = info.type === 'file';
-      const range = sized ? parseRange(request.headers.range, info.size) : null;
-      const stream = await files.read(row.id, info.path, range ?? undefined);
-      reply.type('application/octet-stream').header('accept-ranges', sized ? 'bytes' : 'none');
-      if (range) {
-        reply
-          .code(206)
-          .header('content-range', `bytes ${range.start}-${range.end}/${info.size}`)
-          .header('content-length', range.end - range.start + 1);
-      } else if (sized) {
-        reply.header('content-length', info.size);
-      }
-      return reply.send(stream);
+    readContent,
+  );
+
+  app.head(
+    '/v1/sandboxes/:id/files/content',
+    {
+      config: { scope: 'sandbox:read' },
+      schema: { ...readSchema, summary: "A file's size and headers, without its bytes" },
     },
+    readContent,
   );
 
   app.delete(
@@ -280,9 +301,10 @@ function registerUploadRoutes(app: App): void {
   app.addContentTypeParser('*', (_request, payload, done) => done(null, new RawBody(payload)));
 
   const bodyOf = (request: FastifyRequest) => (request.body instanceof RawBody ? request.body.stream : null);
-  // A body cut off at the limit is not read to its end: close the connection after the 413.
+  // A refused upload (too large, bad archive, no access …) is not read to its end: close the
+  // connection after the answer rather than read or leave the rest on it.
   app.addHook('onSend', async (_request, reply) => {
-    if (reply.statusCode === 413) reply.header('connection', 'close');
+    if (reply.statusCode >= 400) reply.header('connection', 'close');
   });
 
   app.put(
