@@ -49,6 +49,18 @@ export interface Runtime {
   connect(id: string, port: number): Promise<Duplex>;
   /** Replace the network policy of a running sandbox; enforced before this resolves. */
   setNetwork(id: string, policy: NetworkPolicy): Promise<void>;
+  /**
+   * Change a sandbox's resources, in any state. CPU, memory and pids take effect at once on a
+   * running or paused sandbox (its cgroup) and are kept for every later start; a stopped or
+   * hibernated sandbox keeps them for its next boot. The disk cap is fixed at create: a
+   * `diskMb` different from the current one throws RuntimeError('UNSUPPORTED') and changes
+   * nothing. Memory below what the sandbox uses now: the kernel first reclaims what it can
+   * (page cache); where that is not enough, cgroup v1 refuses the new limit —
+   * RuntimeError('INVALID_ARGUMENT'), nothing changed — and cgroup v2 OOM-kills as the driver's
+   * `features.oomScope` says (a process inside, or the whole sandbox), then keeps the new limit.
+   * Bad values (as in create) throw INVALID_ARGUMENT. Resolves with the updated info.
+   */
+  setResources(id: string, resources: Resources): Promise<SandboxInfo>;
   /** Usage counters for metering. */
   stats(id: string): Promise<SandboxStats>;
 

@@ -10,6 +10,7 @@ import type {
   ProcessInfo,
   PtyProcess,
   PtyRequest,
+  Resources,
   Runtime,
   RuntimeFeatures,
   SandboxFiles,
@@ -30,6 +31,7 @@ import { DROP_HOST_FD_HOLDERS, validateSpec } from './inside.js';
 import { type GvisorPaths, mountLayers, unmountOverlay } from './layers.js';
 import type { GvisorRuntimeOptions } from './options.js';
 import { SandboxProcesses } from './processes.js';
+import { setGvisorResources } from './resources.js';
 import { checkPrerequisites, runCommand } from './runsc.js';
 import { restoreSnapshotFiles, snapshotSandbox } from './snapshot.js';
 import { type GvisorRecord, readJson, writeJsonAtomic } from './state.js';
@@ -192,6 +194,17 @@ export class GvisorRuntime implements Runtime {
       }
       record.spec = { ...record.spec, network: policy };
       await writeJsonAtomic(this.paths(id).record, record);
+    });
+  }
+
+  /** Live into the host cgroup when running or paused, and into the record (resources.ts). */
+  async setResources(id: string, resources: Resources): Promise<SandboxInfo> {
+    await this.ready();
+    return this.locked(id, async () => {
+      const record = await this.requireRecord(id);
+      const state = await this.liveState(record);
+      await setGvisorResources(this.paths(id), this.containers.cgroupPath(id), record, state, resources);
+      return this.info(record, state);
     });
   }
 

@@ -9,6 +9,7 @@ import type {
   ProcessInfo,
   PtyProcess,
   PtyRequest,
+  Resources,
   Runtime,
   RuntimeFeatures,
   SandboxFiles,
@@ -26,6 +27,7 @@ import { type CgroupDriver, detectCgroupDriver } from './cgroups/index.js';
 import { DiskStore } from './disks.js';
 import { makeSandboxRecord } from './driver-create.js';
 import { reconcileRecord, recoverSandboxes } from './driver-recovery.js';
+import { setRecordResources } from './driver-resources.js';
 import { restoreUpper, type SnapshotDeps, snapshotUpper } from './driver-snapshots.js';
 import { destroySandbox, type TeardownDeps, teardownProcesses } from './driver-teardown.js';
 import { KeyedLock } from './locks.js';
@@ -289,6 +291,13 @@ class LocalRuntime implements Runtime {
       record.spec.network = structuredClone(policy);
       await this.save(record);
     });
+  }
+
+  /** New cpu/memory/pids, into the cgroup when live and into the record (driver-resources.ts). */
+  async setResources(id: string, resources: Resources): Promise<SandboxInfo> {
+    return this.transition(id, ['running', 'paused', 'stopped', 'hibernated', 'error'], (record) =>
+      setRecordResources({ cgroups: this.cgroups, save: (r) => this.save(r) }, record, resources),
+    );
   }
 
   async stats(id: string): Promise<SandboxStats> {

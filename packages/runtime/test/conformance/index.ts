@@ -11,6 +11,7 @@ import { describeLifecycle } from './lifecycle.js';
 import { describeLimits } from './limits.js';
 import { describePorts } from './ports.js';
 import { describePty } from './pty.js';
+import { describeResources } from './resources.js';
 import { describeRestart } from './restart.js';
 import { describeSnapshots } from './snapshots.js';
 
@@ -28,6 +29,7 @@ const SECTIONS: ((ctx: ConformanceContext) => void)[] = [
   (ctx) => describePorts(ctx.runtime, ctx.sharedSandbox),
   describeConnect,
   describeLimits,
+  describeResources,
   describeSnapshots,
   // Last: it closes the first runtime instance.
   describeRestart,

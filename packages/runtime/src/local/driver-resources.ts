@@ -1,0 +1,58 @@
+import { RuntimeError } from '../errors.js';
+import type { Resources } from '../interface.js';
+import type { CgroupDriver } from './cgroups/index.js';
+import { limitsOf, validateSpec } from './spec.js';
+import type { SandboxRecord } from './state.js';
+
+/** What setResources needs from the local driver; it runs under the sandbox's lock. */
+export interface ResourcesDeps {
+  cgroups: CgroupDriver;
+  save: (record: SandboxRecord) => Promise<void>;
+}
+
+/**
+ * Give `record` new resources: written into its cgroup when it has live processes (running or
+ * paused), then saved in the record so every later boot (`limitsOf(spec)`) uses them. The disk
+ * cap is fixed at create (UNSUPPORTED). A cgroup write that fails puts the old limits back and
+ * leaves the record unchanged; the kernel refusing a memory limit below the sandbox's current
+ * use (cgroup v1: EBUSY after reclaim) is INVALID_ARGUMENT.
+ */
+export async function setRecordResources(
+  deps: ResourcesDeps,
+  record: SandboxRecord,
+  resources: Resources,
+): Promise<void> {
+  const { spec } = record;
+  const next = { ...spec, resources: { ...resources } };
+  validateSpec(next);
+  if (resources.diskMb !== spec.resources.diskMb) {
+    throw new RuntimeError(
+      'UNSUPPORTED',
+      `the disk size is fixed at create (${spec.resources.diskMb} MiB); it cannot change to ${resources.diskMb} MiB`,
+      { diskMb: spec.resources.diskMb },
+    );
+  }
+  if (record.state === 'running' || record.state === 'paused') {
+    const cgroup = deps.cgroups.forSandbox(spec.id);
+    try {
+      await cgroup.apply(limitsOf(next));
+    } catch (err) {
+      await cgroup.apply(limitsOf(spec)).catch(() => undefined);
+      if ((err as NodeJS.ErrnoException).code === 'EBUSY') {
+        throw new RuntimeError(
+          'INVALID_ARGUMENT',
+          `sandbox ${spec.id} uses more than ${resources.memoryMb} MiB of memory now; free some or choose a higher limit`,
+          { memoryMb: resources.memoryMb },
+        );
+      }
+      throw new RuntimeError(
+        'INTERNAL',
+        `cannot apply resources: ${(err as Error).message}`,
+        {},
+        { cause: err },
+      );
+    }
+  }
+  record.spec = next;
+  await deps.save(record);
+}
