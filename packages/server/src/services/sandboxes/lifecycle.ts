@@ -4,7 +4,7 @@ import { type Static, Type } from 'typebox';
 import { apiError } from '../../errors.js';
 import { isoNow } from '../../store/db.js';
 import type { SandboxRow, SandboxUpdate } from '../../store/schema.js';
-import type { Cause, SandboxService } from './service.js';
+import { type Cause, runtimeResources, type SandboxService } from './service.js';
 import {
   BudgetInput,
   checkCap,
@@ -174,17 +174,37 @@ export const UpdateSandboxBody = Type.Object(
 );
 export type UpdateSandboxInput = Static<typeof UpdateSandboxBody>;
 
-/** Statuses in which the runtime holds the sandbox and keeps a new network policy. */
-const NETWORK_LIVE_STATUSES: readonly string[] = ['running', 'paused', 'stopped', 'hibernated'];
+/** Statuses in which the runtime holds the sandbox and keeps a new network policy or resources. */
+const RUNTIME_HELD_STATUSES: readonly string[] = ['running', 'paused', 'stopped', 'hibernated'];
+
+/** 400 VALIDATION_ERROR when `next` asks for another disk size: the disk is fixed at create. */
+function requireSameDisk(current: ResourcesView, next: ResourcesView): void {
+  if (next.disk_mb === current.disk_mb) return;
+  throw apiError(
+    'VALIDATION_ERROR',
+    {
+      fields: [
+        {
+          path: '/resources/disk_mb',
+          message: `the disk size is fixed at create (${current.disk_mb} MB); it cannot change`,
+        },
+      ],
+    },
+    `The disk size is fixed at create (${current.disk_mb} MB) and cannot be changed`,
+  );
+}
 
 /**
  * Updates a sandbox (developer role; not while `starting`/`stopping`). Plan caps apply to
  * `timeout_seconds` and `resources` (403 PLAN_LIMIT).
  * - `timeout_seconds`: stored, and the sandbox now expires that long from now (the new
  *   timeout counts from the update, not from creation).
- * - `resources`: merged over the current ones and stored. The Runtime interface has no live
- *   resource update, so a sandbox keeps the limits it was booted with until the runtime
- *   can apply them (they are what the API shows and what caps are checked against).
+ * - `resources`: merged over the current ones (plan caps: 403 PLAN_LIMIT) and handed to the
+ *   runtime (`setResources`) whenever it holds the sandbox — cpu and memory (and the pids cap
+ *   derived from memory) enforced at once when running or paused, kept for every later boot
+ *   otherwise; the row is stored only once the runtime accepted them (a runtime refusal, e.g.
+ *   memory below what the sandbox uses now on cgroup v1, answers its error and stores nothing).
+ *   `disk_mb` is fixed at create: a different value is 400 VALIDATION_ERROR.
  * - `network`: stored, and handed to the runtime (`setNetwork`) whenever it holds the
  *   sandbox — enforced at once when running or paused, kept for the next boot otherwise.
  * - `metadata` replaces the whole map; `idle_timeout_seconds: null` and `budget_usd: null` clear.
@@ -215,9 +235,12 @@ export async function updateSandbox(
       patch.expires_at = new Date(Date.now() + input.timeout_seconds * 1000).toISOString();
     }
     if (input.idle_timeout_seconds !== undefined) patch.idle_timeout_seconds = input.idle_timeout_seconds;
+    let resources: ResourcesView | null = null;
     if (input.resources !== undefined) {
       const current = parseJson<ResourcesView>(row.resources, normalizeResources(undefined, plan));
-      patch.resources = JSON.stringify(normalizeResources({ ...current, ...input.resources }, plan));
+      resources = normalizeResources({ ...current, ...input.resources }, plan);
+      requireSameDisk(current, resources);
+      patch.resources = JSON.stringify(resources);
     }
     if (input.metadata !== undefined) patch.metadata = JSON.stringify(input.metadata);
     if (input.budget_usd !== undefined) {
@@ -226,7 +249,10 @@ export async function updateSandbox(
     if (input.network !== undefined) {
       const network = normalizeNetwork(input.network);
       patch.network = JSON.stringify(network);
-      if (NETWORK_LIVE_STATUSES.includes(row.status)) await service.runtime.setNetwork(id, network);
+      if (RUNTIME_HELD_STATUSES.includes(row.status)) await service.runtime.setNetwork(id, network);
+    }
+    if (resources && RUNTIME_HELD_STATUSES.includes(row.status)) {
+      await service.runtime.setResources(id, runtimeResources(resources));
     }
     const updated = await service.update(id, patch);
     await service.record(request, row, 'sandbox.update', { fields: Object.keys(input).sort() });
