@@ -1,7 +1,7 @@
 import { Type } from 'typebox';
 import type { App } from '../../app.js';
 import { apiError } from '../../errors.js';
-import { EnvName } from '../../services/sandboxes/spec.js';
+import { EnvName, EnvVars } from '../../services/sandboxes/spec.js';
 import { SandboxParams, SECURITY } from './schemas.js';
 
 /** The most secret env vars one sandbox holds (the same cap as a create body's `env`). */
@@ -14,18 +14,8 @@ const EnvNames = Type.Object({
   }),
 });
 
-/**
- * Names and values (up to 32 KiB each, as at create) of a PUT. Not spec.ts's `EnvVars`: a
- * Record's key pattern becomes `patternProperties`, which lets any other key through unless
- * `additionalProperties` is false.
- */
-const PutEnvVars = Type.Record(EnvName, Type.String({ maxLength: 32_768 }), {
-  maxProperties: MAX_ENV_VARS,
-  additionalProperties: false,
-});
-
 const PutEnvBody = Type.Object(
-  { vars: PutEnvVars },
+  { vars: EnvVars },
   {
     additionalProperties: false,
     description:
