@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { expect, it } from 'vitest';
 import { describeStores, expectError } from '../support/app.js';
 
@@ -66,6 +67,33 @@ describeStores(
       });
       expect((await act(caller.headers, sandbox.id, 'start')).json().status).toBe('running');
       expect(await allocate(caller.headers, sandbox.id)).toBe(KILLED);
+    });
+
+    it('memory below what the sandbox holds is refused by the runtime (cgroup v1): the row is not stored', async () => {
+      const caller = await ctx.createCaller({ plan: 'free' });
+      const sandbox = await create(caller.headers);
+      const hold = `nohup perl -e '$x = "a" x (100 * 1024 ** 2); open F, ">/tmp/held"; close F; sleep 600' >/dev/null 2>&1 & while [ ! -e /tmp/held ]; do sleep 0.05; done`;
+      const held = await ctx.app.inject({
+        method: 'POST',
+        url: `/v1/sandboxes/${sandbox.id}/exec`,
+        headers: caller.headers,
+        payload: { command: 'sh', args: ['-c', hold], timeout_seconds: 30 },
+      });
+      expect(held.json().exit_code, held.body).toBe(0);
+      const res = await patch(caller.headers, sandbox.id, { resources: { memory_mb: 64 } });
+      if (existsSync('/sys/fs/cgroup/cgroup.controllers')) {
+        // cgroup v2 OOM-kills inside instead and keeps the limit.
+        expect(res.statusCode, res.body).toBe(200);
+        return;
+      }
+      expect(expectError(res, 'VALIDATION_ERROR').error.message).toMatch(/uses more than 64 MiB/);
+      const got = await ctx.app.inject({
+        method: 'GET',
+        url: `/v1/sandboxes/${sandbox.id}`,
+        headers: caller.headers,
+      });
+      expect(got.json()).toMatchObject({ status: 'running', resources: sandbox.resources });
+      expect((await ctx.engine.runtime.get(sandbox.id))?.resources.memoryMb).toBe(512);
     });
 
     it('refuses a disk size change (400) and caps above the plan (403), changing nothing', async () => {

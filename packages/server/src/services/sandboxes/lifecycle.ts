@@ -1,4 +1,4 @@
-import type { SandboxInfo } from '@corral/runtime';
+import { isRuntimeError, type SandboxInfo } from '@corral/runtime';
 import type { FastifyRequest } from 'fastify';
 import { type Static, Type } from 'typebox';
 import { apiError } from '../../errors.js';
@@ -177,6 +177,21 @@ export type UpdateSandboxInput = Static<typeof UpdateSandboxBody>;
 /** Statuses in which the runtime holds the sandbox and keeps a new network policy or resources. */
 const RUNTIME_HELD_STATUSES: readonly string[] = ['running', 'paused', 'stopped', 'hibernated'];
 
+/**
+ * Hands new resources to the runtime for a sandbox it holds; one in `error` may or may not be
+ * there (a failed create is gone, a failed start is not), so only then is "not found" fine.
+ */
+async function applyResources(service: SandboxService, row: SandboxRow, resources: ResourcesView) {
+  const runtime = service.runtime;
+  if (RUNTIME_HELD_STATUSES.includes(row.status)) {
+    await runtime.setResources(row.id, runtimeResources(resources));
+  } else if (row.status === 'error') {
+    await runtime.setResources(row.id, runtimeResources(resources)).catch((err: unknown) => {
+      if (!isRuntimeError(err, 'SANDBOX_NOT_FOUND')) throw err;
+    });
+  }
+}
+
 /** 400 VALIDATION_ERROR when `next` asks for another disk size: the disk is fixed at create. */
 function requireSameDisk(current: ResourcesView, next: ResourcesView): void {
   if (next.disk_mb === current.disk_mb) return;
@@ -200,7 +215,7 @@ function requireSameDisk(current: ResourcesView, next: ResourcesView): void {
  * - `timeout_seconds`: stored, and the sandbox now expires that long from now (the new
  *   timeout counts from the update, not from creation).
  * - `resources`: merged over the current ones (plan caps: 403 PLAN_LIMIT) and handed to the
- *   runtime (`setResources`) whenever it holds the sandbox — cpu and memory (and the pids cap
+ *   runtime (`setResources`) whenever it holds the sandbox (`error` too, if it is there) — cpu and memory (and the pids cap
  *   derived from memory) enforced at once when running or paused, kept for every later boot
  *   otherwise; the row is stored only once the runtime accepted them (a runtime refusal, e.g.
  *   memory below what the sandbox uses now on cgroup v1, answers its error and stores nothing).
@@ -251,9 +266,7 @@ export async function updateSandbox(
       patch.network = JSON.stringify(network);
       if (RUNTIME_HELD_STATUSES.includes(row.status)) await service.runtime.setNetwork(id, network);
     }
-    if (resources && RUNTIME_HELD_STATUSES.includes(row.status)) {
-      await service.runtime.setResources(id, runtimeResources(resources));
-    }
+    if (resources) await applyResources(service, row, resources);
     const updated = await service.update(id, patch);
     await service.record(request, row, 'sandbox.update', { fields: Object.keys(input).sort() });
     return updated;
