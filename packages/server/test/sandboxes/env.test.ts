@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.js';
-import { envContext } from '../../src/services/sandboxes/service.js';
+import { envContext } from '../../src/services/sandboxes/env-secrets.js';
 import { SecretBox } from '../../src/services/secrets.js';
 import { createTestApp, describeStores, expectError, type TestApp } from '../support/app.js';
 import { memberHeaders, ownerHeaders, runIn } from '../templates/support.js';

@@ -13,6 +13,7 @@ import type { Database, SandboxRow, SandboxUpdate } from '../../store/schema.js'
 import { actorOf, type Role, requireAuth, requireRole } from '../access.js';
 import { personalWorkspaceId } from '../keys.js';
 import type { SecretBox } from '../secrets.js';
+import { type EncryptedEnvRow, SandboxEnvSecrets } from './env-secrets.js';
 import { KeyedMutex } from './mutex.js';
 import { type CreateSandboxInput, normalizeCreate } from './spec.js';
 import { ACTIVE_STATUSES, type SandboxStatus } from './states.js';
@@ -55,10 +56,11 @@ export class SandboxService {
   readonly locks = new KeyedMutex();
   readonly #deps: SandboxServiceDeps;
   readonly #lastActivityWrite = new Map<string, number>();
-  readonly #envCache = new Map<string, Record<string, string>>();
+  readonly #env: SandboxEnvSecrets;
 
   constructor(deps: SandboxServiceDeps) {
     this.#deps = deps;
+    this.#env = new SandboxEnvSecrets(deps.db, deps.secrets);
   }
 
   get config(): Config {
@@ -270,37 +272,18 @@ export class SandboxService {
   }
 
   /** The sandbox's secret env, decrypted (cached in memory; `forgetEnv` after a change). */
-  async envFor(id: string): Promise<Record<string, string>> {
-    const cached = this.#envCache.get(id);
-    if (cached) return cached;
-    const rows = await this.db
-      .selectFrom('sandbox_env')
-      .select(['name', 'value'])
-      .where('sandbox_id', '=', id)
-      .execute();
-    const env: Record<string, string> = {};
-    for (const row of rows) env[row.name] = this.secrets.decrypt(row.value, envContext(id, row.name));
-    this.#envCache.set(id, env);
-    return env;
+  envFor(id: string): Promise<Record<string, string>> {
+    return this.#env.get(id);
   }
 
-  /** Drops the cached env of a sandbox (after PUT/DELETE env, or destroy). */
+  /** Drops the cached env of a sandbox (after PUT/DELETE env). */
   forgetEnv(id: string): void {
-    this.#envCache.delete(id);
+    this.#env.forget(id);
   }
 
   /** Rows for `sandbox_env`: each value encrypted, bound to its sandbox and name. */
-  encryptEnv(
-    id: string,
-    vars: Record<string, string>,
-  ): { sandbox_id: string; name: string; value: string; updated_at: string }[] {
-    const now = isoNow();
-    return Object.entries(vars).map(([name, value]) => ({
-      sandbox_id: id,
-      name,
-      value: this.secrets.encrypt(value, envContext(id, name)),
-      updated_at: now,
-    }));
+  encryptEnv(id: string, vars: Record<string, string>): EncryptedEnvRow[] {
+    return this.#env.encrypt(id, vars);
   }
 
   /**
@@ -447,7 +430,7 @@ export class SandboxService {
         .where('id', '=', row.id)
         .execute();
       await this.db.deleteFrom('sandbox_env').where('sandbox_id', '=', row.id).execute();
-      this.forgetEnv(row.id);
+      this.#env.drop(row.id);
       this.#lastActivityWrite.delete(row.id);
       this.metrics.sandboxDeleteTotal.inc({ reason });
       void this.refreshActiveGauge();
@@ -461,11 +444,6 @@ export class SandboxService {
       }
     });
   }
-}
-
-/** The additional authenticated data binding an env ciphertext to its sandbox and name. */
-export function envContext(sandboxId: string, name: string): string {
-  return `sandbox_env/${sandboxId}/${name}`;
 }
 
 /** The runtime's resources for API resources: pids scale with memory (the fork-bomb guard). */
