@@ -15,7 +15,7 @@ import {
   SANDBOX_HOME,
   withLimitedBody,
 } from '../../services/sandboxes/files.js';
-import { gitDiff, parseUnifiedDiff } from '../../services/sandboxes/git.js';
+import { DiffSchema, gitDiff, parseUnifiedDiff } from '../../services/sandboxes/git.js';
 import { requireState } from '../../services/sandboxes/states.js';
 import { SandboxParams, SECURITY } from './schemas.js';
 
@@ -277,6 +277,15 @@ export function registerSandboxFilesRoutes(app: App): void {
           },
           { additionalProperties: false },
         ),
+        response: {
+          200: {
+            description: 'The unified diff (text), or its files (format=json)',
+            content: {
+              'text/plain': { schema: Type.String() },
+              'application/json': { schema: DiffSchema },
+            },
+          },
+        },
       },
     },
     async (request, reply) => {

@@ -1,18 +1,27 @@
 import type { Runtime } from '@corral/runtime';
+import { type Static, Type } from 'typebox';
 import { apiError } from '../../errors.js';
 
 /** One file of a diff (`GET /v1/sandboxes/{id}/git/diff?format=json`). */
-export interface DiffFile {
-  /** The path after the change (for a deleted file, the path it had). */
-  path: string;
-  /** The path before the change; null for an added file. */
-  old_path: string | null;
-  status: 'added' | 'modified' | 'deleted' | 'renamed';
-  additions: number;
-  deletions: number;
-  /** This file's part of the unified diff, headers included. */
-  diff: string;
-}
+export const DiffFileSchema = Type.Object({
+  path: Type.String({
+    description: 'After the change (for a deleted file, the path it had); relative to `path`.',
+  }),
+  old_path: Type.Union([Type.String(), Type.Null()], { description: 'Before the change; null when added.' }),
+  status: Type.Union([
+    Type.Literal('added'),
+    Type.Literal('modified'),
+    Type.Literal('deleted'),
+    Type.Literal('renamed'),
+  ]),
+  additions: Type.Integer(),
+  deletions: Type.Integer(),
+  diff: Type.String({ description: "This file's part of the unified diff, headers included." }),
+});
+export type DiffFile = Static<typeof DiffFileSchema>;
+
+/** The JSON form of a diff. */
+export const DiffSchema = Type.Object({ files: Type.Array(DiffFileSchema) });
 
 /**
  * Runs inside the sandbox as its user; $1 = directory. Tracked changes against HEAD (against
