@@ -215,11 +215,11 @@ function requireSameDisk(current: ResourcesView, next: ResourcesView): void {
  * - `timeout_seconds`: stored, and the sandbox now expires that long from now (the new
  *   timeout counts from the update, not from creation).
  * - `resources`: merged over the current ones (plan caps: 403 PLAN_LIMIT) and handed to the
- *   runtime (`setResources`) whenever it holds the sandbox (`error` too, if it is there) — cpu and memory (and the pids cap
- *   derived from memory) enforced at once when running or paused, kept for every later boot
- *   otherwise; the row is stored only once the runtime accepted them (a runtime refusal, e.g.
- *   memory below what the sandbox uses now on cgroup v1, answers its error and stores nothing).
- *   `disk_mb` is fixed at create: a different value is 400 VALIDATION_ERROR.
+ *   runtime (`setResources`) whenever it holds the sandbox (`error` too, if it is there):
+ *   cpu and memory (and the pids cap derived from memory) are enforced at once when running
+ *   or paused and kept for every later boot. The row is stored only once the runtime accepted
+ *   them (a refusal, e.g. memory below what the sandbox uses now on cgroup v1, answers its
+ *   error and stores nothing). `disk_mb` is fixed at create: another value is 400 VALIDATION_ERROR.
  * - `network`: stored, and handed to the runtime (`setNetwork`) whenever it holds the
  *   sandbox — enforced at once when running or paused, kept for the next boot otherwise.
  * - `metadata` replaces the whole map; `idle_timeout_seconds: null` and `budget_usd: null` clear.
