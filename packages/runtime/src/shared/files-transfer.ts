@@ -55,6 +55,9 @@ export async function openStream(
   proc.stdout.pipe(output, { end: false });
   output.once('close', () => {
     if (!exited) proc.kill('SIGKILL');
+    // Let go of the exec's stdout too: otherwise a reader gone mid-file can leave the host-side
+    // helper blocked writing into a full pipe that nobody drains, and it never exits.
+    proc.stdout.destroy();
   });
   status.then(
     async (st) => {

@@ -13,9 +13,10 @@ import type { Database, SandboxRow, SandboxUpdate } from '../../store/schema.js'
 import { actorOf, type Role, requireAuth, requireRole } from '../access.js';
 import { personalWorkspaceId } from '../keys.js';
 import type { SecretBox } from '../secrets.js';
+import { createSandbox, resolveTemplate } from './create.js';
 import { type EncryptedEnvRow, SandboxEnvSecrets } from './env-secrets.js';
 import { KeyedMutex } from './mutex.js';
-import { type CreateSandboxInput, normalizeCreate } from './spec.js';
+import type { CreateSandboxInput } from './spec.js';
 import { ACTIVE_STATUSES, type SandboxStatus } from './states.js';
 import { type SandboxView, toSandboxView } from './view.js';
 
@@ -287,103 +288,16 @@ export class SandboxService {
   }
 
   /**
-   * Creates a sandbox: checks the plan's caps, stores it as `starting` (with its encrypted
-   * env), asks the runtime for it, and stores the outcome (`running`, or `error`). The row is
-   * written before the runtime call, so a crash in between is settled by reconciliation.
+   * Creates a sandbox (see `createSandbox`): plan caps, the row first as `starting`, then the
+   * runtime, then the outcome.
    */
-  async create(request: FastifyRequest, input: CreateSandboxInput): Promise<SandboxRow> {
-    const runtime = this.runtime;
-    const workspace = await this.callerWorkspace(request, input.workspace_id, 'developer');
-    const plan = planFor(workspace.plan);
-    const spec = normalizeCreate(input, plan);
-    const template = await this.resolveTemplate(workspace.id, spec.template);
-    const auth = requireAuth(request);
-    const id = newId('sbx');
-    const now = new Date();
-    const row: SandboxRow = {
-      id,
-      workspace_id: workspace.id,
-      name: spec.name ?? id,
-      status: 'starting',
-      template: spec.template,
-      type: spec.type,
-      isolation: runtime.name,
-      resources: JSON.stringify(spec.resources),
-      network: JSON.stringify(spec.network),
-      metadata: JSON.stringify(spec.metadata),
-      ports: JSON.stringify(spec.ports),
-      gui: spec.gui ? 1 : 0,
-      budget_usd: spec.budgetUsd,
-      timeout_seconds: spec.timeoutSeconds,
-      idle_timeout_seconds: spec.idleTimeoutSeconds,
-      trust_score: null,
-      error: null,
-      created_by: auth.userId,
-      created_at: now.toISOString(),
-      updated_at: now.toISOString(),
-      started_at: null,
-      expires_at: new Date(now.getTime() + spec.timeoutSeconds * 1000).toISOString(),
-      last_activity_at: now.toISOString(),
-      deleted_at: null,
-    };
-
-    await this.withActiveSlot(workspace.id, plan, async () => {
-      await this.db.transaction().execute(async (trx) => {
-        await trx.insertInto('sandboxes').values(row).execute();
-        const env = this.encryptEnv(id, spec.env);
-        if (env.length > 0) await trx.insertInto('sandbox_env').values(env).execute();
-      });
-    });
-
-    try {
-      await runtime.create({
-        id,
-        template,
-        resources: { ...runtimeResources(spec.resources) },
-        // Secrets are not handed to the runtime (its state is plain files): every exec and
-        // terminal gets them from the store, decrypted, instead.
-        env: {},
-        network: spec.network,
-        metadata: spec.metadata,
-      });
-    } catch (err) {
-      this.metrics.sandboxCreateTotal.inc({ result: 'error' });
-      const message = err instanceof Error ? err.message : String(err);
-      await this.setStatus(id, 'error', { error: message.slice(0, 2000) });
-      await this.record(request, row, 'sandbox.create', { status: 'error', template: spec.template });
-      // Nothing of it should stay in the runtime.
-      await runtime.destroy(id).catch(() => undefined);
-      throw err;
-    }
-    this.metrics.sandboxCreateTotal.inc({ result: 'ok' });
-    const started = await this.setStatus(id, 'running', { started_at: isoNow() });
-    await this.record(request, row, 'sandbox.create', { template: spec.template });
-    return started;
+  create(request: FastifyRequest, input: CreateSandboxInput): Promise<SandboxRow> {
+    return createSandbox(this, request, input);
   }
 
-  /**
-   * A template name or a custom template id (`tpl_…` of this workspace, built) → what the
-   * runtime's template store resolves. Unknown → 404 TEMPLATE_NOT_FOUND.
-   */
-  async resolveTemplate(workspaceId: string, template: string): Promise<string> {
-    if (this.templates.builtins.includes(template)) return template;
-    const row = await this.db
-      .selectFrom('templates')
-      .select(['runtime_id', 'status'])
-      .where('workspace_id', '=', workspaceId)
-      .where('deleted_at', 'is', null)
-      .where((eb) => eb.or([eb('id', '=', template), eb('name', '=', template)]))
-      .orderBy('created_at', 'desc')
-      .executeTakeFirst();
-    if (!row) throw apiError('TEMPLATE_NOT_FOUND', { template });
-    if (row.status !== 'ready' || !row.runtime_id) {
-      throw apiError(
-        'INVALID_STATE',
-        { template, status: row.status },
-        `Template ${template} is ${row.status}`,
-      );
-    }
-    return row.runtime_id;
+  /** A template name or custom template id/name of the workspace → the runtime's template (see `resolveTemplate`). */
+  resolveTemplate(workspaceId: string, template: string): Promise<string> {
+    return resolveTemplate(this, workspaceId, template);
   }
 
   /** The caller's sandboxes in one workspace, newest first, filtered. Deleted ones are not listed. */
