@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import { apiError } from '../errors.js';
+import { parseRange } from '../http-range.js';
 import type { SnapshotRow } from '../store/schema.js';
 import { expiryFor } from './signed-urls.js';
 import type { SnapshotService } from './snapshots.js';
@@ -67,7 +68,7 @@ export async function openArchive(
   const stat = await service.blobs.stat(row.blob_key);
   if (!stat) throw apiError('SNAPSHOT_NOT_FOUND', { id });
   const format = await sniffFormat(service, row.blob_key, stat.size);
-  const range = parseRange(rangeHeader, stat.size);
+  const range = parseRange(rangeHeader, stat.size, 'archive');
   const body = await service.blobs.get(row.blob_key, range ?? undefined);
   return {
     body,
@@ -96,36 +97,4 @@ async function sniffFormat(service: SnapshotService, key: string, size: number) 
   for await (const chunk of await service.blobs.get(key, { start: 0, end: 3 })) chunks.push(chunk as Buffer);
   const head = Buffer.concat(chunks);
   return FORMATS.find((f) => f.magic.every((byte, i) => head[i] === byte)) ?? TAR;
-}
-
-/**
- * A single `bytes=` range of RFC 9110 §14.1.2 (`a-b`, `a-`, `-suffix`) within `size`, or null
- * to send the whole archive (no header, another unit, several ranges). One that cannot be
- * satisfied is 400 BAD_REQUEST `{range, size}` (the catalogue has no 416), as for files.
- */
-export function parseRange(header: string | undefined, size: number): { start: number; end: number } | null {
-  if (header === undefined) return null;
-  const match = /^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$/i.exec(header);
-  if (!match) return null;
-  const [, first = '', last = ''] = match;
-  if (first === '' && last === '') return null;
-  let start: number;
-  let end: number;
-  if (first === '') {
-    const suffix = Number(last);
-    start = suffix === 0 ? size : Math.max(0, size - suffix);
-    end = size - 1;
-  } else {
-    start = Number(first);
-    end = last === '' ? size - 1 : Math.min(Number(last), size - 1);
-    if (last !== '' && Number(last) < start) return null; // invalid syntax: ignored
-  }
-  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start >= size || end < start) {
-    throw apiError(
-      'BAD_REQUEST',
-      { range: header.slice(0, 100), size },
-      `Range ${header.slice(0, 100)} cannot be satisfied for an archive of ${size} bytes`,
-    );
-  }
-  return { start, end };
 }

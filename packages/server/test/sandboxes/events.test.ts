@@ -1,21 +1,5 @@
 import { expect, it } from 'vitest';
-import { createApiKey } from '../../src/services/keys.js';
-import { isoNow } from '../../src/store/index.js';
-import { describeStores, expectError, type StoreContext } from '../support/app.js';
-
-/** A key for a new member of `workspaceId` with `role`. */
-async function memberHeaders(ctx: StoreContext, workspaceId: string, role: string, scopes = ['*']) {
-  const user = await ctx.createUser();
-  await ctx.store.db
-    .insertInto('members')
-    .values({ workspace_id: workspaceId, user_id: user.id, role, created_at: isoNow() })
-    .execute();
-  const key = await createApiKey(
-    { store: ctx.store, audit: ctx.app.audit },
-    { userId: user.id, workspaceId, name: `${role} key`, scopes },
-  );
-  return { authorization: `Bearer ${key.key}` };
-}
+import { describeStores, expectError, memberHeaders } from '../support/app.js';
 
 interface EventView {
   id: string;

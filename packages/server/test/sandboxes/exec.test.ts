@@ -1,8 +1,5 @@
 import { beforeAll, expect, it } from 'vitest';
-import type { Role } from '../../src/services/access.js';
-import { createApiKey } from '../../src/services/keys.js';
-import { isoNow } from '../../src/store/db.js';
-import { describeStores, expectError, type StoreContext } from '../support/app.js';
+import { describeStores, expectError, memberHeaders, type StoreContext } from '../support/app.js';
 
 type Headers = { authorization: string };
 
@@ -11,20 +8,6 @@ async function createSandbox(ctx: StoreContext, headers: Headers, env: Record<st
   const res = await ctx.app.inject({ method: 'POST', url: '/v1/sandboxes', headers, payload: { env } });
   expect(res.statusCode, res.body).toBe(201);
   return res.json().id as string;
-}
-
-/** Headers of a new member of `workspaceId` with `role`, through a key holding `scopes`. */
-async function memberHeaders(ctx: StoreContext, workspaceId: string, role: Role, scopes = ['*']) {
-  const user = await ctx.createUser();
-  await ctx.store.db
-    .insertInto('members')
-    .values({ workspace_id: workspaceId, user_id: user.id, role, created_at: isoNow() })
-    .execute();
-  const key = await createApiKey(
-    { store: ctx.store, audit: ctx.app.audit },
-    { userId: user.id, workspaceId, name: `${role} key`, scopes },
-  );
-  return { authorization: `Bearer ${key.key}` };
 }
 
 function exec(ctx: StoreContext, headers: Headers, id: string, payload: unknown) {

@@ -1,8 +1,6 @@
 import type { Runtime } from '@corral/runtime';
 import { expect, it } from 'vitest';
-import { createApiKey } from '../../src/services/keys.js';
-import { isoNow } from '../../src/store/index.js';
-import { describeStores, expectError, type StoreContext } from '../support/app.js';
+import { describeStores, expectError, memberHeaders } from '../support/app.js';
 
 /** Runs `script` with sh inside sandbox `id` through the runtime; its stdout and exit code. */
 async function shell(runtime: Runtime, id: string, script: string): Promise<{ out: string; code: number }> {
@@ -25,20 +23,6 @@ async function codeOf(promise: Promise<unknown>): Promise<string> {
   } catch (err) {
     return (err as { code?: string }).code ?? String(err);
   }
-}
-
-/** A key for a new member of `workspaceId` with `role`. */
-async function memberHeaders(ctx: StoreContext, workspaceId: string, role: string, scopes = ['*']) {
-  const user = await ctx.createUser();
-  await ctx.store.db
-    .insertInto('members')
-    .values({ workspace_id: workspaceId, user_id: user.id, role, created_at: isoNow() })
-    .execute();
-  const key = await createApiKey(
-    { store: ctx.store, audit: ctx.app.audit },
-    { userId: user.id, workspaceId, name: `${role} key`, scopes },
-  );
-  return { authorization: `Bearer ${key.key}` };
 }
 
 describeStores(

@@ -3,8 +3,7 @@ import { Readable } from 'node:stream';
 import type { Runtime } from '@corral/runtime';
 import { expect } from 'vitest';
 import { createApiKey } from '../../src/services/keys.js';
-import { isoNow } from '../../src/store/index.js';
-import type { InjectedResponse, StoreContext } from '../support/app.js';
+import { type InjectedResponse, memberHeaders, type StoreContext } from '../support/app.js';
 
 /** Where a file written by the tests lives inside a sandbox (its upper layer, kept by snapshots). */
 export const HOME = '/home/user';
@@ -52,12 +51,7 @@ export async function memberKey(
   workspaceId: string,
   role: 'viewer' | 'developer',
 ): Promise<{ authorization: string }> {
-  const user = await ctx.createUser();
-  await ctx.store.db
-    .insertInto('members')
-    .values({ workspace_id: workspaceId, user_id: user.id, role, created_at: isoNow() })
-    .execute();
-  return keyHeaders(ctx, user.id, workspaceId, ['*']);
+  return memberHeaders(ctx, workspaceId, role);
 }
 
 /** Headers of a new key of `userId` in `workspaceId` holding `scopes`. */

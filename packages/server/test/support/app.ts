@@ -318,3 +318,25 @@ export function expectError(
   if (code !== undefined) expect(body.error.code, context).toBe(code);
   return body;
 }
+
+/**
+ * Adds a new user to `workspaceId` with `role` and gives them an API key there with `scopes`
+ * (default `*`); returns the headers that authenticate as that key.
+ */
+export async function memberHeaders(
+  ctx: StoreContext,
+  workspaceId: string,
+  role: string,
+  scopes: string[] = ['*'],
+): Promise<{ authorization: string }> {
+  const user = await ctx.createUser();
+  await ctx.store.db
+    .insertInto('members')
+    .values({ workspace_id: workspaceId, user_id: user.id, role, created_at: isoNow() })
+    .execute();
+  const key = await createApiKey(
+    { store: ctx.store, audit: ctx.app.audit },
+    { userId: user.id, workspaceId, name: `${role} key`, scopes },
+  );
+  return { authorization: `Bearer ${key.key}` };
+}

@@ -1,3 +1,5 @@
+export { memberHeaders } from '../support/app.js';
+
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -6,32 +8,8 @@ import type { Runtime } from '@corral/runtime';
 import { expect } from 'vitest';
 import { makeLayer, makeOciImage } from '../../../runtime/test/templates/images.js';
 import { newId } from '../../src/ids.js';
-import type { Role } from '../../src/services/access.js';
 import { createApiKey } from '../../src/services/keys.js';
 import { type AuditLog, isoNow, type Store } from '../../src/store/index.js';
-import type { StoreContext } from '../support/app.js';
-
-/**
- * Adds a new user to `workspaceId` with `role` and gives them an API key there; returns the
- * headers that authenticate as that key.
- */
-export async function memberHeaders(
-  ctx: StoreContext,
-  workspaceId: string,
-  role: Role,
-  scopes: string[] = ['*'],
-): Promise<{ authorization: string }> {
-  const user = await ctx.createUser();
-  await ctx.store.db
-    .insertInto('members')
-    .values({ workspace_id: workspaceId, user_id: user.id, role, created_at: isoNow() })
-    .execute();
-  const key = await createApiKey(
-    { store: ctx.store, audit: ctx.app.audit },
-    { userId: user.id, workspaceId, name: `${role} key`, scopes },
-  );
-  return { authorization: `Bearer ${key.key}` };
-}
 
 /** Runs a command in a sandbox straight through the runtime; its exit code and output. */
 export async function runIn(

@@ -51,45 +51,7 @@ export function parseMode(mode: string | undefined): number | undefined {
   return Number.parseInt(mode, 8);
 }
 
-/** An inclusive byte range of a file of known size. */
-export interface ByteRange {
-  start: number;
-  end: number;
-}
-
-/**
- * The range a `Range` header asks for in a file of `size` bytes (RFC 9110 §14.1.2): one
- * `bytes=a-b`, `bytes=a-` or `bytes=-n`. Null means "send the whole file": no header, another
- * unit, or several ranges (which a server may ignore). A single range that cannot be satisfied
- * throws 400 BAD_REQUEST `{range, size}` — the catalogue has no 416.
- */
-export function parseRange(header: string | undefined, size: number): ByteRange | null {
-  if (header === undefined) return null;
-  const match = /^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$/i.exec(header);
-  if (!match) return null;
-  const [, first = '', last = ''] = match;
-  if (first === '' && last === '') return null;
-  let start: number;
-  let end: number;
-  if (first === '') {
-    const suffix = Number(last);
-    start = Math.max(0, size - suffix);
-    end = size - 1;
-    if (suffix === 0) start = size; // "-0" selects nothing
-  } else {
-    start = Number(first);
-    end = last === '' ? size - 1 : Math.min(Number(last), size - 1);
-    if (last !== '' && Number(last) < start) return null; // invalid syntax: ignored
-  }
-  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start >= size || end < start) {
-    throw apiError(
-      'BAD_REQUEST',
-      { range: header.slice(0, 100), size },
-      `Range ${header.slice(0, 100)} cannot be satisfied for a file of ${size} bytes`,
-    );
-  }
-  return { start, end };
-}
+export { type ByteRange, parseRange } from '../../http-range.js';
 
 /** 413 PAYLOAD_TOO_LARGE for an upload over `limitBytes`. */
 export function uploadTooLarge(limitBytes: number) {
