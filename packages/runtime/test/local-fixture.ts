@@ -40,7 +40,10 @@ export function removeTestNetwork(
       // absent
     }
   };
-  const list = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
+  const list = execFileSync('ip', ['netns', 'list'], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
   for (const line of list.split('\n')) {
     const name = line.split(' ')[0] ?? '';
     if (name.startsWith(names.netnsPrefix)) quiet('ip', ['netns', 'del', name]);

@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -10,6 +9,7 @@ import {
   type Runtime,
   type TemplateStore,
 } from '@corral/runtime';
+import { removeTestNetwork } from '../../../runtime/test/local-fixture.js';
 
 /** The machine-wide template cache the runtime suites build into (built once, reused). */
 export const TEST_TEMPLATE_DIR = process.env.CORRAL_TEMPLATE_DIR ?? '/var/cache/corral/templates';
@@ -86,26 +86,9 @@ export function claimNetworkSlot(): { slot: number; names: TestNetworkNames; rel
   throw new Error(`all ${SLOTS} server test network slots are taken`);
 }
 
-/** Removes a test network's bridge, nft tables and leftover namespaces. */
+/** Removes a test network's bridge, nft tables and leftover namespaces (the runtime suites' own cleanup). */
 export function removeNetwork(names: TestNetworkNames): void {
-  const quiet = (cmd: string, args: string[]) => {
-    try {
-      execFileSync(cmd, args, { stdio: 'ignore' });
-    } catch {
-      // absent
-    }
-  };
-  const list = execFileSync('ip', ['netns', 'list'], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'ignore'],
-  });
-  for (const line of list.split('\n')) {
-    const name = line.split(' ')[0] ?? '';
-    if (name.startsWith(names.netnsPrefix)) quiet('ip', ['netns', 'del', name]);
-  }
-  quiet('nft', ['delete', 'table', 'inet', names.tableName]);
-  quiet('nft', ['delete', 'table', 'bridge', names.tableName]);
-  quiet('ip', ['link', 'del', names.bridge]);
+  removeTestNetwork(names);
 }
 
 /**
