@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Runtime, TemplateStore } from '@corral/runtime';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import websocket from '@fastify/websocket';
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
@@ -132,6 +133,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await registerRateLimit(app, pluginDeps);
   void pluginDeps;
 
+  await app.register(websocket, { options: { maxPayload: 1024 * 1024 } }); // WebSocket routes (terminal, ws); frames ≤ 1 MiB
   await registerRoutes(app);
   registerSessionCleanup(app);
   registerSandboxJobs(app);

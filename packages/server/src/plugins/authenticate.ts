@@ -20,6 +20,10 @@ declare module 'fastify' {
     public?: boolean;
     /** The scope a key/JWT must hold for this route (sessions hold `*`). */
     scope?: string;
+    /** WebSocket routes: with no Authorization header, `?token=<jwt>` authenticates (browsers cannot set WebSocket headers). */
+    queryToken?: boolean;
+    /** A query parameter holding a capability the route verifies itself (`observe`): with it, no caller is needed. */
+    capabilityParam?: string;
   }
 }
 
@@ -27,7 +31,20 @@ declare module 'fastify' {
 function isPublicRoute(request: FastifyRequest): boolean {
   // No matched route: the not-found handler answers 404 without needing credentials.
   if (request.routeOptions.url === undefined) return true;
+  const { capabilityParam } = request.routeOptions.config;
+  if (capabilityParam !== undefined && typeof queryOf(request)[capabilityParam] === 'string') return true;
   return request.routeOptions.config.public === true;
+}
+
+function queryOf(request: FastifyRequest): Record<string, unknown> {
+  return (request.query ?? {}) as Record<string, unknown>;
+}
+
+/** The `?token=` JWT of a route declaring `config.queryToken` (API keys never travel in URLs). */
+function queryJwtOf(request: FastifyRequest): string | undefined {
+  if (request.routeOptions.config.queryToken !== true) return undefined;
+  const token = queryOf(request).token;
+  return typeof token === 'string' ? token : undefined;
 }
 
 /** The credential in the Authorization header: `Bearer <key or jwt>` or `ApiKey <key>`. */
@@ -44,6 +61,8 @@ function parseAuthorization(header: string): { scheme: 'bearer' | 'apikey'; valu
  * `config.scope` is then checked (403 FORBIDDEN `{required_scope}`), then CSRF for
  * cookie-authenticated state-changing requests (see csrf.ts). Public routes ignore the cookie;
  * an Authorization header there is optional but, when present and invalid, still 401.
+ * WebSocket routes may also take a `?token=` JWT (`config.queryToken`) and a capability
+ * parameter they check themselves (`config.capabilityParam`).
  */
 export async function registerAuthentication(app: FastifyInstance, deps: PluginDeps): Promise<void> {
   // Cookies are parsed only where a session could be used (no Authorization header, not a
@@ -56,7 +75,12 @@ export async function registerAuthentication(app: FastifyInstance, deps: PluginD
   app.addHook('onRequest', async (request) => {
     const isPublic = isPublicRoute(request);
     const header = request.headers.authorization;
-    if (header !== undefined) {
+    const queryJwt = header === undefined ? queryJwtOf(request) : undefined;
+    if (queryJwt !== undefined) {
+      const auth = await authenticateJwt(deps.store, jwtSecret, queryJwt);
+      if (!auth) throw apiError('UNAUTHORIZED');
+      request.auth = auth;
+    } else if (header !== undefined) {
       const credential = parseAuthorization(header);
       let auth: Auth | null = null;
       if (credential) {

@@ -6,6 +6,7 @@ import { registerSandboxExecRoutes } from './exec.js';
 import { registerSandboxFilesRoutes } from './files.js';
 import { registerSandboxLifecycleRoutes } from './lifecycle.js';
 import { registerSandboxSnapshotsRoutes } from './snapshots.js';
+import { registerSandboxTerminalRoutes } from './terminal.js';
 
 /** `/v1/sandboxes…`: one file per feature. */
 export async function registerSandboxRoutes(app: App): Promise<void> {
@@ -17,4 +18,5 @@ export async function registerSandboxRoutes(app: App): Promise<void> {
   await app.register(async (scope) => registerSandboxFilesRoutes(scope as App));
   registerSandboxSnapshotsRoutes(app);
   registerSandboxEventsRoutes(app);
+  registerSandboxTerminalRoutes(app);
 }

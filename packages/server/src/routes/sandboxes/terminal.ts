@@ -1,0 +1,167 @@
+import type { FastifyRequest } from 'fastify';
+import { type Static, Type } from 'typebox';
+import type { App } from '../../app.js';
+import { apiError } from '../../errors.js';
+import { requireAuth } from '../../services/access.js';
+import { requireState } from '../../services/sandboxes/states.js';
+import { terminalsOf } from '../../services/terminals/index.js';
+import { MAX_CLIENTS_PER_SESSION, MAX_SESSIONS_PER_SANDBOX } from '../../services/terminals/manager.js';
+import { verifyObserveToken } from '../../services/terminals/observe-token.js';
+import { MAX_TERMINAL_SIZE, MIN_TERMINAL_SIZE } from '../../services/terminals/protocol.js';
+import type { TerminalSession } from '../../services/terminals/session.js';
+import { SandboxParams, SECURITY } from './schemas.js';
+import { registerTerminalObserveRoute } from './terminal-observe.js';
+import { registerTerminalSessionRoutes } from './terminal-sessions.js';
+
+const Size = (what: string) =>
+  Type.Optional(
+    Type.Integer({ minimum: MIN_TERMINAL_SIZE, maximum: MAX_TERMINAL_SIZE, description: `Terminal ${what}` }),
+  );
+
+const TerminalQuery = Type.Object(
+  {
+    session: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 64,
+        description: 'Reattach to this session (its scrollback first)',
+      }),
+    ),
+    cols: Size('columns (default 80; on reattach, resizes)'),
+    rows: Size('rows (default 24; on reattach, resizes)'),
+    token: Type.Optional(
+      Type.String({ maxLength: 8192, description: 'An access JWT (POST /v1/auth/token), for browsers' }),
+    ),
+    observe: Type.Optional(
+      Type.String({
+        maxLength: 256,
+        description: 'A read-only observer token (POST …/observe) instead of credentials',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+type TerminalQuery = Static<typeof TerminalQuery>;
+
+/** What the checks before the upgrade settled: the session to attach to, and how. */
+interface Attach {
+  session: TerminalSession;
+  observer: boolean;
+}
+const attachments = new WeakMap<FastifyRequest, Attach>();
+
+// Matches no session id, so only a token signed for all sessions verifies against it.
+const ANY_SESSION = '*';
+
+const DESCRIPTION = `Upgrades to a WebSocket attached to a login shell (bash as \`user\`, the sandbox's env, TERM=xterm-256color). Binary frames carry terminal bytes both ways; text frames carry JSON control (\`resize\`, \`session\`, \`exit\` …; see docs/terminal-protocol.md). Without \`session\`, a new session starts; sessions outlive the connection and are killed ${15} minutes after their last client leaves. Credentials: the Authorization header, or \`?token=\` (an access JWT), or \`?observe=\` (an observer token: output only). Every refusal (401, 403, 404, 409) is an ordinary HTTP answer in the error shape, before any upgrade. A plain GET without an upgrade is 400.`;
+
+/**
+ * `GET /v1/sandboxes/{id}/terminal` (WebSocket), plus the sessions list/kill and observer-token
+ * routes. Developers open and attach (scope sandbox:exec); observer tokens only watch.
+ */
+export function registerSandboxTerminalRoutes(app: App): void {
+  const { sessions, signer } = terminalsOf(app);
+  app.addHook('onClose', async () => sessions.closeAll());
+
+  /** The observer's session after its token checked out (the token is checked first: nothing leaks). */
+  async function prepareObserver(request: FastifyRequest, id: string, query: TerminalQuery): Promise<Attach> {
+    if (!verifyObserveToken(signer, query.observe!, id, query.session ?? ANY_SESSION)) {
+      throw apiError('UNAUTHORIZED', { reason: 'invalid or expired observer token' });
+    }
+    const row = await app.sandboxes.find(id);
+    if (!row) throw apiError('SANDBOX_NOT_FOUND', { id });
+    requireState(row.status, 'exec');
+    const session = query.session ? sessions.get(id, query.session) : (sessions.list(id).at(-1) ?? null);
+    if (!session) throw apiError('SESSION_NOT_FOUND', { id: query.session ?? null });
+    await app.sandboxes.record('system', row, 'sandbox.terminal.open', {
+      session_id: session.id,
+      observer: true,
+      ip: request.ip,
+    });
+    return { session, observer: true };
+  }
+
+  async function prepareCaller(request: FastifyRequest, id: string, query: TerminalQuery): Promise<Attach> {
+    const auth = requireAuth(request);
+    // A browser sends the session cookie on a cross-site WebSocket too (CSWSH): the page
+    // opening it must be on this origin.
+    if (auth.kind === 'session' && !sameOrigin(request)) {
+      throw apiError('FORBIDDEN', { reason: 'cross-origin WebSocket with a session cookie' });
+    }
+    const row = await app.sandboxes.load(request, id, 'developer');
+    requireState(row.status, 'exec');
+    let session: TerminalSession | null;
+    if (query.session !== undefined) {
+      session = sessions.get(id, query.session);
+      if (!session) throw apiError('SESSION_NOT_FOUND', { id: query.session });
+      if (query.cols !== undefined || query.rows !== undefined) {
+        session.resize(query.cols ?? session.cols, query.rows ?? session.rows);
+      }
+    } else {
+      session = await sessions.open(id, { cols: query.cols ?? 80, rows: query.rows ?? 24 });
+      if (!session)
+        throw apiError('CONFLICT', { reason: 'too many terminal sessions', max: MAX_SESSIONS_PER_SANDBOX });
+    }
+    await app.sandboxes.record(request, row, 'sandbox.terminal.open', {
+      session_id: session.id,
+      reattach: query.session !== undefined,
+    });
+    return { session, observer: false };
+  }
+
+  app.route({
+    method: 'GET',
+    url: '/v1/sandboxes/:id/terminal',
+    config: { scope: 'sandbox:exec', queryToken: true, capabilityParam: 'observe' },
+    schema: {
+      tags: ['sandboxes'],
+      summary: 'A terminal (WebSocket PTY) in a running sandbox',
+      description: DESCRIPTION,
+      security: SECURITY,
+      params: SandboxParams,
+      querystring: TerminalQuery,
+      response: { 101: Type.Null({ description: 'Switching protocols: the WebSocket is open' }) },
+    },
+    preHandler: async (request) => {
+      if (!request.ws) throw apiError('BAD_REQUEST', { reason: 'this route needs a WebSocket upgrade' });
+      const { id } = request.params as { id: string };
+      const query = request.query as TerminalQuery;
+      const attach =
+        query.observe !== undefined
+          ? await prepareObserver(request, id, query)
+          : await prepareCaller(request, id, query);
+      if (attach.session.clientCount >= MAX_CLIENTS_PER_SESSION) {
+        throw apiError('CONFLICT', {
+          reason: 'too many clients on this session',
+          max: MAX_CLIENTS_PER_SESSION,
+        });
+      }
+      attachments.set(request, attach);
+    },
+    handler: async () => {
+      throw apiError('BAD_REQUEST', { reason: 'this route needs a WebSocket upgrade' });
+    },
+    wsHandler: (socket, request) => {
+      const attach = attachments.get(request);
+      if (!attach) {
+        socket.close(1011, 'not prepared');
+        return;
+      }
+      attach.session.attach(socket, attach.observer);
+    },
+  });
+
+  registerTerminalSessionRoutes(app, sessions);
+  registerTerminalObserveRoute(app, signer, sessions);
+}
+
+/** True when the request's Origin (if any) is this server's own host. */
+function sameOrigin(request: FastifyRequest): boolean {
+  const origin = request.headers.origin;
+  if (origin === undefined) return true;
+  try {
+    return new URL(origin).host === request.host;
+  } catch {
+    return false;
+  }
+}
