@@ -1,0 +1,34 @@
+/**
+ * `@corral/sdk/node`: Node stream helpers (this entry imports `node:stream`; the main entry
+ * never does). Uploads take a Node Readable directly; these cover the reading side.
+ */
+import { Readable } from 'node:stream';
+import type { ReadableStream as NodeWebReadableStream } from 'node:stream/web';
+import type { ReadOptions } from './files.js';
+import type { Sandbox } from './sandbox.js';
+import type { RequestOptions } from './types.js';
+
+/** A Node Readable over a web ReadableStream (e.g. `box.files.readStream()`'s answer). */
+export function toNodeReadable(stream: ReadableStream<Uint8Array>): Readable {
+  return Readable.fromWeb(stream as unknown as NodeWebReadableStream<Uint8Array>);
+}
+
+/** A file of the sandbox as a Node Readable: `(await readFileStream(box, 'a.bin')).pipe(out)`. */
+export async function readFileStream(
+  box: Sandbox,
+  path: string,
+  options: ReadOptions = {},
+): Promise<Readable> {
+  return toNodeReadable(await box.files.readStream(path, options));
+}
+
+/** A directory tree of the sandbox as a Node Readable of tar.gz bytes. */
+export async function downloadArchiveStream(
+  box: Sandbox,
+  path: string,
+  options: RequestOptions = {},
+): Promise<Readable> {
+  return toNodeReadable(await box.files.downloadArchive(path, options));
+}
+
+export * from './index.js';
