@@ -23,6 +23,12 @@ export const ErrorResponseSchema = Type.Object(
 /** `security` for routes that accept every credential (API key, JWT, session cookie). */
 export const AUTHENTICATED = [{ apiKey: [] }, { jwt: [] }, { session: [] }];
 
+/** The part of an OpenAPI request body the document transform reads. */
+interface RequestBody {
+  required?: boolean;
+  content?: Record<string, { schema?: { required?: string[] } }>;
+}
+
 /**
  * Registers @fastify/swagger (OpenAPI 3.1 from the route schemas; every operation gets the
  * Error response as its `default`), `GET /v1/openapi.json`, and the Swagger UI at `/docs`.
@@ -65,13 +71,22 @@ export async function registerOpenApi(app: FastifyInstance, options: { publicUrl
       const openapiObject = documentObject.openapiObject;
       const doc = openapiObject as {
         components?: { schemas?: Record<string, unknown> };
-        paths?: Record<string, Record<string, { responses?: Record<string, unknown> }>>;
+        paths?: Record<
+          string,
+          Record<string, { responses?: Record<string, unknown>; requestBody?: RequestBody }>
+        >;
       };
       doc.components ??= {};
       doc.components.schemas = { ...doc.components.schemas, Error: stripId(ErrorResponseSchema) };
       for (const methods of Object.values(doc.paths ?? {})) {
         for (const operation of Object.values(methods)) {
           if (!operation || typeof operation !== 'object') continue;
+          // A JSON body whose fields are all optional may be left out (the routes take no body
+          // as {}), so the document must not call it required.
+          const bodySchema = operation.requestBody?.content?.['application/json']?.schema;
+          if (operation.requestBody && bodySchema && !(bodySchema.required?.length ?? 0)) {
+            operation.requestBody.required = false;
+          }
           operation.responses ??= {};
           operation.responses.default ??= {
             description: 'Error',

@@ -24,4 +24,12 @@ export function registerValidation(app: FastifyInstance): void {
   const strict = factory({}, { customOptions: { ...COMMON, coerceTypes: false } });
   const coercing = factory({}, { customOptions: { ...COMMON, coerceTypes: 'array' } });
   app.setValidatorCompiler((route) => (route.httpPart === 'body' ? strict(route) : coercing(route)));
+  // A route whose JSON body has only optional fields takes no body at all (`curl -X POST`
+  // without `-d`) as `{}` rather than failing "body must be object". The OpenAPI document
+  // marks those bodies optional to match (see openapi.ts).
+  app.addHook('preValidation', async (request) => {
+    if (request.body !== undefined && request.body !== null) return;
+    const schema = request.routeOptions.schema?.body as { type?: string; required?: string[] } | undefined;
+    if (schema?.type === 'object' && !(schema.required?.length ?? 0)) request.body = {};
+  });
 }

@@ -87,6 +87,21 @@ describeStores(
       const listed = await ctx.app.inject({ method: 'GET', url: '/v1/sandboxes', headers: caller.headers });
       expect(listed.json().data).toEqual([]);
     });
+
+    it('takes a POST without a body as {} (defaults), and the OpenAPI document says the body is optional', async () => {
+      const caller = await ctx.createCaller();
+      const res = await ctx.app.inject({ method: 'POST', url: '/v1/sandboxes', headers: caller.headers });
+      expect(res.statusCode, res.body).toBe(201);
+      expect(res.json()).toMatchObject({
+        template: 'base',
+        status: 'running',
+        resources: { cpu: 1, memory_mb: 512 },
+      });
+      const doc = (await ctx.app.inject({ method: 'GET', url: '/v1/openapi.json' })).json();
+      expect(doc.paths['/v1/sandboxes'].post.requestBody.required).toBe(false);
+      expect(doc.paths['/v1/sandboxes/{id}/keepalive'].post.requestBody.required).toBe(false);
+      expect(doc.paths['/v1/account/keys'].post.requestBody.required).toBe(true);
+    });
   },
   { runtime: true },
 );

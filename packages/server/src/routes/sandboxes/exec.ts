@@ -244,10 +244,6 @@ export function registerSandboxExecRoutes(app: App): void {
         body: SignalBody,
         response: { 204: Type.Null() },
       },
-      // The body is optional: no body (no Content-Type) means `{}`, the default signal.
-      preValidation: async (request) => {
-        if (request.body === undefined || request.body === null) request.body = {};
-      },
     },
     async (request, reply) => {
       const row = await sandboxes.load(request, request.params.id, 'developer');

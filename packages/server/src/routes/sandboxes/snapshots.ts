@@ -2,7 +2,6 @@ import type { App } from '../../app.js';
 import { toSnapshotView } from '../../services/snapshot-view.js';
 import { snapshotsOf } from '../../services/snapshots.js';
 import {
-  absentBodyIsEmpty,
   CreateSnapshotBody,
   ListQuery,
   PageOf,
@@ -20,7 +19,6 @@ export function registerSandboxSnapshotsRoutes(app: App): void {
     '/v1/sandboxes/:id/snapshots',
     {
       config: { scope: 'snapshot:create' },
-      preValidation: absentBodyIsEmpty,
       schema: {
         tags: ['snapshots'],
         summary: 'Snapshot a sandbox (filesystem; memory too where the isolation supports it)',

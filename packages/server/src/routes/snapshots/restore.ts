@@ -1,13 +1,7 @@
 import type { App } from '../../app.js';
 import { restoreSnapshot } from '../../services/snapshot-restore.js';
 import { snapshotsOf } from '../../services/snapshots.js';
-import {
-  absentBodyIsEmpty,
-  RestoreSnapshotBody,
-  SandboxSchema,
-  SECURITY,
-  SnapshotParams,
-} from './schemas.js';
+import { RestoreSnapshotBody, SandboxSchema, SECURITY, SnapshotParams } from './schemas.js';
 
 /**
  * `POST /v1/snapshots/{id}/restore` `{sandbox_id?}` → the Sandbox: 200 when restored into an
@@ -18,7 +12,6 @@ export function registerSnapshotRestoreRoutes(app: App): void {
     '/v1/snapshots/:id/restore',
     {
       config: { scope: 'snapshot:restore' },
-      preValidation: absentBodyIsEmpty,
       schema: {
         tags: ['snapshots'],
         summary: 'Restore a snapshot into a sandbox of its workspace, or into a new one',

@@ -40,11 +40,3 @@ export const ArchiveQuery = Type.Object(
   },
   { additionalProperties: false },
 );
-
-/**
- * A `preValidation` hook for routes whose body fields are all optional: no body at all
- * (`curl -X POST` without `-d`) is taken as `{}` instead of failing "must be object".
- */
-export async function absentBodyIsEmpty(request: { body: unknown }): Promise<void> {
-  if (request.body === undefined || request.body === null) request.body = {};
-}
