@@ -130,6 +130,7 @@ const ERROR_CLASSES: Record<string, ErrorClass> = {
   UNAUTHORIZED: UnauthorizedError,
   FORBIDDEN: ForbiddenError,
   PLAN_LIMIT: PlanLimitError,
+  NOT_FOUND: NotFoundError,
   SANDBOX_NOT_FOUND: SandboxNotFoundError,
   SNAPSHOT_NOT_FOUND: SnapshotNotFoundError,
   TEMPLATE_NOT_FOUND: TemplateNotFoundError,

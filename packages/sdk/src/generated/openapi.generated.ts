@@ -906,7 +906,7 @@ export interface paths {
                 };
                 cookie?: never;
             };
-            requestBody: {
+            requestBody?: {
                 content: {
                     "application/json": {
                         name?: string;
@@ -1012,7 +1012,7 @@ export interface paths {
                 cookie?: never;
             };
             /** @description Who to add (`user_id` or `email` of an existing user) and their role. */
-            requestBody: {
+            requestBody?: {
                 content: {
                     "application/json": {
                         user_id: string;
@@ -1251,7 +1251,7 @@ export interface paths {
                 path?: never;
                 cookie?: never;
             };
-            requestBody: {
+            requestBody?: {
                 content: {
                     "application/json": {
                         name?: string;
@@ -1573,7 +1573,7 @@ export interface paths {
                 };
                 cookie?: never;
             };
-            requestBody: {
+            requestBody?: {
                 content: {
                     "application/json": {
                         name?: string;
@@ -2130,7 +2130,7 @@ export interface paths {
                 };
                 cookie?: never;
             };
-            requestBody: {
+            requestBody?: {
                 content: {
                     "application/json": {
                         seconds?: number;
@@ -2467,7 +2467,7 @@ export interface paths {
                 };
                 cookie?: never;
             };
-            requestBody: {
+            requestBody?: {
                 content: {
                     "application/json": {
                         /** @default SIGTERM */
@@ -3035,7 +3035,7 @@ export interface paths {
                 };
                 cookie?: never;
             };
-            requestBody: {
+            requestBody?: {
                 content: {
                     "application/json": {
                         name?: string;
@@ -3145,6 +3145,234 @@ export interface paths {
         };
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sandboxes/{id}/terminal": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A terminal (WebSocket PTY) in a running sandbox
+         * @description Upgrades to a WebSocket attached to a login shell (bash as `user`, the sandbox's env, TERM=xterm-256color). Binary frames carry terminal bytes both ways; text frames carry JSON control (`resize`, `session`, `exit` …; see docs/terminal-protocol.md). Without `session`, a new session starts; sessions outlive the connection and are killed 15 minutes after their last client leaves. Credentials: the Authorization header, or `?token=` (an access JWT), or `?observe=` (an observer token: output only). Every refusal (401, 403, 404, 409) is an ordinary HTTP answer in the error shape, before any upgrade. A plain GET without an upgrade is 400.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description Reattach to this session (its scrollback first) */
+                    session?: string;
+                    /** @description Terminal columns (default 80; on reattach, resizes) */
+                    cols?: number;
+                    /** @description Terminal rows (default 24; on reattach, resizes) */
+                    rows?: number;
+                    /** @description An access JWT (POST /v1/auth/token), for browsers */
+                    token?: string;
+                    /** @description A read-only observer token (POST …/observe) instead of credentials */
+                    observe?: string;
+                };
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Switching protocols: the WebSocket is open */
+                101: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Error */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sandboxes/{id}/terminal/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The sandbox's terminal sessions (live shells), oldest first */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            data: {
+                                /** @description Reattach with `GET …/terminal?session={id}` */
+                                id: string;
+                                /** Format: date-time */
+                                created_at: string;
+                                /** @description WebSockets attached now (observers included) */
+                                clients: number;
+                                cols: number;
+                                rows: number;
+                                /** @description The shell, inside the sandbox */
+                                pid: number;
+                            }[];
+                        };
+                    };
+                };
+                /** @description Error */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sandboxes/{id}/terminal/sessions/{sid}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Kill a terminal session (its shell and everything it started) */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                    sid: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Error */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sandboxes/{id}/observe": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** A read-only terminal observer token */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: {
+                content: {
+                    "application/json": {
+                        /** @description Only this session; default: any session of the sandbox */
+                        session_id?: string;
+                        /** @default 3600 */
+                        ttl_seconds?: number;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description Pass as `?observe=` on …/terminal */
+                            token: string;
+                            /** Format: date-time */
+                            expires_at: string;
+                            /** @description The WebSocket URL to watch the terminal with (no other credential needed) */
+                            url: string;
+                        };
+                    };
+                };
+                /** @description Error */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
         delete?: never;
         options?: never;
         head?: never;
@@ -3384,7 +3612,7 @@ export interface paths {
                 };
                 cookie?: never;
             };
-            requestBody: {
+            requestBody?: {
                 content: {
                     "application/json": {
                         /** @description Restore into this sandbox; without it, into a new one made from the template. */
