@@ -1,7 +1,7 @@
 // Scenario `sandboxes`: the sandbox loop through the HTTP API of a real server (a child process,
 // `node packages/server/dist/main.js`, SQLite, local isolation) beside the same runtime driven
 // in-process in the same run, so that the HTTP/API overhead shows. Run:
-// `npm run bench -- sandboxes [--n=30 --execN=300 --concurrent=200 --workspaces=4 --fileMiB=100 --fileReps=5]`.
+// `npm run bench -- sandboxes [--n=30 --execN=300 --concurrent=200 --workspaces=4 --fileMiB=100 --fileReps=5 --settleSeconds=10]`.
 // Needs root (namespaces, cgroups, bridge, nftables). Every network object it makes has its own
 // names (bridge, subnet, nft table, netns prefix), apart from a real server's and the tests'.
 import { execFileSync, spawn } from 'node:child_process';
@@ -9,6 +9,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createKeys, startCorral } from '../lib/corral-server.mjs';
 import { createClient } from '../lib/http-client.mjs';
 import { freePort, stopChild, waitForPort } from '../lib/net.mjs';
@@ -44,6 +45,7 @@ function settings(options = {}) {
     workspaces: num('workspaces', 4),
     fileMiB: num('fileMiB', 100),
     fileReps: num('fileReps', 5),
+    settleSeconds: num('settleSeconds', 10),
   };
 }
 
@@ -177,7 +179,7 @@ async function run(ctx = {}) {
         'server: node packages/server/dist/main.js (child process), SQLite, local isolation, team plan, log level warn',
         'in-process: the server’s own openSandboxEngine on its own network, in a process of its own (as the server is), timing each call there',
         `n=${knobs.n} create rounds, ${knobs.execN} exec rounds, ${knobs.fileMiB} MiB × ${knobs.fileReps}, HTTP and in-process samples alternating`,
-        `${knobs.concurrent} concurrent creates over ${knobs.workspaces} workspaces`,
+        `${knobs.concurrent} concurrent creates over ${knobs.workspaces} workspaces, HTTP then in-process, ${knobs.settleSeconds} s pause before each`,
         'rate limit (team: 1000 requests/minute per API key): each serial phase has its own key, each workspace its own; a 429 would fail the row',
       ].join('; '),
     ),
@@ -213,8 +215,12 @@ async function measure({ root, url, raw, phaseKeys, workspaces, knobs, payload, 
   await section('bare node:http transfer', [], () =>
     withBulkServer(root, (bulkUrl) => bareTransferRows({ url: bulkUrl, payload, reps: knobs.fileReps })),
   );
+  // Each burst leaves background work behind (network slots and disks re-warmed, loop devices
+  // and namespaces released): a pause before each, so that neither pays for the other's.
+  const settle = () => sleep(knobs.settleSeconds * 1000);
   const per = Math.ceil(knobs.concurrent / workspaces.length);
   const httpSides = workspaces.map((w) => httpSide(url, w.keys[0], { maxSockets: per }));
+  await settle();
   await section('concurrent creates over HTTP', httpSides, () =>
     concurrentRows({
       sides: httpSides,
@@ -224,6 +230,7 @@ async function measure({ root, url, raw, phaseKeys, workspaces, knobs, payload, 
       log,
     }),
   );
+  await settle();
   await section('concurrent creates in-process', [], () =>
     concurrentRows({
       sides: [raw.side],
