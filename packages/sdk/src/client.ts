@@ -1,6 +1,7 @@
 import { type RetryInfo, Transport } from './http.js';
 import { Sandboxes, Snapshots, Templates } from './resources.js';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry.js';
+import type { WebSocketLike } from './terminal.js';
 
 /** The default server: a local `npm start`. */
 export const DEFAULT_BASE_URL = 'http://127.0.0.1:8080';
@@ -19,6 +20,8 @@ export interface CorralOptions {
   retry?: Partial<Omit<RetryPolicy, 'maxRetries'>>;
   /** Called before each retry (for logs or metrics). */
   onRetry?: (info: RetryInfo) => void;
+  /** The WebSocket constructor for `box.terminal()` (default the global one; `@corral/sdk/node` brings `ws`). */
+  WebSocket?: WebSocketLike;
   /** The preview domain, used only when the server lists no preview URL to copy (default `localhost`). */
   previewDomain?: string;
 }
@@ -65,7 +68,11 @@ export class Corral {
       onRetry: options.onRetry,
     });
     this.baseUrl = transport.baseUrl;
-    const context = { transport, previewDomain: options.previewDomain ?? 'localhost' };
+    const context = {
+      transport,
+      previewDomain: options.previewDomain ?? 'localhost',
+      WebSocket: options.WebSocket ?? (globalThis as { WebSocket?: WebSocketLike }).WebSocket,
+    };
     this.sandboxes = new Sandboxes(context);
     this.snapshots = new Snapshots(context);
     this.templates = new Templates(context);

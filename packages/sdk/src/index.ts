@@ -18,6 +18,7 @@ export { Sandboxes, Snapshots, Templates } from './resources.js';
 export { DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry.js';
 export { Sandbox } from './sandbox.js';
 export { type ListOptions, SandboxEnv, SandboxProcesses, SandboxSnapshots } from './sandbox-parts.js';
+export { Terminal, type TerminalExit, type TerminalOptions, type WebSocketLike } from './terminal.js';
 export type * from './types.js';
 
 /** This SDK's version. */

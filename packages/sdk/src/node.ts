@@ -1,9 +1,12 @@
 /**
  * `@corral/sdk/node`: Node stream helpers (this entry imports `node:stream`; the main entry
- * never does). Uploads take a Node Readable directly; these cover the reading side.
+ * never does). Uploads take a Node Readable directly; these cover the reading side, and this
+ * entry's `Corral` brings a WebSocket (`ws`) for `box.terminal()` where Node has none (Node 20).
  */
 import { Readable } from 'node:stream';
 import type { ReadableStream as NodeWebReadableStream } from 'node:stream/web';
+import { WebSocket as NodeWebSocket } from 'ws';
+import { Corral as BaseCorral, type CorralOptions } from './client.js';
 import type { ReadOptions } from './files.js';
 import type { Sandbox } from './sandbox.js';
 import type { RequestOptions } from './types.js';
@@ -32,3 +35,14 @@ export async function downloadArchiveStream(
 }
 
 export * from './index.js';
+
+/** The Corral client for Node: as the main entry's, with `ws` as the WebSocket when Node has no global one. */
+export class Corral extends BaseCorral {
+  constructor(options: CorralOptions = {}) {
+    const globalWebSocket = (globalThis as { WebSocket?: CorralOptions['WebSocket'] }).WebSocket;
+    super({
+      WebSocket: globalWebSocket ?? (NodeWebSocket as unknown as CorralOptions['WebSocket']),
+      ...options,
+    });
+  }
+}

@@ -10,6 +10,7 @@ import { SandboxFiles } from './files.js';
 import type { Transport } from './http.js';
 import { fetchPage, type Page } from './page.js';
 import { type ListOptions, SandboxEnv, SandboxProcesses, SandboxSnapshots } from './sandbox-parts.js';
+import { Terminal, type TerminalOptions, type WebSocketLike } from './terminal.js';
 import type {
   ExecResponse,
   GitDiff,
@@ -17,6 +18,7 @@ import type {
   SandboxEvent,
   SandboxInfo,
   SandboxStatus,
+  TerminalSessionInfo,
   UpdateSandboxParams,
 } from './types.js';
 
@@ -25,6 +27,8 @@ export interface SandboxContext {
   transport: Transport;
   /** The preview domain used when the server did not list a port's URL (default `localhost`). */
   previewDomain: string;
+  /** The WebSocket constructor for terminals (absent: `box.terminal()` explains what to pass). */
+  WebSocket?: WebSocketLike | undefined;
 }
 
 /**
@@ -112,6 +116,35 @@ export class Sandbox {
       options,
       (pid, signal) => this.processes.signal(pid, signal),
     );
+  }
+
+  /**
+   * Opens an interactive shell (PTY) over a WebSocket; answers once attached. In Node 20 use
+   * `@corral/sdk/node`'s Corral (it brings the `ws` WebSocket) or pass `WebSocket` yourself.
+   */
+  async terminal(options: TerminalOptions = {}): Promise<Terminal> {
+    return Terminal.open(this.transport, this.context.WebSocket, this.info.id, options, (sessionId) =>
+      this.killTerminalSession(sessionId),
+    );
+  }
+
+  /** The sandbox's terminal sessions (live shells), oldest first. */
+  async terminalSessions(options: RequestOptions = {}): Promise<TerminalSessionInfo[]> {
+    const answer = await this.transport.json<{ data: TerminalSessionInfo[] }>({
+      method: 'GET',
+      path: this.path('/terminal/sessions'),
+      signal: options.signal,
+    });
+    return answer.data;
+  }
+
+  /** Ends a terminal session's shell and everything it started. */
+  async killTerminalSession(sessionId: string, options: RequestOptions = {}): Promise<void> {
+    await this.transport.empty({
+      method: 'DELETE',
+      path: this.path(`/terminal/sessions/${encodeURIComponent(sessionId)}`),
+      signal: options.signal,
+    });
   }
 
   /** Re-reads the sandbox's state into `info`. */

@@ -63,6 +63,12 @@ export type TemplateInfo = ResponseOf<'/v1/templates/{id}', 'get', 200>;
 export type CreateTemplateParams = BodyOf<'/v1/templates', 'post'>;
 /** One audit event of a sandbox. */
 export type SandboxEvent = ResponseOf<'/v1/sandboxes/{id}/events', 'get', 200>['data'][number];
+/** A terminal session (a live shell) of a sandbox. */
+export type TerminalSessionInfo = ResponseOf<
+  '/v1/sandboxes/{id}/terminal/sessions',
+  'get',
+  200
+>['data'][number];
 /** The API's error body. */
 export type ErrorBody = {
   error: { code: string; message: string; details: Record<string, unknown> };
