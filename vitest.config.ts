@@ -30,6 +30,8 @@ export default defineConfig({
           name: 'sdk-cli',
           include: ['packages/sdk/test/**/*.test.ts', 'packages/cli/test/**/*.test.ts'],
           testTimeout: 60_000,
+          // The SDK suites start a real server with a real runtime (and sandboxes) in beforeAll.
+          hookTimeout: 120_000,
         },
       },
     ],

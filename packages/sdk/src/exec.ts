@@ -180,12 +180,14 @@ export class ExecStream implements AsyncIterable<ExecOutputEvent> {
   }
 
   private async *run(): AsyncGenerator<ExecOutputEvent> {
+    let settled = false;
     try {
       for await (const event of this.wire) {
         if (event.type === 'stdout' || event.type === 'stderr') {
           (event.type === 'stdout' ? this.options.onStdout : this.options.onStderr)?.(event.data);
           yield { type: event.type, data: event.data };
         } else if (event.type === 'exit') {
+          settled = true;
           this.settle.resolve({
             exitCode: event.exit_code,
             durationMs: event.duration_ms,
@@ -201,9 +203,21 @@ export class ExecStream implements AsyncIterable<ExecOutputEvent> {
         status: 0,
       });
     } catch (err) {
+      settled = true;
       const reason = this.controller.signal.aborted ? (this.controller.signal.reason ?? err) : err;
       this.settle.reject(reason);
       throw reason;
+    } finally {
+      // The loop was left early (a `break`): the connection closes, so the server kills the command.
+      if (!settled) {
+        this.controller.abort();
+        this.settle.reject(
+          new CorralError('The exec stream was left before the command exited; the command was killed', {
+            code: 'EXEC_STREAM_CLOSED',
+            status: 0,
+          }),
+        );
+      }
     }
   }
 

@@ -95,6 +95,19 @@ describe('sdk: exec', () => {
     );
   });
 
+  it('leaving the loop early closes the stream: the command is killed and wait() says so', async () => {
+    const stream = await box.execStream('sh', ['-c', 'echo first; sleep 600'], { timeoutSeconds: 0 });
+    for await (const event of stream) {
+      expect(event).toEqual({ type: 'stdout', data: 'first\n' });
+      break;
+    }
+    await expect(stream.wait()).rejects.toMatchObject({ code: 'EXEC_STREAM_CLOSED' });
+    await waitFor(
+      async () => !(await box.processes.list()).some((p) => p.pid === stream.pid),
+      'the command to be gone',
+    );
+  });
+
   it('aborting a synchronous exec kills the command too', async () => {
     const controller = new AbortController();
     const pending = box.exec('sh', ['-c', 'echo marker-sync-abort; sleep 600'], {
