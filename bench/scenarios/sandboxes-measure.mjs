@@ -201,7 +201,7 @@ export async function fileRows({ http, raw, payload, reps }) {
       `runtime in-process: files.write ${mib} MiB`,
       up.get(raw),
       '',
-      'same bytes; sha256 checked inside',
+      'same bytes, streamed from a file in the page cache; sha256 checked inside',
     ),
     figure(
       `HTTP: download ${mib} MiB (GET …/files/content)`,

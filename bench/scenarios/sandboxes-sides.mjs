@@ -59,6 +59,7 @@ export function httpSide(url, key, { maxSockets = 1 } = {}) {
 export async function runtimeWorker(options) {
   const child = fork(join(options.root, 'bench/lib/runtime-worker.mjs'), [JSON.stringify(options)], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    execArgv: ['--expose-gc'],
   });
   const pending = new Map();
   let seq = 0;
