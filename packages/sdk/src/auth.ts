@@ -37,10 +37,31 @@ export class TokenSource {
   private async refresh(signal?: AbortSignal): Promise<string> {
     const issuedAt = this.now();
     const answer = await this.exchange(this.apiKey, signal);
+    // The token's own iat/exp give its lifetime whatever the clocks say; expires_at against
+    // our clock is the fallback (a skewed clock then refreshes early or late).
     const expiresAt = Date.parse(answer.expires_at);
-    const lifetime = Number.isNaN(expiresAt) ? 0 : expiresAt - issuedAt;
+    const lifetime = jwtLifetimeMs(answer.token) ?? (Number.isNaN(expiresAt) ? 0 : expiresAt - issuedAt);
     const margin = Math.min(REFRESH_MARGIN_MS, lifetime / 5);
     this.current = { token: answer.token, refreshAtMs: issuedAt + lifetime - margin };
     return answer.token;
+  }
+}
+
+/** `exp − iat` of a JWT in ms, or null when the token is not a JWT carrying both. */
+export function jwtLifetimeMs(token: string): number | null {
+  const payload = token.split('.')[1];
+  if (!payload) return null;
+  try {
+    const json = atob(
+      payload
+        .replace(/-/g, '+')
+        .replace(/_/g, '/')
+        .padEnd(Math.ceil(payload.length / 4) * 4, '='),
+    );
+    const claims = JSON.parse(json) as { iat?: unknown; exp?: unknown };
+    if (typeof claims.iat !== 'number' || typeof claims.exp !== 'number') return null;
+    return (claims.exp - claims.iat) * 1000;
+  } catch {
+    return null;
   }
 }

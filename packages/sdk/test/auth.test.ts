@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ERRORS } from '../../server/src/errors.js';
-import { TokenSource } from '../src/auth.js';
+import { jwtLifetimeMs, TokenSource } from '../src/auth.js';
 import { errorClassFor, parseRetryAfter } from '../src/errors.js';
 import * as sdk from '../src/index.js';
 import { Corral, CorralError, UnauthorizedError } from '../src/index.js';
@@ -82,6 +82,39 @@ describe('sdk: authentication (loopback fake server)', () => {
     expect(await source.token()).toBe('t4');
     source.invalidate('t4');
     expect(await source.token()).toBe('t5');
+  });
+});
+
+describe('sdk: token lifetime from the JWT', () => {
+  const jwt = (claims: Record<string, unknown>) =>
+    `h.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.s`;
+
+  it('reads exp − iat, so a skewed clock does not matter', async () => {
+    expect(jwtLifetimeMs(jwt({ iat: 1000, exp: 1900 }))).toBe(900_000);
+    expect(jwtLifetimeMs(jwt({ exp: 1900 }))).toBeNull();
+    expect(jwtLifetimeMs('jwt-1')).toBeNull();
+    expect(jwtLifetimeMs('a.!!!.b')).toBeNull();
+
+    // The server's clock is an hour behind ours: expires_at looks long past, the token is fine.
+    let now = 5_000_000;
+    let issued = 0;
+    const source = new TokenSource(
+      'key',
+      async () => {
+        issued += 1;
+        return {
+          token: jwt({ iat: 1, exp: 901, n: issued }),
+          expires_at: new Date(now - 3_600_000).toISOString(),
+        };
+      },
+      () => now,
+    );
+    const first = await source.token();
+    now += 13 * 60_000;
+    expect(await source.token()).toBe(first);
+    now += 60_000;
+    expect(await source.token()).not.toBe(first);
+    expect(issued).toBe(2);
   });
 });
 

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { jwtLifetimeMs } from '../src/auth.js';
 import {
   type Corral,
   ForbiddenError,
@@ -128,6 +129,17 @@ describe('sdk: sandboxes', () => {
     const plain = corral.sandboxes.wrap({ ...box.info, preview_urls: {} });
     expect(plain.previewUrl(5173)).toBe(`http://5173-${box.id}.localhost:8080`);
     await box.destroy();
+  });
+
+  it("the server's tokens carry iat and exp, which the SDK reads for their lifetime", async () => {
+    const { key } = await server.newKey();
+    const res = await fetch(`${server.url}/v1/auth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ api_key: key }),
+    });
+    const { token } = (await res.json()) as { token: string };
+    expect(jwtLifetimeMs(token)).toBe(15 * 60_000);
   });
 
   it('maps auth and permission errors', async () => {
