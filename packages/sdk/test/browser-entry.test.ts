@@ -45,6 +45,17 @@ describe('sdk: the browser entry', () => {
     expect(external, 'the main entry has no runtime dependency').toEqual([]);
   });
 
+  it('uses no Node-only global on that path (process only through globalThis, guarded)', async () => {
+    const { files } = await graph(join(src, 'index.ts'));
+    const nodeGlobals = /(?<![.\w])(?:Buffer\.|process\.|require\(|__dirname|__filename|setImmediate\()/;
+    for (const file of files) {
+      const code = (await readFile(file, 'utf8'))
+        .replace(/\/\*[\s\S]*?\*\//g, '')
+        .replace(/^\s*\/\/.*$/gm, '');
+      expect(nodeGlobals.exec(code)?.[0], file).toBeUndefined();
+    }
+  });
+
   it('the scan sees a Node import when there is one (the node entry)', async () => {
     const { external } = await graph(join(src, 'node.ts'));
     expect(external).toContain('node:stream');
