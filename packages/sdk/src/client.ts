@@ -1,7 +1,9 @@
+import { ApiKeys } from './account.js';
 import { type RetryInfo, Transport } from './http.js';
 import { Sandboxes, Snapshots, Templates } from './resources.js';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry.js';
 import type { WebSocketLike } from './terminal.js';
+import type { Me, RequestOptions } from './types.js';
 
 /** The default server: a local `npm start`. */
 export const DEFAULT_BASE_URL = 'http://127.0.0.1:8080';
@@ -50,8 +52,11 @@ export class Corral {
   readonly snapshots: Snapshots;
   /** Templates: list, get, create, remove. */
   readonly templates: Templates;
+  /** The caller's API keys: list, create, revoke. */
+  readonly apiKeys: ApiKeys;
   /** The server this client talks to. */
   readonly baseUrl: string;
+  private readonly transport: Transport;
 
   constructor(options: CorralOptions = {}) {
     const fetchImpl = options.fetch ?? globalThis.fetch?.bind(globalThis);
@@ -68,6 +73,8 @@ export class Corral {
       onRetry: options.onRetry,
     });
     this.baseUrl = transport.baseUrl;
+    this.transport = transport;
+    this.apiKeys = new ApiKeys(transport);
     const context = {
       transport,
       previewDomain: options.previewDomain ?? 'localhost',
@@ -76,5 +83,10 @@ export class Corral {
     this.sandboxes = new Sandboxes(context);
     this.snapshots = new Snapshots(context);
     this.templates = new Templates(context);
+  }
+
+  /** Who the key belongs to: the user, their workspaces and roles (checks the key and URL work). */
+  async me(options: RequestOptions = {}): Promise<Me> {
+    return this.transport.json<Me>({ method: 'GET', path: '/v1/auth/me', signal: options.signal });
   }
 }

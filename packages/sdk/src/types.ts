@@ -69,6 +69,14 @@ export type TerminalSessionInfo = ResponseOf<
   'get',
   200
 >['data'][number];
+/** An API key as listed (never its secret). */
+export type ApiKeyInfo = ResponseOf<'/v1/account/keys', 'get', 200>['data'][number];
+/** A key just created: its secret `key` is shown this once. */
+export type CreatedApiKey = ResponseOf<'/v1/account/keys', 'post', 201>;
+/** The body of `POST /v1/account/keys`. */
+export type CreateApiKeyParams = BodyOf<'/v1/account/keys', 'post'>;
+/** Who the caller is: the user, their workspaces and roles, and how they authenticated. */
+export type Me = ResponseOf<'/v1/auth/me', 'get', 200>;
 /** The API's error body. */
 export type ErrorBody = {
   error: { code: string; message: string; details: Record<string, unknown> };

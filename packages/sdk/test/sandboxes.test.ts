@@ -142,6 +142,23 @@ describe('sdk: sandboxes', () => {
     expect(jwtLifetimeMs(token)).toBe(15 * 60_000);
   });
 
+  it('me() and API keys: create, list, use, revoke', async () => {
+    const me = await corral.me();
+    expect(me.user.id).toMatch(/^usr_/);
+    expect(me.workspaces).toHaveLength(1);
+    const created = await corral.apiKeys.create({ name: 'from the sdk', scopes: ['sandbox:read'] });
+    expect(created.key).toMatch(/^crl_sk_/);
+    const listed: string[] = [];
+    for await (const key of await corral.apiKeys.list()) listed.push(key.id);
+    expect(listed).toContain(created.id);
+    const limited = await server.client({ apiKey: created.key });
+    expect((await limited.sandboxes.list()).data).toEqual(expect.any(Array));
+    await expect(limited.sandboxes.create({ template: 'base' })).rejects.toBeInstanceOf(ForbiddenError);
+    await corral.apiKeys.revoke(created.id);
+    const revoked = await server.client({ apiKey: created.key });
+    await expect(revoked.me()).rejects.toBeInstanceOf(UnauthorizedError);
+  });
+
   it('maps auth and permission errors', async () => {
     const reader = await server.client({ scopes: ['sandbox:read'] });
     const err = await reader.sandboxes.create({ template: 'base' }).catch((e: unknown) => e);
