@@ -18,8 +18,9 @@ function specifiers(text: string): string[] {
   return found;
 }
 
-/** The modules reachable from `entry` (relative imports followed, `.js` → `.ts`), and the external ones. */
+/** The modules reachable from `entry` (relative imports followed; from a .ts entry, `.js` → `.ts`), and the external ones. */
 async function graph(entry: string): Promise<{ files: string[]; external: string[] }> {
+  const ext = entry.endsWith('.ts') ? '.ts' : '.js';
   const files = new Set<string>();
   const external = new Set<string>();
   const queue = [entry];
@@ -28,7 +29,7 @@ async function graph(entry: string): Promise<{ files: string[]; external: string
     if (files.has(file)) continue;
     files.add(file);
     for (const spec of specifiers(await readFile(file, 'utf8'))) {
-      if (spec.startsWith('.')) queue.push(join(dirname(file), spec.replace(/\.js$/, '.ts')));
+      if (spec.startsWith('.')) queue.push(join(dirname(file), spec.replace(/\.js$/, ext)));
       else external.add(spec);
     }
   }
@@ -43,6 +44,14 @@ describe('sdk: the browser entry', () => {
     const nodeOnly = external.filter((spec) => spec.startsWith('node:') || BUILTINS.has(spec));
     expect(nodeOnly, 'Node-only imports on the browser path').toEqual([]);
     expect(external, 'the main entry has no runtime dependency').toEqual([]);
+  });
+
+  it('the built entry (dist/index.js, what the package exports) imports nothing either', async () => {
+    const dist = resolve(src, '../dist/index.js');
+    const { files, external } = await graph(dist);
+    expect(files.length).toBeGreaterThan(10);
+    expect(files.map((f) => f.slice(dist.length - 'index.js'.length))).not.toContain('node.js');
+    expect(external).toEqual([]);
   });
 
   it('uses no Node-only global on that path (process only through globalThis, guarded)', async () => {
