@@ -1,0 +1,66 @@
+import { spawn } from 'node:child_process';
+import type { Command } from 'commander';
+import { type JsonOption, standard } from '../command.js';
+import { client } from '../config.js';
+import { CliError, EXIT } from '../errors.js';
+import { printJson, printTable } from '../output.js';
+
+function port(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 65_535)
+    throw new CliError(`Not a port: "${value}".`, 'give a number from 1 to 65535');
+  return n;
+}
+
+/** `corral ports`, `corral open` (preview URLs) and `corral ssh` (not on this server yet). */
+export function portCommands(program: Command): void {
+  standard(
+    program
+      .command('ports')
+      .argument('<sandbox-id>')
+      .description("a sandbox's exposed ports and their preview URLs"),
+    ['corral ports sbx_…'],
+  ).action(async (id: string, opts: JsonOption) => {
+    const box = await (await client()).sandboxes.get(id);
+    const ports = box.info.ports.map((p) => ({ port: p, url: box.previewUrl(p) }));
+    if (opts.json) printJson(ports);
+    else
+      printTable(
+        ['PORT', 'URL'],
+        ports.map((p) => [p.port, p.url]),
+        `No exposed ports. Any port has a URL: corral open ${id} <port>`,
+      );
+  });
+
+  standard(
+    program
+      .command('open')
+      .argument('<sandbox-id>')
+      .argument('<port>', 'the port inside the sandbox', port)
+      .description('print the preview URL of a port (and open it in a browser when one is available)'),
+    ['corral open sbx_… 3000'],
+  ).action(async (id: string, p: number, opts: JsonOption) => {
+    const box = await (await client()).sandboxes.get(id);
+    const url = box.previewUrl(p);
+    if (opts.json) printJson({ port: p, url });
+    else process.stdout.write(`${url}\n`);
+    if (!opts.json && process.stdout.isTTY) {
+      const opener = process.platform === 'darwin' ? 'open' : 'xdg-open';
+      const child = spawn(opener, [url], { stdio: 'ignore', detached: true });
+      child.on('error', () => {}); // no browser here: the URL is printed
+      child.unref();
+    }
+  });
+
+  standard(
+    program.command('ssh').argument('<sandbox-id>').description('SSH into a sandbox (needs the SSH gateway)'),
+    ['corral ssh sbx_…   # for now: corral shell sbx_…'],
+    false,
+  ).action(async (id: string) => {
+    throw new CliError(
+      'SSH is not available on this server yet (it has no SSH gateway).',
+      `use \`corral shell ${id}\` for an interactive shell`,
+      EXIT.unsupported,
+    );
+  });
+}
