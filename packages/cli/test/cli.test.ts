@@ -1,10 +1,11 @@
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type SdkTestServer, startServer } from '../../sdk/test/support/server.js';
-import { type CliEnv, corral, corralJson, tempConfigHome } from './support.js';
+import { type SdkTestServer, startServer, waitFor } from '../../sdk/test/support/server.js';
+import { type CliEnv, corral, corralJson, MAIN, tempConfigHome } from './support.js';
 
 const sha = (data: Buffer | string) => createHash('sha256').update(data).digest('hex');
 
@@ -115,6 +116,30 @@ describe('corral CLI against a real server', () => {
       'echo $X $GREETING $(pwd)',
     ]);
     expect(ok).toMatchObject({ code: 0, stdout: '42 hello /tmp\n' });
+  });
+
+  it('exec streams output as it is produced, and Ctrl-C (SIGINT) kills the remote command', async () => {
+    const { CORRAL_URL: _u, CORRAL_API_KEY: _k, ...base } = process.env;
+    const child = spawn(
+      process.execPath,
+      [MAIN, 'exec', id, '--', 'sh', '-c', 'echo first; sleep 30; echo never'],
+      {
+        env: { ...base, ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let stdout = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    // 'first' arrives while the command still runs (the sleep holds it for 30 s).
+    await waitFor(async () => stdout.includes('first'), 'the first line, streamed', 20_000);
+    child.kill('SIGINT');
+    expect(await exited).toBe(130);
+    expect(stdout).toBe('first\n');
+    const left = await corral(env, ['exec', id, '--', 'pgrep', '-x', 'sleep']);
+    expect(left.code).toBe(1);
   });
 
   it('exec pipes standard input through', async () => {
