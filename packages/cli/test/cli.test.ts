@@ -83,6 +83,8 @@ describe('corral CLI against a real server', () => {
     expect(filtered).toEqual([]);
     const got = await corralJson<{ id: string; name: string }>(env, ['sandbox', 'get', id]);
     expect(got.name).toBe('cli-test');
+    const running = await corralJson<{ id: string }[]>(env, ['ls', '--status', 'running']);
+    expect(running.map((s) => s.id)).toContain(id);
     const table = await corral(env, ['sb', 'ls']);
     expect(table.stdout).toMatch(/^ID\s+NAME\s+STATUS/);
     expect(table.stdout).toContain(id);
@@ -96,6 +98,9 @@ describe('corral CLI against a real server', () => {
     expect(r.stderr).toContain('corral sandbox list');
     const exec = await corral(env, ['exec', 'sbx_missing', '--', 'true']);
     expect(exec.code).toBe(1);
+    const down = await corral({ ...env, CORRAL_URL: 'http://127.0.0.1:1' }, ['sandbox', 'list']);
+    expect(down.code).toBe(1);
+    expect(down.stderr).toContain('is the server running?');
   });
 
   it("exec streams output and exits with the command's exit code", async () => {
@@ -103,6 +108,9 @@ describe('corral CLI against a real server', () => {
     expect(seven.code).toBe(7);
     expect(seven.stdout).toBe('out\n');
     expect(seven.stderr).toBe('err\n');
+    const json = await corral(env, ['exec', '--json', id, '--', 'sh', '-c', 'echo j; exit 4']);
+    expect(json.code).toBe(4);
+    expect(JSON.parse(json.stdout)).toMatchObject({ exit_code: 4, stdout: 'j\n', stderr: '' });
     const ok = await corral(env, [
       'exec',
       id,

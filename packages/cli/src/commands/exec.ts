@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { standard } from '../command.js';
 import { client } from '../config.js';
-import { collect, parsePairs } from '../output.js';
+import { collect, parsePairs, printJson } from '../output.js';
 
 /** Everything on standard input, as text (only when it is not a terminal). */
 async function readStdin(): Promise<string | undefined> {
@@ -24,28 +24,56 @@ export function execCommand(program: Command): void {
       .option('-w, --cwd <dir>', 'working directory (default: the home directory)')
       .option('--timeout <seconds>', 'kill it after this long (0 = no limit; server default 30)', Number)
       .option('--root', 'run as root')
-      .option('--no-stdin', 'do not pass standard input through (it is, when it is not a terminal)'),
+      .option('--no-stdin', 'do not pass standard input through (it is, when it is not a terminal)')
+      .option(
+        '--json',
+        "wait for the end and print {exit_code, stdout, stderr, duration_ms, timed_out} (exit code still the command's)",
+      ),
     [
       'corral exec sbx_… -- python3 -c "print(1)"',
       "corral exec sbx_… -- sh -c 'exit 7'; echo $?   # 7",
       'echo hello | corral exec sbx_… -- cat',
+      'corral exec --json sbx_… -- ls /   # one JSON document',
     ],
     false,
   ).action(
     async (
       id: string,
       argv: string[],
-      opts: { env?: string[]; cwd?: string; timeout?: number; root?: boolean; stdin: boolean },
+      opts: {
+        env?: string[];
+        cwd?: string;
+        timeout?: number;
+        root?: boolean;
+        stdin: boolean;
+        json?: boolean;
+      },
     ) => {
       const [command, ...args] = argv as [string, ...string[]];
       const stdin = opts.stdin ? await readStdin() : undefined;
       const box = await (await client()).sandboxes.get(id);
-      const run = await box.execStream(command, args, {
+      const options = {
         env: parsePairs(opts.env, '--env'),
         cwd: opts.cwd,
         timeoutSeconds: opts.timeout,
-        user: opts.root ? 'root' : undefined,
+        user: opts.root ? ('root' as const) : undefined,
         stdin,
+      };
+      if (opts.json) {
+        const r = await box.exec(command, args, options);
+        printJson({
+          exit_code: r.exitCode,
+          stdout: r.stdout,
+          stderr: r.stderr,
+          duration_ms: r.durationMs,
+          timed_out: r.timedOut,
+          truncated: r.truncated,
+        });
+        process.exitCode = r.exitCode;
+        return;
+      }
+      const run = await box.execStream(command, args, {
+        ...options,
         onStdout: (text) => process.stdout.write(text),
         onStderr: (text) => process.stderr.write(text),
       });

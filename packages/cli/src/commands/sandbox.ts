@@ -92,6 +92,46 @@ function createParams(opts: CreateOptions): CreateSandboxParams {
   return params;
 }
 
+/** `corral sandbox list` (and `corral ls`) on `cmd`. */
+function listCommand(cmd: Command): void {
+  standard(
+    cmd
+      .description('list sandboxes')
+      .addOption(
+        new Option('-s, --status <status>', 'only this status').choices([
+          'starting',
+          'running',
+          'paused',
+          'stopping',
+          'stopped',
+          'hibernated',
+          'error',
+        ]),
+      )
+      .option('-m, --metadata <K=V>', 'only with this metadata (repeatable)', collect),
+    ['corral sandbox list', 'corral sb ls --status running --json'],
+  ).action(async (opts: JsonOption & { status?: SandboxStatus; metadata?: string[] }) => {
+    const corral = await client();
+    const boxes = await withSpinner('Listing', async () => {
+      const all: Sandbox[] = [];
+      for await (const box of corral.sandboxes.iterate({
+        status: opts.status,
+        metadata: parsePairs(opts.metadata, '--metadata'),
+      })) {
+        all.push(box);
+      }
+      return all;
+    });
+    if (opts.json) printJson(boxes.map((b) => b.info));
+    else
+      printTable(
+        ['ID', 'NAME', 'STATUS', 'TEMPLATE', 'CPU/MEM', 'CREATED'],
+        boxes.map((b) => row(b.info)),
+        'No sandboxes. Create one: corral sandbox create',
+      );
+  });
+}
+
 /** `corral sandbox …` (alias `sb`). */
 export function sandboxCommands(program: Command): void {
   const sb = program
@@ -133,43 +173,9 @@ export function sandboxCommands(program: Command): void {
     }
   });
 
-  standard(
-    sb
-      .command('list')
-      .alias('ls')
-      .description('list sandboxes')
-      .addOption(
-        new Option('-s, --status <status>', 'only this status').choices([
-          'creating',
-          'running',
-          'paused',
-          'stopped',
-          'hibernated',
-          'error',
-        ]),
-      )
-      .option('-m, --metadata <K=V>', 'only with this metadata (repeatable)', collect),
-    ['corral sandbox list', 'corral sb ls --status running --json'],
-  ).action(async (opts: JsonOption & { status?: SandboxStatus; metadata?: string[] }) => {
-    const corral = await client();
-    const boxes = await withSpinner('Listing', async () => {
-      const all: Sandbox[] = [];
-      for await (const box of corral.sandboxes.iterate({
-        status: opts.status,
-        metadata: parsePairs(opts.metadata, '--metadata'),
-      })) {
-        all.push(box);
-      }
-      return all;
-    });
-    if (opts.json) printJson(boxes.map((b) => b.info));
-    else
-      printTable(
-        ['ID', 'NAME', 'STATUS', 'TEMPLATE', 'CPU/MEM', 'CREATED'],
-        boxes.map((b) => row(b.info)),
-        'No sandboxes. Create one: corral sandbox create',
-      );
-  });
+  listCommand(sb.command('list').alias('ls'));
+  // `corral ls`: the short form.
+  listCommand(program.command('ls'));
 
   standard(sb.command('get').argument('<id>').description('show a sandbox'), [
     'corral sandbox get sbx_…',
