@@ -98,11 +98,16 @@ export class Progress {
     private readonly total: number | null,
     quiet: boolean,
   ) {
-    if (quiet || !process.stderr.isTTY) return;
+    if (!Progress.wanted(quiet)) return;
     this.timer = setInterval(() => {
       if (Date.now() - this.started >= 1000) this.draw();
     }, 100);
     this.timer.unref();
+  }
+
+  /** Whether a bar may be drawn at all (a terminal, not quiet). */
+  static wanted(quiet: boolean): boolean {
+    return !quiet && process.stderr.isTTY === true;
   }
 
   /** Counts bytes as they pass. */
@@ -127,7 +132,12 @@ export class Progress {
       bar = `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${(ratio * 100).toFixed(0).padStart(3)}% `;
     }
     const of = this.total ? ` / ${formatBytes(this.total)}` : '';
-    process.stderr.write(`\r\x1b[K${this.label} ${bar}${formatBytes(this.bytes)}${of} ${rate}`);
+    const tail = ` ${bar}${formatBytes(this.bytes)}${of} ${rate}`;
+    // One line that fits: a wrapped line could not be redrawn in place.
+    const room = Math.max((process.stderr.columns || 80) - 1 - tail.length, 8);
+    const label =
+      this.label.length > room ? `…${this.label.slice(this.label.length - room + 1)}` : this.label;
+    process.stderr.write(`\r\x1b[K${label}${tail}`.slice(0, (process.stderr.columns || 80) + 4));
   }
 
   /** Stops drawing (the last state stays on its line when it was shown). */

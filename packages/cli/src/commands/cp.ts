@@ -58,6 +58,17 @@ async function upload(box: Sandbox, local: string, dest: string, quiet: boolean)
   return progress.transferred;
 }
 
+/** The size of a remote file, for the progress bar (only looked up when a bar may show). */
+async function remoteSize(box: Sandbox, path: string, quiet: boolean): Promise<number | null> {
+  if (!Progress.wanted(quiet)) return null;
+  try {
+    const entries = await box.files.list(posix.dirname(path));
+    return entries.find((e) => e.name === posix.basename(path) && e.type === 'file')?.size ?? null;
+  } catch {
+    return null;
+  }
+}
+
 async function download(box: Sandbox, path: string, local: string, quiet: boolean): Promise<number> {
   const existing = await stat(local).catch(() => null);
   let stream: ReadableStream<Uint8Array>;
@@ -83,7 +94,7 @@ async function download(box: Sandbox, path: string, local: string, quiet: boolea
     return progress.transferred;
   }
   const target = existing?.isDirectory() ? join(local, posix.basename(path)) : local;
-  const progress = new Progress(`${box.id}:${path} → ${target}`, null, quiet);
+  const progress = new Progress(`${box.id}:${path} → ${target}`, await remoteSize(box, path, quiet), quiet);
   await pipeline(
     Readable.fromWeb(stream as import('node:stream/web').ReadableStream),
     counter(progress),
