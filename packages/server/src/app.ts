@@ -129,11 +129,11 @@ export async function buildApp(deps: AppDeps): Promise<App> {
 
   const pluginDeps: PluginDeps = { config, store, audit, metrics };
   // --- cross-cutting plugins (S2: authentication, S3: rate limiting) — one line each ---
+  await app.register(websocket, { options: { maxPayload: 1024 * 1024 } }); // before auth: a refused upgrade's socket is closed; frames ≤ 1 MiB
   await registerAuthentication(app, pluginDeps);
   await registerRateLimit(app, pluginDeps);
   void pluginDeps;
 
-  await app.register(websocket, { options: { maxPayload: 1024 * 1024 } }); // WebSocket routes (terminal, ws); frames ≤ 1 MiB
   await registerRoutes(app);
   registerSessionCleanup(app);
   registerSandboxJobs(app);

@@ -116,9 +116,12 @@ export function refusal(url: string, headers: Record<string, string> = {}): Prom
       res.on('data', (chunk: string) => {
         body += chunk;
       });
-      res.on('end', () => resolve({ statusCode: res.statusCode ?? 0, headers: res.headers, body }));
+      res.on('end', () => {
+        res.socket?.destroy();
+        resolve({ statusCode: res.statusCode ?? 0, headers: res.headers, body });
+      });
     });
-    socket.once('error', () => {});
+    socket.once('error', (err) => reject(err));
   });
 }
 
