@@ -200,7 +200,22 @@ describe('corral CLI against a real server', () => {
     expect((await corralJson<{ names: string[] }>(env, ['env', 'list', id])).names).not.toContain('TOKEN');
   });
 
-  it('snapshot create and list; events and templates list', async () => {
+  /** A snapshot once it is ready (creation may finish in the background), as `snapshot list` shows it. */
+  const waitForReady = async (snapshotId: string) => {
+    type Snap = { id: string; status: string; size_bytes: number; sha256: string };
+    let info: Snap | undefined;
+    await waitFor(
+      async () => {
+        info = (await corralJson<Snap[]>(env, ['snapshot', 'list', id])).find((s) => s.id === snapshotId);
+        return info?.status === 'ready';
+      },
+      'the snapshot to be ready',
+      60_000,
+    );
+    return info as Snap;
+  };
+
+  it('snapshot create, list, download and restore; events and templates list and get', async () => {
     const snap = await corralJson<{ id: string; sandbox_id: string }>(env, [
       'snapshot',
       'create',
@@ -211,10 +226,22 @@ describe('corral CLI against a real server', () => {
     expect(snap.sandbox_id).toBe(id);
     const snaps = await corralJson<{ id: string }[]>(env, ['snapshot', 'list', id]);
     expect(snaps.map((s) => s.id)).toContain(snap.id);
+    const dir = await mkdtemp(join(tmpdir(), 'corral-snap-'));
+    const info = await waitForReady(snap.id);
+    const out = join(dir, 'snap.tar');
+    const downloaded = await corralJson<{ bytes: number }>(env, ['snapshot', 'download', snap.id, '-o', out]);
+    expect(downloaded.bytes).toBe(info.size_bytes);
+    expect(sha(await readFile(out))).toBe(info.sha256);
+    const restored = await corralJson<{ id: string; status: string }>(env, ['snapshot', 'restore', snap.id]);
+    expect(restored.id).not.toBe(id);
+    expect((await corral(env, ['exec', restored.id, '--', 'true'])).code).toBe(0);
+    expect((await corral(env, ['sandbox', 'rm', restored.id])).code).toBe(0);
     const events = await corralJson<{ action: string }[]>(env, ['events', id]);
     expect(events.map((e) => e.action)).toContain('sandbox.create');
     const templates = await corralJson<{ id: string; builtin: boolean }[]>(env, ['templates', 'list']);
     expect(templates.some((t) => t.builtin)).toBe(true);
+    const base = await corralJson<{ id: string; builtin: boolean }>(env, ['templates', 'get', 'base']);
+    expect(base).toMatchObject({ id: 'base', builtin: true });
   });
 
   it('apikeys create, list and revoke', async () => {
