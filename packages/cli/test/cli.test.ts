@@ -50,6 +50,10 @@ describe('corral CLI against a real server', () => {
       'whoami',
     ]);
     expect(me.source).toBe(path);
+    // CORRAL_API_KEY wins over the file.
+    const overridden = await corral({ XDG_CONFIG_HOME: home, CORRAL_API_KEY: 'crl_sk_wrong' }, ['whoami']);
+    expect(overridden.code).toBe(1);
+    expect(overridden.stderr).toContain('UNAUTHORIZED');
     expect((await corral({ XDG_CONFIG_HOME: home }, ['logout'])).code).toBe(0);
     const after = await corral({ XDG_CONFIG_HOME: home }, ['whoami']);
     expect(after.code).toBe(1);

@@ -3,6 +3,7 @@ import { Corral } from '@corral/sdk/node';
 import type { Command } from 'commander';
 import { type JsonOption, standard } from '../command.js';
 import { client, configPath, readConfig, removeConfig, resolveCredentials, writeConfig } from '../config.js';
+import { CliError } from '../errors.js';
 import { printFields, printJson, withSpinner } from '../output.js';
 
 /** Asks on the terminal (input hidden when `secret`), or reads a line of piped stdin. */
@@ -42,7 +43,11 @@ export function authCommands(program: Command): void {
     const fallback = process.env.CORRAL_URL || stored?.url || 'http://127.0.0.1:8080';
     const url = opts.url ?? ((await ask(`Server URL [${fallback}]: `)) || fallback);
     const key = opts.key ?? (await ask('API key: ', true));
-    if (!key) throw new Error('No API key given.');
+    if (!key)
+      throw new CliError(
+        'No API key given.',
+        'pass --key crl_sk_… (the server writes its first admin key to data/admin-credentials.json)',
+      );
     const me = await withSpinner('Checking the key', () => new Corral({ baseUrl: url, apiKey: key }).me());
     const path = await writeConfig({ url, api_key: key });
     if (opts.json) printJson({ url, config: path, me });

@@ -1,3 +1,4 @@
+import { constants } from 'node:os';
 import type { Command } from 'commander';
 import { standard } from '../command.js';
 import { client } from '../config.js';
@@ -47,7 +48,9 @@ export function shellCommand(program: Command): void {
     if (stdin.isTTY) stdin.setRawMode(wasRaw);
     stdin.pause();
     if (exit) {
-      process.exitCode = exit.exitCode ?? (exit.signal ? 128 + 1 : EXIT.ok);
+      process.exitCode =
+        exit.exitCode ??
+        (exit.signal ? 128 + (constants.signals[exit.signal as NodeJS.Signals] ?? 1) : EXIT.ok);
       return;
     }
     throw new CliError(
