@@ -15,7 +15,7 @@ export interface Plan {
   readonly priceUsdPerMonth: string;
   /** Usage price of one vCPU-hour beyond the included amount. */
   readonly priceUsdPerCpuHour: string;
-  /** API requests per minute per workspace. */
+  /** API requests per minute per API key (or dashboard session), by the plan of its workspace. */
   readonly requestsPerMinute: number;
   /** Sandboxes running at the same time per workspace. */
   readonly maxConcurrentSandboxes: number;
