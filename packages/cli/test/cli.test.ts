@@ -1,8 +1,9 @@
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SdkTestServer, startServer, waitFor } from '../../sdk/test/support/server.js';
 import { type CliEnv, corral, corralJson, MAIN, tempConfigHome } from './support.js';
@@ -285,6 +286,9 @@ describe('corral CLI against a real server', () => {
     const help = await corral(env, ['exec', '--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toContain('Examples:');
+    // The installed bin (an executable shim) runs the same program.
+    const bin = await promisify(execFile)(join(import.meta.dirname, '..', 'bin', 'corral.js'), ['--version']);
+    expect(bin.stdout.trim()).toBe('0.1.0');
     const bash = await corral(env, ['completion', 'bash']);
     expect(bash.stdout).toContain('complete -o default -F _corral corral');
   });
