@@ -76,6 +76,14 @@ describe('corral CLI against a real server', () => {
     const { key } = await server.newKey();
     const piped = await corral({ XDG_CONFIG_HOME: home }, ['login', '--url', server.url], `${key}\n`);
     expect(piped.code).toBe(0);
+    // Both answers piped (a fresh config: the URL cannot come from a stored one).
+    const fresh = await tempConfigHome();
+    const both = await corral({ XDG_CONFIG_HOME: fresh }, ['login'], `${server.url}\n${key}\n`);
+    expect(both.code).toBe(0);
+    expect(JSON.parse(await readFile(join(fresh, 'corral', 'config.json'), 'utf8'))).toEqual({
+      url: server.url,
+      api_key: key,
+    });
   });
 
   it('sandbox list and get parse as JSON; the table shows the sandbox', async () => {

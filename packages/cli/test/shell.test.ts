@@ -72,6 +72,23 @@ describe('corral shell, driven through tmux', () => {
     expect(stty).toMatch(/(^|\s)echo(\s|$)/);
   });
 
+  it('login asks for the URL and key on a terminal, without echoing the key', async () => {
+    const session = 'login';
+    const home = await tempConfigHome();
+    const { key } = await server.newKey();
+    const script = `env -u CORRAL_URL -u CORRAL_API_KEY XDG_CONFIG_HOME=${quote(home)} ${quote(process.execPath)} ${quote(MAIN)} login; sleep 30`;
+    await tmux('new-session', '-d', '-s', session, '-x', '120', '-y', '40', script);
+    await waitFor(async () => (await screen(session)).includes('Server URL'), 'the URL prompt', 20_000);
+    await tmux('send-keys', '-t', session, server.url, 'Enter');
+    await waitFor(async () => (await screen(session)).includes('API key:'), 'the key prompt', 10_000);
+    await tmux('send-keys', '-t', session, key, 'Enter');
+    await waitFor(async () => (await screen(session)).includes('Logged in'), 'the login', 10_000);
+    expect(await screen(session)).not.toContain(key);
+    const stored = JSON.parse(await readFile(join(home, 'corral', 'config.json'), 'utf8'));
+    expect(stored).toEqual({ url: server.url, api_key: key });
+    await tmux('kill-session', '-t', session);
+  });
+
   it('Ctrl-C goes to the remote shell (raw mode), not to the CLI', async () => {
     const session = 'sh2';
     const script = `env CORRAL_URL=${quote(env.CORRAL_URL ?? '')} CORRAL_API_KEY=${quote(env.CORRAL_API_KEY ?? '')} ${quote(process.execPath)} ${quote(MAIN)} shell ${id}`;

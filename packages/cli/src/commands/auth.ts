@@ -6,24 +6,48 @@ import { client, configPath, readConfig, removeConfig, resolveCredentials, write
 import { CliError } from '../errors.js';
 import { printFields, printJson, withSpinner } from '../output.js';
 
-/** Asks on the terminal (input hidden when `secret`), or reads a line of piped stdin. */
-async function ask(question: string, secret = false): Promise<string> {
-  const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: process.stdin.isTTY });
-  if (secret && process.stdin.isTTY) {
-    // Echo nothing while the key is typed.
-    const out = rl as unknown as { _writeToOutput?: (s: string) => void };
-    let asked = false;
-    out._writeToOutput = (s: string) => {
-      if (!asked) {
-        process.stderr.write(s);
-        asked = true;
+/** Reads a line from the terminal in raw mode, echoing nothing (for the API key). */
+function askHidden(question: string): Promise<string> {
+  const stdin = process.stdin;
+  process.stderr.write(question);
+  stdin.setRawMode(true);
+  stdin.resume();
+  return new Promise((resolve, reject) => {
+    let answer = '';
+    const done = (err?: Error) => {
+      stdin.off('data', onData);
+      stdin.setRawMode(false);
+      stdin.pause();
+      process.stderr.write('\n');
+      if (err) reject(err);
+      else resolve(answer.trim());
+    };
+    const onData = (chunk: Buffer) => {
+      for (const char of chunk.toString('utf8')) {
+        if (char === '\r' || char === '\n') return done();
+        if (char === '\u0003') return done(new CliError('Cancelled.'));
+        if (char === '\u007f' || char === '\b') answer = answer.slice(0, -1);
+        else if (char >= ' ') answer += char;
       }
     };
+    stdin.on('data', onData);
+  });
+}
+
+let pipedLines: AsyncIterator<string> | null = null;
+
+/** Asks on the terminal (input hidden when `secret`), or takes the next line of piped stdin. */
+async function ask(question: string, secret = false): Promise<string> {
+  if (!process.stdin.isTTY) {
+    // One reader for every question: a reader per question could swallow the next answers.
+    pipedLines ??= createInterface({ input: process.stdin, terminal: false })[Symbol.asyncIterator]();
+    const next = await pipedLines.next();
+    return next.done ? '' : next.value.trim();
   }
+  if (secret) return askHidden(question);
+  const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
   try {
-    const answer = await rl.question(question);
-    if (secret && process.stdin.isTTY) process.stderr.write('\n');
-    return answer.trim();
+    return (await rl.question(question)).trim();
   } finally {
     rl.close();
   }
