@@ -178,6 +178,17 @@ describeStores(
       await term.closed;
     });
 
+    it('documents the terminal routes in OpenAPI', async () => {
+      const doc = (await ctx.app.inject({ method: 'GET', url: '/v1/openapi.json' })).json();
+      const terminal = doc.paths['/v1/sandboxes/{id}/terminal'].get;
+      expect(terminal.parameters.map((p: { name: string }) => p.name)).toEqual(
+        expect.arrayContaining(['id', 'session', 'cols', 'rows', 'token', 'observe']),
+      );
+      expect(doc.paths['/v1/sandboxes/{id}/terminal/sessions'].get).toBeDefined();
+      expect(doc.paths['/v1/sandboxes/{id}/terminal/sessions/{sid}'].delete).toBeDefined();
+      expect(doc.paths['/v1/sandboxes/{id}/observe'].post).toBeDefined();
+    });
+
     it('records sandbox.terminal.open and sandbox.observe.create in the audit events', async () => {
       const res = await ctx.app.inject({
         method: 'GET',

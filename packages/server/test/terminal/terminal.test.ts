@@ -1,4 +1,6 @@
 import { beforeAll, expect, it } from 'vitest';
+import { terminalsOf } from '../../src/services/terminals/index.js';
+import { DETACHED_SESSION_TTL_MS } from '../../src/services/terminals/manager.js';
 import { describeStores, expectError, type StoreContext } from '../support/app.js';
 import { createSandbox, TermClient, wsBase } from './helpers.js';
 
@@ -125,6 +127,34 @@ describeStores(
         headers: owner.headers,
       });
       expectError(again, 'SESSION_NOT_FOUND');
+    });
+
+    it('kills a session left without a client for the idle TTL, and only that one', async () => {
+      const kept = await TermClient.open(url(), owner.headers);
+      const left = await TermClient.open(url(), owner.headers);
+      const leftPid = (await sessions()).find((s) => s.id === left.sessionId)!.pid;
+      await left.close();
+      const deadline = Date.now() + 10_000;
+      while ((await sessions()).find((s) => s.id === left.sessionId)?.clients !== 0) {
+        if (Date.now() > deadline) throw new Error('the session kept its client');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const manager = terminalsOf(ctx.app).sessions;
+      manager.sweep(Date.now() + DETACHED_SESSION_TTL_MS - 60_000);
+      expect((await sessions()).map((s) => s.id)).toContain(left.sessionId);
+      manager.sweep(Date.now() + DETACHED_SESSION_TTL_MS + 1000);
+      const ids = (await sessions()).map((s) => s.id);
+      expect(ids).not.toContain(left.sessionId);
+      expect(ids).toContain(kept.sessionId);
+      // The shell itself is gone from the sandbox.
+      const gone = Date.now() + 10_000;
+      while ((await ctx.engine.runtime.processes(id)).some((p) => p.pid === leftPid)) {
+        if (Date.now() > gone) throw new Error('the idle shell is still running');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      kept.type('echo kept-$((7*6))\r');
+      await kept.waitForOutput(/kept-42/);
+      await kept.close();
     });
   },
   { runtime: true },

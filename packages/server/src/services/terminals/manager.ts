@@ -45,7 +45,13 @@ export class TerminalSessions {
   constructor(deps: TerminalSessionsDeps) {
     this.#deps = deps;
     this.#ttlMs = deps.detachedTtlMs ?? DETACHED_SESSION_TTL_MS;
-    this.#timer = setInterval(() => this.sweep(), Math.min(SWEEP_INTERVAL_MS, this.#ttlMs));
+    this.#timer = setInterval(
+      () => {
+        this.heartbeat();
+        this.sweep();
+      },
+      Math.min(SWEEP_INTERVAL_MS, this.#ttlMs),
+    );
     this.#timer.unref();
   }
 
@@ -99,11 +105,17 @@ export class TerminalSessions {
     return true;
   }
 
-  /** Pings clients and kills the sessions that have had no client for the TTL. */
+  /** Pings every client; those that did not answer the previous ping are cut off. */
+  heartbeat(): void {
+    for (const sessions of this.#bySandbox.values()) {
+      for (const session of sessions.values()) session.heartbeat();
+    }
+  }
+
+  /** Kills the sessions that have had no client for the TTL (as of `nowMs`). */
   sweep(nowMs = Date.now()): void {
     for (const sessions of this.#bySandbox.values()) {
-      for (const session of sessions.values()) {
-        session.heartbeat();
+      for (const session of [...sessions.values()]) {
         const detachedAt = session.detachedAtMs;
         if (detachedAt !== null && nowMs - detachedAt >= this.#ttlMs) {
           this.#deps.log.info(
