@@ -5,7 +5,11 @@ import { apiError } from '../../errors.js';
 import { requireAuth } from '../../services/access.js';
 import { requireState } from '../../services/sandboxes/states.js';
 import { terminalsOf } from '../../services/terminals/index.js';
-import { MAX_CLIENTS_PER_SESSION, MAX_SESSIONS_PER_SANDBOX } from '../../services/terminals/manager.js';
+import {
+  DETACHED_SESSION_TTL_MS,
+  MAX_CLIENTS_PER_SESSION,
+  MAX_SESSIONS_PER_SANDBOX,
+} from '../../services/terminals/manager.js';
 import { verifyObserveToken } from '../../services/terminals/observe-token.js';
 import { MAX_TERMINAL_SIZE, MIN_TERMINAL_SIZE } from '../../services/terminals/protocol.js';
 import type { TerminalSession } from '../../services/terminals/session.js';
@@ -53,7 +57,7 @@ const attachments = new WeakMap<FastifyRequest, Attach>();
 // Matches no session id, so only a token signed for all sessions verifies against it.
 const ANY_SESSION = '*';
 
-const DESCRIPTION = `Upgrades to a WebSocket attached to a login shell (bash as \`user\`, the sandbox's env, TERM=xterm-256color). Binary frames carry terminal bytes both ways; text frames carry JSON control (\`resize\`, \`session\`, \`exit\` …; see docs/terminal-protocol.md). Without \`session\`, a new session starts; sessions outlive the connection and are killed ${15} minutes after their last client leaves. Credentials: the Authorization header, or \`?token=\` (an access JWT), or \`?observe=\` (an observer token: output only). Every refusal (401, 403, 404, 409) is an ordinary HTTP answer in the error shape, before any upgrade. A plain GET without an upgrade is 400.`;
+const DESCRIPTION = `Upgrades to a WebSocket attached to a login shell (bash as \`user\`, the sandbox's env, TERM=xterm-256color). Binary frames carry terminal bytes both ways; text frames carry JSON control (\`resize\`, \`session\`, \`exit\` …; see docs/terminal-protocol.md). Without \`session\`, a new session starts; sessions outlive the connection and are killed ${DETACHED_SESSION_TTL_MS / 60_000} minutes after their last client leaves. Credentials: the Authorization header, or \`?token=\` (an access JWT), or \`?observe=\` (an observer token: output only). Every refusal (401, 403, 404, 409) is an ordinary HTTP answer in the error shape, before any upgrade. A plain GET without an upgrade is 400.`;
 
 /**
  * `GET /v1/sandboxes/{id}/terminal` (WebSocket), plus the sessions list/kill and observer-token
