@@ -72,6 +72,27 @@ describe('corral shell, driven through tmux', () => {
     expect(stty).toMatch(/(^|\s)echo(\s|$)/);
   });
 
+  it('when the sandbox goes away under it, the shell ends and the terminal is restored', async () => {
+    const session = 'gone';
+    const other = (await corralJson<{ id: string }>(env, ['sandbox', 'create'])).id;
+    const out = await tempConfigHome();
+    const script = [
+      `env CORRAL_URL=${quote(env.CORRAL_URL ?? '')} CORRAL_API_KEY=${quote(env.CORRAL_API_KEY ?? '')}`,
+      `${quote(process.execPath)} ${quote(MAIN)} shell ${other};`,
+      `echo $? > ${quote(join(out, 'exit'))};`,
+      `stty -a > ${quote(join(out, 'stty'))}`,
+    ].join(' ');
+    await tmux('new-session', '-d', '-s', session, '-x', '120', '-y', '40', script);
+    await prompt(session);
+    expect((await corralJson<{ removed: string[] }>(env, ['sandbox', 'rm', other])).removed).toEqual([other]);
+    await waitFor(async () => !(await alive(session)), 'the tmux session to end', 20_000);
+    // The CLI exited by itself (its code is what the server reports: today exit_code 0 for a destroyed sandbox).
+    expect((await readFile(join(out, 'exit'), 'utf8')).trim()).toMatch(/^\d+$/);
+    const stty = await readFile(join(out, 'stty'), 'utf8');
+    expect(stty).toMatch(/(^|\s)icanon(\s|$)/);
+    expect(stty).toMatch(/(^|\s)echo(\s|$)/);
+  });
+
   it('login asks for the URL and key on a terminal, without echoing the key', async () => {
     const session = 'login';
     const home = await tempConfigHome();

@@ -2,7 +2,7 @@ import { constants } from 'node:os';
 import type { Command } from 'commander';
 import { standard } from '../command.js';
 import { client } from '../config.js';
-import { CliError, EXIT } from '../errors.js';
+import { CliError } from '../errors.js';
 
 /**
  * `corral shell <id>`: an interactive shell over the terminal WebSocket. The local terminal goes
@@ -47,11 +47,20 @@ export function shellCommand(program: Command): void {
     stdout.off('resize', onResize);
     if (stdin.isTTY) stdin.setRawMode(wasRaw);
     stdin.pause();
-    if (exit) {
-      process.exitCode =
-        exit.exitCode ??
-        (exit.signal ? 128 + (constants.signals[exit.signal as NodeJS.Signals] ?? 1) : EXIT.ok);
+    if (exit?.exitCode !== null && exit?.exitCode !== undefined) {
+      process.exitCode = exit.exitCode;
       return;
+    }
+    if (exit?.signal) {
+      process.exitCode = 128 + (constants.signals[exit.signal as NodeJS.Signals] ?? 0);
+      return;
+    }
+    if (exit) {
+      // Ended with no status: the sandbox stopped or went away under it.
+      throw new CliError(
+        'The shell ended without an exit status.',
+        `check the sandbox: \`corral sandbox get ${id}\``,
+      );
     }
     throw new CliError(
       'The connection to the terminal closed.',
