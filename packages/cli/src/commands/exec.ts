@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { standard } from '../command.js';
 import { client } from '../config.js';
-import { collect, parsePairs, printJson } from '../output.js';
+import { collect, parsePairs, printJson, withSpinner } from '../output.js';
 
 /** Everything on standard input, as text (only when it is not a terminal). */
 async function readStdin(): Promise<string | undefined> {
@@ -60,7 +60,7 @@ export function execCommand(program: Command): void {
         stdin,
       };
       if (opts.json) {
-        const r = await box.exec(command, args, options);
+        const r = await withSpinner('Running', () => box.exec(command, args, options));
         printJson({
           exit_code: r.exitCode,
           stdout: r.stdout,
@@ -72,11 +72,13 @@ export function execCommand(program: Command): void {
         process.exitCode = r.exitCode;
         return;
       }
-      const run = await box.execStream(command, args, {
-        ...options,
-        onStdout: (text) => process.stdout.write(text),
-        onStderr: (text) => process.stderr.write(text),
-      });
+      const run = await withSpinner('Starting', () =>
+        box.execStream(command, args, {
+          ...options,
+          onStdout: (text) => process.stdout.write(text),
+          onStderr: (text) => process.stderr.write(text),
+        }),
+      );
       // Ctrl-C: the remote command gets SIGINT; a second one drops the connection (the server kills it).
       let interrupts = 0;
       const onSigint = () => {

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { standard } from '../command.js';
 import { client } from '../config.js';
 import { CliError } from '../errors.js';
+import { withSpinner } from '../output.js';
 
 /**
  * `corral shell <id>`: an interactive shell over the terminal WebSocket. The local terminal goes
@@ -22,11 +23,9 @@ export function shellCommand(program: Command): void {
     const box = await (await client()).sandboxes.get(id);
     const stdin = process.stdin;
     const stdout = process.stdout;
-    const term = await box.terminal({
-      cols: stdout.columns || 80,
-      rows: stdout.rows || 24,
-      session: opts.session,
-    });
+    const term = await withSpinner('Connecting', () =>
+      box.terminal({ cols: stdout.columns || 80, rows: stdout.rows || 24, session: opts.session }),
+    );
     const wasRaw = stdin.isTTY ? stdin.isRaw : false;
     if (stdin.isTTY) stdin.setRawMode(true);
     const onInput = (chunk: Buffer) => term.write(new Uint8Array(chunk));
