@@ -299,5 +299,11 @@ describe('corral CLI against a real server', () => {
     expect(bin.stdout.trim()).toBe('0.1.0');
     const bash = await corral(env, ['completion', 'bash']);
     expect(bash.stdout).toContain('complete -o default -F _corral corral');
+    // The script completes subcommands when bash runs it.
+    const words = await promisify(execFile)('bash', [
+      '-c',
+      `${bash.stdout}\nCOMP_WORDS=(corral sb ""); COMP_CWORD=2; _corral; echo "\${COMPREPLY[@]}"`,
+    ]);
+    expect(words.stdout.split(' ')).toEqual(expect.arrayContaining(['create', 'list', 'rm', 'pause']));
   });
 });
