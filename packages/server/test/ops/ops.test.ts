@@ -1,6 +1,7 @@
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { redactUrl } from '../../src/logger.js';
 import { addReadinessCheck } from '../../src/routes/ops/health.js';
 import { createTestApp, describeStores, expectError, type TestApp } from '../support/app.js';
 
@@ -196,5 +197,18 @@ describe('logs', () => {
     expect(all).not.toContain('supersecretvalue');
     expect(all).not.toContain('sessionsecret');
     expect(all).not.toContain('eyJsecretjwt');
+  });
+});
+
+describe('redactUrl', () => {
+  it('blanks every capability in a query: tokens, observer tokens, signatures', () => {
+    expect(redactUrl('/v1/sandboxes/sbx_a/terminal?session=s1&observe=123.abc&cols=80')).toBe(
+      '/v1/sandboxes/sbx_a/terminal?session=s1&observe=[redacted]&cols=80',
+    );
+    expect(redactUrl('/v1/snapshots/snap_a/archive?expires=1&sig=deadbeef')).toBe(
+      '/v1/snapshots/snap_a/archive?expires=1&sig=[redacted]',
+    );
+    expect(redactUrl('/x?token=a&api_key=b')).toBe('/x?token=[redacted]&api_key=[redacted]');
+    expect(redactUrl('/v1/sandboxes?status=running')).toBe('/v1/sandboxes?status=running');
   });
 });
