@@ -3,7 +3,6 @@ import type { FastifyBaseLogger, FastifyRequest } from 'fastify';
 import { type Kysely, sql } from 'kysely';
 import type { Config } from '../../config.js';
 import { apiError } from '../../errors.js';
-import { newId } from '../../ids.js';
 import type { Metrics } from '../../metrics.js';
 import { type Plan, planFor } from '../../plans.js';
 import type { AuditLog } from '../../store/audit.js';
