@@ -6,6 +6,7 @@ import { buildApp } from './app.js';
 import { bootstrapFirstStart, formatCredentialsBox } from './bootstrap.js';
 import { type Config, ConfigError, loadConfig } from './config.js';
 import { createLogger } from './logger.js';
+import { claimNetwork } from './network-claim.js';
 import { openSandboxEngine } from './sandbox-runtime.js';
 import { reconcileSandboxes } from './services/sandboxes/reconcile.js';
 import { openStore, type Store } from './store/db.js';
@@ -35,6 +36,13 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env): Promise
     await store.close();
     throw err;
   }
+  let releaseNetwork: () => void;
+  try {
+    releaseNetwork = claimNetwork(config);
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
   const engine = openSandboxEngine(config);
   const app = await buildApp({ config, store, logger, runtime: engine.runtime, templates: engine.templates });
   try {
@@ -45,6 +53,7 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env): Promise
   } catch (err) {
     await app.close();
     await engine.runtime.close();
+    releaseNetwork();
     await store.close();
     throw err;
   }
@@ -65,6 +74,7 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env): Promise
       await app.close();
       // Sandboxes keep running; the runtime only lets go of its handles.
       await engine.runtime.close();
+      releaseNetwork();
       await store.close();
       logger.info('stopped');
       await new Promise<void>((resolve) => logger.flush(() => resolve()));

@@ -132,6 +132,35 @@ describe('main: first start and restart', () => {
     expect(mountsUnder(dataDir)).toEqual([]);
     rmSync(dataDir, { recursive: true, force: true });
   });
+
+  it('a second server on the same sandbox network refuses to start and leaves the first untouched', async () => {
+    const envFor = async () => ({
+      CORRAL_DATA_DIR: mkdtempSync(join(tmpdir(), 'corral-main-')),
+      CORRAL_PORT: String(await freePort()),
+      CORRAL_TEMPLATE_DIR: TEST_TEMPLATE_DIR,
+      ...network.env,
+    });
+    const firstEnv = await envFor();
+    const first = await start(firstEnv, /"msg":"listening"/);
+    children.push(first.child);
+    const secondEnv = await envFor();
+    const second = spawn('node', [mainJs], { env: { PATH: process.env.PATH ?? '', ...secondEnv } });
+    children.push(second);
+    let err = '';
+    second.stderr.on('data', (d) => {
+      err += String(d);
+    });
+    const code = await new Promise<number | null>((r) => second.once('exit', (c) => r(c)));
+    expect(code).toBe(1);
+    expect(err.trim().split('\n')).toHaveLength(1);
+    expect(err).toMatch(/another Corral server \(pid \d+\).*CORRAL_NETWORK_TABLE/);
+    // The first still serves, and still has its ready network slots.
+    expect((await fetch(`http://127.0.0.1:${firstEnv.CORRAL_PORT}/readyz`)).status).toBe(200);
+    expect(network.namespaces().length).toBeGreaterThan(0);
+    expect(await stop(first.child)).toBe(0);
+    expect(network.namespaces()).toEqual([]);
+    for (const env of [firstEnv, secondEnv]) rmSync(env.CORRAL_DATA_DIR, { recursive: true, force: true });
+  });
 });
 
 describe('main: bad configuration', () => {
