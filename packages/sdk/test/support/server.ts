@@ -1,8 +1,5 @@
 import type { ConfigInput } from '../../../server/src/config.js';
-import { newId } from '../../../server/src/ids.js';
-import { createApiKey } from '../../../server/src/services/keys.js';
-import { isoNow } from '../../../server/src/store/index.js';
-import { createTestApp, type TestApp } from '../../../server/test/support/app.js';
+import { createOwnerKey, createTestApp, type TestApp } from '../../../server/test/support/app.js';
 import { Corral, type CorralOptions } from '../../src/index.js';
 
 /** A real Corral server (SQLite, the real local runtime) listening on a loopback port. */
@@ -23,41 +20,8 @@ export async function startServer(config: Partial<ConfigInput> = {}): Promise<Sd
   const address = await test.app.listen({ port: 0, host: '127.0.0.1' });
   const { store, app } = test;
   const newKey = async (scopes: string[] = ['*']) => {
-    const userId = newId('usr');
-    const workspaceId = newId('ws');
-    const now = isoNow();
-    await store.db
-      .insertInto('users')
-      .values({
-        id: userId,
-        email: `${userId}@example.test`.toLowerCase(),
-        name: 'SDK tester',
-        password_hash: null,
-        is_admin: 0,
-        created_at: now,
-      })
-      .execute();
-    await store.db
-      .insertInto('workspaces')
-      .values({
-        id: workspaceId,
-        name: 'SDK',
-        plan: 'team',
-        personal: 0,
-        created_by: userId,
-        created_at: now,
-        deleted_at: null,
-      })
-      .execute();
-    await store.db
-      .insertInto('members')
-      .values({ workspace_id: workspaceId, user_id: userId, role: 'owner', created_at: now })
-      .execute();
-    const created = await createApiKey(
-      { store, audit: app.audit },
-      { userId, workspaceId, name: 'sdk test', scopes },
-    );
-    return { key: created.key, workspaceId, userId };
+    const owner = await createOwnerKey(store, app.audit, { scopes });
+    return { key: owner.key, workspaceId: owner.workspaceId, userId: owner.userId };
   };
   return {
     url: address,

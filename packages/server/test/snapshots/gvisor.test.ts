@@ -5,9 +5,8 @@ import { createRuntime, createTemplateStore, type Runtime } from '@corral/runtim
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type App, buildApp } from '../../src/app.js';
-import { newId } from '../../src/ids.js';
-import { isoNow, openStore, type Store } from '../../src/store/index.js';
-import { createTestDatabase, type TestDatabase, testConfig } from '../support/app.js';
+import { AuditLog, openStore, type Store } from '../../src/store/index.js';
+import { createOwnerKey, createTestDatabase, type TestDatabase, testConfig } from '../support/app.js';
 import { TEST_TEMPLATE_DIR } from '../support/runtime.js';
 import { HOME, keyHeaders, shellOk, snapshot } from './helpers.js';
 
@@ -140,37 +139,7 @@ describe('snapshots on gvisor: include_memory', () => {
 
 /** A user owning a team workspace, straight in the store. */
 async function createOwner(store: Store): Promise<{ userId: string; workspaceId: string }> {
-  const userId = newId('usr');
-  const workspaceId = newId('ws');
-  const now = isoNow();
-  await store.db
-    .insertInto('users')
-    .values({
-      id: userId,
-      email: `${userId}@example.test`,
-      name: 'gv',
-      password_hash: null,
-      is_admin: 0,
-      created_at: now,
-    })
-    .execute();
-  await store.db
-    .insertInto('workspaces')
-    .values({
-      id: workspaceId,
-      name: 'gv',
-      plan: 'team',
-      personal: 0,
-      created_by: userId,
-      created_at: now,
-      deleted_at: null,
-    })
-    .execute();
-  await store.db
-    .insertInto('members')
-    .values({ workspace_id: workspaceId, user_id: userId, role: 'owner', created_at: now })
-    .execute();
-  return { userId, workspaceId };
+  return createOwnerKey(store, new AuditLog(store.db));
 }
 
 /** Polls `probe` until it yields a value (10 s deadline). */

@@ -340,3 +340,67 @@ export async function memberHeaders(
   );
   return { authorization: `Bearer ${key.key}` };
 }
+
+/** A user who owns a new workspace, with an API key there: what most suites act as. */
+export interface OwnerKey {
+  userId: string;
+  workspaceId: string;
+  keyId: string;
+  key: string;
+  headers: { authorization: string };
+}
+
+/**
+ * Inserts a user, a workspace they own (plan `team` unless given) and an API key there with
+ * `scopes` (default `*`), straight into `store` — for suites holding a TestApp rather than a
+ * StoreContext.
+ */
+export async function createOwnerKey(
+  store: Store,
+  audit: AuditLog,
+  input: { scopes?: string[]; plan?: string; email?: string; isAdmin?: boolean } = {},
+): Promise<OwnerKey> {
+  const userId = newId('usr');
+  const workspaceId = newId('ws');
+  const now = isoNow();
+  await store.db.transaction().execute(async (trx) => {
+    await trx
+      .insertInto('users')
+      .values({
+        id: userId,
+        email: (input.email ?? `${userId}@example.test`).toLowerCase(),
+        name: 'Test User',
+        password_hash: null,
+        is_admin: input.isAdmin ? 1 : 0,
+        created_at: now,
+      })
+      .execute();
+    await trx
+      .insertInto('workspaces')
+      .values({
+        id: workspaceId,
+        name: 'Test Workspace',
+        plan: input.plan ?? 'team',
+        personal: 0,
+        created_by: userId,
+        created_at: now,
+        deleted_at: null,
+      })
+      .execute();
+    await trx
+      .insertInto('members')
+      .values({ workspace_id: workspaceId, user_id: userId, role: 'owner', created_at: now })
+      .execute();
+  });
+  const created = await createApiKey(
+    { store, audit },
+    { userId, workspaceId, name: 'test owner', scopes: input.scopes ?? ['*'] },
+  );
+  return {
+    userId,
+    workspaceId,
+    keyId: created.id,
+    key: created.key,
+    headers: { authorization: `Bearer ${created.key}` },
+  };
+}

@@ -7,9 +7,8 @@ import { join } from 'node:path';
 import type { Runtime } from '@corral/runtime';
 import { expect } from 'vitest';
 import { makeLayer, makeOciImage } from '../../../runtime/test/templates/images.js';
-import { newId } from '../../src/ids.js';
-import { createApiKey } from '../../src/services/keys.js';
-import { type AuditLog, isoNow, type Store } from '../../src/store/index.js';
+import type { AuditLog, Store } from '../../src/store/index.js';
+import { createOwnerKey } from '../support/app.js';
 
 /** Runs a command in a sandbox straight through the runtime; its exit code and output. */
 export async function runIn(
@@ -38,38 +37,8 @@ export async function ownerHeaders(
   store: Store,
   audit: AuditLog,
 ): Promise<{ workspaceId: string; headers: { authorization: string } }> {
-  const userId = newId('usr');
-  const workspaceId = newId('ws');
-  const now = isoNow();
-  await store.db
-    .insertInto('users')
-    .values({
-      id: userId,
-      email: `${userId}@example.test`.toLowerCase(),
-      name: 'Owner',
-      password_hash: null,
-      is_admin: 0,
-      created_at: now,
-    })
-    .execute();
-  await store.db
-    .insertInto('workspaces')
-    .values({
-      id: workspaceId,
-      name: 'Owned',
-      plan: 'team',
-      personal: 0,
-      created_by: userId,
-      created_at: now,
-      deleted_at: null,
-    })
-    .execute();
-  await store.db
-    .insertInto('members')
-    .values({ workspace_id: workspaceId, user_id: userId, role: 'owner', created_at: now })
-    .execute();
-  const key = await createApiKey({ store, audit }, { userId, workspaceId, name: 'owner key', scopes: ['*'] });
-  return { workspaceId, headers: { authorization: `Bearer ${key.key}` } };
+  const owner = await createOwnerKey(store, audit);
+  return { workspaceId: owner.workspaceId, headers: owner.headers };
 }
 
 /**
