@@ -2,6 +2,7 @@ import { access, readFile, writeFile } from 'node:fs/promises';
 import { RuntimeError } from '../errors.js';
 import type { Resources, SandboxState } from '../interface.js';
 import { write } from '../local/cgroups/util.js';
+import { resizedSpec } from '../shared/resize.js';
 import { buildOciConfig } from './bundle.js';
 import { validateSpec } from './inside.js';
 import type { GvisorPaths } from './layers.js';
@@ -69,15 +70,7 @@ export async function setGvisorResources(
   resources: Resources,
 ): Promise<void> {
   const { spec } = record;
-  const next = { ...spec, resources: { ...resources } };
-  validateSpec(next);
-  if (resources.diskMb !== spec.resources.diskMb) {
-    throw new RuntimeError(
-      'UNSUPPORTED',
-      `the disk size is fixed at create (${spec.resources.diskMb} MiB); it cannot change to ${resources.diskMb} MiB`,
-      { diskMb: spec.resources.diskMb },
-    );
-  }
+  const next = resizedSpec(spec, resources, validateSpec);
   if (state === 'running' || state === 'paused') {
     const config = JSON.parse(await readFile(paths.config, 'utf8')) as OciConfig;
     const booted = config.linux.resources;

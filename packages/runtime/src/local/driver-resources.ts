@@ -1,5 +1,6 @@
 import { RuntimeError } from '../errors.js';
 import type { Resources } from '../interface.js';
+import { resizedSpec } from '../shared/resize.js';
 import type { CgroupDriver } from './cgroups/index.js';
 import { limitsOf, validateSpec } from './spec.js';
 import type { SandboxRecord } from './state.js';
@@ -23,15 +24,7 @@ export async function setRecordResources(
   resources: Resources,
 ): Promise<void> {
   const { spec } = record;
-  const next = { ...spec, resources: { ...resources } };
-  validateSpec(next);
-  if (resources.diskMb !== spec.resources.diskMb) {
-    throw new RuntimeError(
-      'UNSUPPORTED',
-      `the disk size is fixed at create (${spec.resources.diskMb} MiB); it cannot change to ${resources.diskMb} MiB`,
-      { diskMb: spec.resources.diskMb },
-    );
-  }
+  const next = resizedSpec(spec, resources, validateSpec);
   if (record.state === 'running' || record.state === 'paused') {
     const cgroup = deps.cgroups.forSandbox(spec.id);
     try {
