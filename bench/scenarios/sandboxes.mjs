@@ -4,7 +4,7 @@
 // `npm run bench -- sandboxes [--n=30 --execN=300 --concurrent=200 --workspaces=4 --fileMiB=100 --fileReps=5 --settleSeconds=10]`.
 // Needs root (namespaces, cgroups, bridge, nftables). Every network object it makes has its own
 // names (bridge, subnet, nft table, netns prefix), apart from a real server's and the tests'.
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -13,7 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createKeys, startCorral } from '../lib/corral-server.mjs';
 import { createClient } from '../lib/http-client.mjs';
 import { freePort, stopChild, waitForPort } from '../lib/net.mjs';
-import { openServerRuntime } from '../lib/server-runtime.mjs';
+import { removeServerNetwork, sweepServerRuntime } from '../lib/server-runtime.mjs';
 import { row, timed, unavailable } from './runtime-measure.mjs';
 import { createWorkspaces } from './sandboxes-accounts.mjs';
 import {
@@ -49,30 +49,6 @@ function settings(options = {}) {
   };
 }
 
-/** The netns prefix the server derives from its nft table (packages/server/src/sandbox-runtime.ts). */
-function netnsPrefix(table) {
-  return `crl${createHash('sha256').update(table).digest('hex').slice(0, 4)}-`;
-}
-
-/** Removes a network's host objects: namespaces with its prefix, its nft tables, its bridge. */
-function removeNetwork(net) {
-  const quiet = (cmd, args) => {
-    try {
-      return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-    } catch {
-      return '';
-    }
-  };
-  const prefix = netnsPrefix(net.table);
-  for (const line of quiet('ip', ['netns', 'list']).split('\n')) {
-    const name = line.split(' ')[0] ?? '';
-    if (name.startsWith(prefix)) quiet('ip', ['netns', 'del', name]);
-  }
-  quiet('nft', ['delete', 'table', 'inet', net.table]);
-  quiet('nft', ['delete', 'table', 'bridge', net.table]);
-  quiet('ip', ['link', 'del', net.bridge]);
-}
-
 function loadRow(metric) {
   const [one, five] = loadavg();
   return row(
@@ -82,23 +58,6 @@ function loadRow(metric) {
     '',
     `5 min ${five.toFixed(2)}; ${cpus().length} cores; other work on the machine inflates every latency`,
   );
-}
-
-/**
- * Destroys, through the runtime in-process, whatever sandboxes a stopped server left in
- * `dataDir` (a failed run must not leave sandboxes running on the machine).
- */
-async function sweepRuntime(root, dataDir, log) {
-  const { runtime } = await openServerRuntime({ root, dataDir, templateDir: TEMPLATE_DIR, net: SERVER_NET });
-  try {
-    const left = await runtime.list();
-    if (left.length > 0) log(`destroying ${left.length} sandboxes the server left behind`);
-    for (const sandbox of left) {
-      await runtime.destroy(sandbox.id).catch((err) => log(`sweep ${sandbox.id}: ${err.message}`));
-    }
-  } finally {
-    await runtime.close().catch(() => undefined);
-  }
 }
 
 /** Deletes, through the API, every sandbox still listed in the workspaces of `keys` (all the bench's own). */
@@ -127,8 +86,8 @@ async function run(ctx = {}) {
   log(`${knobs.fileMiB} MiB of random bytes for the file figures`);
   const data = randomBytes(knobs.fileMiB * 2 ** 20);
   const payload = { data, sha256: createHash('sha256').update(data).digest('hex') };
-  removeNetwork(BASELINE_NET);
-  removeNetwork(SERVER_NET);
+  removeServerNetwork(BASELINE_NET);
+  removeServerNetwork(SERVER_NET);
   let raw;
   let server;
   const keys = [];
@@ -160,12 +119,18 @@ async function run(ctx = {}) {
       await deleteLeftovers(server.url, keys, log);
       log('stopping the server');
       await server.stop({ keepData: true });
-      await sweepRuntime(root, server.dataDir, log).catch((err) => log(`sweep: ${err.message}`));
+      await sweepServerRuntime({
+        root,
+        dataDir: server.dataDir,
+        templateDir: TEMPLATE_DIR,
+        net: SERVER_NET,
+        log,
+      }).catch((err) => log(`sweep: ${err.message}`));
       await rm(server.dataDir, { recursive: true, force: true });
     }
     await raw?.shutdown().catch((err) => log(`runtime worker: ${err.message}`));
-    removeNetwork(BASELINE_NET);
-    removeNetwork(SERVER_NET);
+    removeServerNetwork(BASELINE_NET);
+    removeServerNetwork(SERVER_NET);
     await rm(tmp, { recursive: true, force: true }).catch((err) => log(`cleanup: ${err.message}`));
   }
   rows.push(loadRow('host load average (1 min) at the end'));

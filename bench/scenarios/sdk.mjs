@@ -1,42 +1,16 @@
-// Scenario `sdk`: create → first exec through @corral/sdk beside the same two calls made with
-// plain fetch, against one real server (a child process, SQLite, local isolation), samples
-// alternating in the same run, so that what the SDK adds shows. Run: `npm run bench -- sdk [--n=30]`.
-// Needs root (namespaces, cgroups, bridge, nftables); its network objects have their own names.
-import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import { createKeys, startCorral } from '../lib/corral-server.mjs';
-import { openServerRuntime } from '../lib/server-runtime.mjs';
+import { removeServerNetwork, sweepServerRuntime } from '../lib/server-runtime.mjs';
 import { percentileRows, quantile, row, timed, unavailable } from './runtime-measure.mjs';
 
 const TEMPLATE_DIR = process.env.CORRAL_TEMPLATE_DIR ?? '/var/cache/corral/templates';
 /** Not a real server's (100.100), the other scenarios' (100.104, 100.108-109) nor the tests' (100.64-99, 100.101-107 listed, 100.110+). */
 const NET = { bridge: 'crlsdk0', subnet: '100.106.0.0/16', table: 'corral_sdkbench' };
 const METADATA = { bench: 'sdk' };
-
-/** Removes the network's host objects: namespaces with its prefix, its nft tables, its bridge. */
-function removeNetwork(net) {
-  const quiet = (cmd, args) => {
-    try {
-      return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-    } catch {
-      return '';
-    }
-  };
-  // The server derives its netns prefix from the nft table (packages/server/src/sandbox-runtime.ts).
-  const prefix = `crl${createHash('sha256').update(net.table).digest('hex').slice(0, 4)}-`;
-  for (const line of quiet('ip', ['netns', 'list']).split('\n')) {
-    const name = line.split(' ')[0] ?? '';
-    if (name.startsWith(prefix)) quiet('ip', ['netns', 'del', name]);
-  }
-  quiet('nft', ['delete', 'table', 'inet', net.table]);
-  quiet('nft', ['delete', 'table', 'bridge', net.table]);
-  quiet('ip', ['link', 'del', net.bridge]);
-}
 
 /** The SDK side: `corral.sandboxes.create()`, `box.exec('true')`, `box.destroy()`. */
 async function sdkSide(root, url, key) {
@@ -112,25 +86,13 @@ async function deleteLeftovers(url, key, log) {
   }
 }
 
-/** Destroys, through the runtime in-process, whatever sandboxes the stopped server left. */
-async function sweep(root, dataDir, log) {
-  const { runtime } = await openServerRuntime({ root, dataDir, templateDir: TEMPLATE_DIR, net: NET });
-  try {
-    for (const sandbox of await runtime.list()) {
-      await runtime.destroy(sandbox.id).catch((err) => log(`sweep ${sandbox.id}: ${err.message}`));
-    }
-  } finally {
-    await runtime.close().catch(() => undefined);
-  }
-}
-
 async function run(ctx = {}) {
   const log = ctx.log ?? ((line) => console.error(`[sdk] ${line}`));
   const root = ctx.root ?? join(import.meta.dirname, '..', '..');
   const n = Number(ctx.options?.n ?? process.env.BENCH_SDK_N ?? 30);
   const [load1] = loadavg();
   const rows = [row('host load average (1 min) at start', load1, '', '', `${cpus().length} cores`)];
-  removeNetwork(NET);
+  removeServerNetwork(NET);
   let server;
   let admin;
   try {
@@ -183,10 +145,16 @@ async function run(ctx = {}) {
     if (server) {
       if (admin) await deleteLeftovers(server.url, admin, log);
       await server.stop({ keepData: true });
-      await sweep(root, server.dataDir, log).catch((err) => log(`sweep: ${err.message}`));
+      await sweepServerRuntime({
+        root,
+        dataDir: server.dataDir,
+        templateDir: TEMPLATE_DIR,
+        net: NET,
+        log,
+      }).catch((err) => log(`sweep: ${err.message}`));
       await rm(server.dataDir, { recursive: true, force: true });
     }
-    removeNetwork(NET);
+    removeServerNetwork(NET);
   }
   rows.push(
     row(
