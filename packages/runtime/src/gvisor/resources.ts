@@ -1,8 +1,7 @@
 import { access, readFile, writeFile } from 'node:fs/promises';
-import { RuntimeError } from '../errors.js';
 import type { Resources, SandboxState } from '../interface.js';
 import { write } from '../local/cgroups/util.js';
-import { resizedSpec } from '../shared/resize.js';
+import { applyLiveResources, resizedSpec } from '../shared/resize.js';
 import { buildOciConfig } from './bundle.js';
 import { validateSpec } from './inside.js';
 import type { GvisorPaths } from './layers.js';
@@ -77,24 +76,12 @@ export async function setGvisorResources(
     // The headroom the boot added to the pids backstop, so that the new limit keeps it.
     const headroom = booted.pids.limit - hostLimitsOf(spec, 0).pids.limit;
     const limits = hostLimitsOf(next, headroom);
-    try {
-      await writeHostLimits(cgroupPath, limits);
-    } catch (err) {
-      await writeHostLimits(cgroupPath, booted).catch(() => undefined);
-      if ((err as NodeJS.ErrnoException).code === 'EBUSY') {
-        throw new RuntimeError(
-          'INVALID_ARGUMENT',
-          `sandbox ${spec.id} uses more than ${resources.memoryMb} MiB of memory now; free some or choose a higher limit`,
-          { memoryMb: resources.memoryMb },
-        );
-      }
-      throw new RuntimeError(
-        'INTERNAL',
-        `cannot apply resources: ${(err as Error).message}`,
-        {},
-        { cause: err },
-      );
-    }
+    await applyLiveResources(
+      spec,
+      resources.memoryMb,
+      () => writeHostLimits(cgroupPath, limits),
+      () => writeHostLimits(cgroupPath, booted),
+    );
     config.linux.resources = limits;
     await writeFile(paths.config, JSON.stringify(config, null, 2), { mode: 0o600 });
   }

@@ -1,6 +1,5 @@
-import { RuntimeError } from '../errors.js';
 import type { Resources } from '../interface.js';
-import { resizedSpec } from '../shared/resize.js';
+import { applyLiveResources, resizedSpec } from '../shared/resize.js';
 import type { CgroupDriver } from './cgroups/index.js';
 import { limitsOf, validateSpec } from './spec.js';
 import type { SandboxRecord } from './state.js';
@@ -27,24 +26,12 @@ export async function setRecordResources(
   const next = resizedSpec(spec, resources, validateSpec);
   if (record.state === 'running' || record.state === 'paused') {
     const cgroup = deps.cgroups.forSandbox(spec.id);
-    try {
-      await cgroup.apply(limitsOf(next));
-    } catch (err) {
-      await cgroup.apply(limitsOf(spec)).catch(() => undefined);
-      if ((err as NodeJS.ErrnoException).code === 'EBUSY') {
-        throw new RuntimeError(
-          'INVALID_ARGUMENT',
-          `sandbox ${spec.id} uses more than ${resources.memoryMb} MiB of memory now; free some or choose a higher limit`,
-          { memoryMb: resources.memoryMb },
-        );
-      }
-      throw new RuntimeError(
-        'INTERNAL',
-        `cannot apply resources: ${(err as Error).message}`,
-        {},
-        { cause: err },
-      );
-    }
+    await applyLiveResources(
+      spec,
+      resources.memoryMb,
+      () => cgroup.apply(limitsOf(next)),
+      () => cgroup.apply(limitsOf(spec)),
+    );
   }
   record.spec = next;
   await deps.save(record);

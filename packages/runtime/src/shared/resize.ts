@@ -21,3 +21,34 @@ export function resizedSpec(
   }
   return next;
 }
+
+/**
+ * Applies new limits to a live sandbox with `apply`; if that fails, puts the old ones back with
+ * `rollback` and throws: INVALID_ARGUMENT when the kernel refused a memory limit below what the
+ * sandbox uses now (EBUSY after reclaim, cgroup v1), INTERNAL otherwise.
+ */
+export async function applyLiveResources(
+  spec: SandboxSpec,
+  memoryMb: number,
+  apply: () => Promise<void>,
+  rollback: () => Promise<void>,
+): Promise<void> {
+  try {
+    await apply();
+  } catch (err) {
+    await rollback().catch(() => undefined);
+    if ((err as NodeJS.ErrnoException).code === 'EBUSY') {
+      throw new RuntimeError(
+        'INVALID_ARGUMENT',
+        `sandbox ${spec.id} uses more than ${memoryMb} MiB of memory now; free some or choose a higher limit`,
+        { memoryMb },
+      );
+    }
+    throw new RuntimeError(
+      'INTERNAL',
+      `cannot apply resources: ${(err as Error).message}`,
+      {},
+      { cause: err },
+    );
+  }
+}
