@@ -10,6 +10,7 @@ import Fastify, {
 } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
+import { FrontDoor } from './front-door.js';
 import { createLogger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { registerOpenApi } from './openapi.js';
@@ -17,6 +18,7 @@ import { registerAuthentication } from './plugins/authenticate.js';
 import { frameworkErrorHandler, registerErrorHandler } from './plugins/error-handler.js';
 import { registerInputGuard } from './plugins/input-guard.js';
 import { registerMetrics } from './plugins/metrics.js';
+import { registerPreviewProxy } from './plugins/preview.js';
 import { registerRateLimit } from './plugins/rate-limit.js';
 import { registerRequestId, requestIdFor } from './plugins/request-id.js';
 import { registerRuntimeReadiness } from './plugins/runtime-readiness.js';
@@ -25,6 +27,7 @@ import { registerSessionCleanup } from './plugins/session-cleanup.js';
 import { registerValidation } from './plugins/validation.js';
 import { registerRoutes } from './routes/index.js';
 import type { ReadinessCheck } from './routes/ops/health.js';
+import { SandboxTokens } from './services/sandbox-tokens.js';
 import { SandboxService } from './services/sandboxes/service.js';
 import { loadSecretsKey, SecretBox } from './services/secrets.js';
 import { AuditLog } from './store/audit.js';
@@ -53,6 +56,10 @@ declare module 'fastify' {
     readinessChecks: Map<string, ReadinessCheck>;
     /** The sandbox domain over the runtime (503 on sandbox calls when built without one). */
     sandboxes: SandboxService;
+    /** Tunnel, observe and port-forward tokens: scoped to one sandbox, hashed, expiring, revocable. */
+    sandboxTokens: SandboxTokens;
+    /** The HTTP server's front door: handlers that claim requests by Host before routing (preview proxy). */
+    frontDoor: FrontDoor;
   }
 }
 
@@ -85,7 +92,9 @@ export interface PluginDeps {
  */
 export async function buildApp(deps: AppDeps): Promise<App> {
   const { config, store } = deps;
+  const frontDoor = new FrontDoor();
   const app = Fastify({
+    serverFactory: frontDoor.serverFactory,
     loggerInstance: (deps.logger ?? createLogger({ level: config.logLevel })) as FastifyBaseLogger,
     genReqId: requestIdFor,
     requestIdHeader: false,
@@ -116,6 +125,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     secrets: new SecretBox(loadSecretsKey(config.dataDir, config.secretsKey)),
   });
   app.decorate('sandboxes', sandboxes);
+  app.decorate('sandboxTokens', new SandboxTokens(store.db));
+  app.decorate('frontDoor', frontDoor);
 
   registerRequestId(app);
   registerValidation(app);
@@ -135,6 +146,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   void pluginDeps;
 
   await registerRoutes(app);
+  registerPreviewProxy(app);
   registerSessionCleanup(app);
   registerSandboxJobs(app);
   registerRuntimeReadiness(app);

@@ -68,6 +68,13 @@ export const ConfigSchema = Type.Object({
     env: 'CORRAL_PREVIEW_DOMAIN',
     expected: 'a domain name',
   }),
+  sshPort: Type.Integer({
+    minimum: 0,
+    maximum: 65_535,
+    default: 2222,
+    env: 'CORRAL_SSH_PORT',
+    expected: 'an integer 0-65535 (0 turns the SSH gateway off)',
+  }),
   trustProxy: Type.Boolean({ default: false, env: 'CORRAL_TRUST_PROXY', expected: 'true or false' }),
   sessionCleanupIntervalSeconds: Type.Integer({
     minimum: 1,

@@ -16,6 +16,7 @@ export const ID_PREFIXES = [
   'rule',
   'proc',
   'tun',
+  'sshk',
   'agent',
 ] as const;
 

@@ -4,6 +4,7 @@ import { registerKeyRoutes } from './keys/index.js';
 import { registerOpsRoutes } from './ops/index.js';
 import { registerSandboxRoutes } from './sandboxes/index.js';
 import { registerSnapshotRoutes } from './snapshots/index.js';
+import { registerSshKeyRoutes } from './ssh-keys/index.js';
 import { registerTemplateRoutes } from './templates/index.js';
 import { registerWorkspacesRoutes } from './workspaces/index.js';
 
@@ -23,4 +24,5 @@ export async function registerRoutes(app: App): Promise<void> {
   await registerSandboxRoutes(app);
   await registerSnapshotRoutes(app);
   await registerTemplateRoutes(app);
+  await registerSshKeyRoutes(app);
 }

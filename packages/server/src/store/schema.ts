@@ -156,6 +156,52 @@ export interface TemplatesTable {
   deleted_at: string | null;
 }
 
+/**
+ * sandbox_tokens: capabilities scoped to one sandbox and one purpose (`kind`: `ssh`, `shell`,
+ * `port`, `observe`), expiring and revocable. Only the SHA-256 of the token is kept.
+ */
+export interface SandboxTokensTable {
+  id: string;
+  sandbox_id: string;
+  workspace_id: string;
+  kind: string;
+  /** The sandbox port a `port` token opens. */
+  port: number | null;
+  /** The terminal session an `observe` token is limited to (null: any). */
+  session_id: string | null;
+  token_hash: string;
+  /** The actor who minted it (`usr_…` or `key_…`). */
+  created_by: string;
+  created_at: string;
+  expires_at: string;
+  revoked_at: string | null;
+  last_used_at: string | null;
+}
+
+/** sandbox_ports: preview settings of one port — public (no credential needed) and/or password-protected (argon2 hash). */
+export interface SandboxPortsTable {
+  sandbox_id: string;
+  port: number;
+  public: Generated<number>;
+  password_hash: string | null;
+  updated_at: string;
+}
+
+/** ssh_keys: a user's registered SSH public keys (OpenSSH one-line form), for the SSH gateway. */
+export interface SshKeysTable {
+  id: string;
+  user_id: string;
+  name: string;
+  /** `ssh-ed25519`, `ssh-rsa`, `ecdsa-sha2-nistp256` … */
+  algorithm: string;
+  /** `{algorithm} {base64}` (the comment is not kept). */
+  public_key: string;
+  /** `SHA256:{base64, unpadded}` as `ssh-keygen -lf` prints it. */
+  fingerprint: string;
+  created_at: string;
+  last_used_at: string | null;
+}
+
 /** The whole database, for `Kysely<Database>`. */
 export interface Database {
   users: UsersTable;
@@ -168,6 +214,9 @@ export interface Database {
   sandbox_env: SandboxEnvTable;
   snapshots: SnapshotsTable;
   templates: TemplatesTable;
+  sandbox_tokens: SandboxTokensTable;
+  sandbox_ports: SandboxPortsTable;
+  ssh_keys: SshKeysTable;
 }
 
 export type UserRow = Selectable<UsersTable>;
@@ -189,3 +238,6 @@ export type NewSandboxRow = Insertable<SandboxesTable>;
 export type SandboxUpdate = Updateable<SandboxesTable>;
 export type SnapshotRow = Selectable<SnapshotsTable>;
 export type TemplateRow = Selectable<TemplatesTable>;
+export type SandboxTokenRow = Selectable<SandboxTokensTable>;
+export type SandboxPortRow = Selectable<SandboxPortsTable>;
+export type SshKeyRow = Selectable<SshKeysTable>;

@@ -5,8 +5,11 @@ import { registerSandboxEventsRoutes } from './events.js';
 import { registerSandboxExecRoutes } from './exec.js';
 import { registerSandboxFilesRoutes } from './files.js';
 import { registerSandboxLifecycleRoutes } from './lifecycle.js';
+import { registerSandboxPortRoutes } from './ports.js';
 import { registerSandboxSnapshotsRoutes } from './snapshots.js';
 import { registerSandboxTerminalRoutes } from './terminal.js';
+import { registerSandboxTokenRoutes } from './tokens.js';
+import { registerSandboxWsRoutes } from './ws.js';
 
 /** `/v1/sandboxes…`: one file per feature. */
 export async function registerSandboxRoutes(app: App): Promise<void> {
@@ -19,4 +22,7 @@ export async function registerSandboxRoutes(app: App): Promise<void> {
   registerSandboxSnapshotsRoutes(app);
   registerSandboxEventsRoutes(app);
   registerSandboxTerminalRoutes(app);
+  registerSandboxWsRoutes(app);
+  registerSandboxPortRoutes(app);
+  registerSandboxTokenRoutes(app);
 }

@@ -1,0 +1,168 @@
+import { createHash } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import { newId, randomBase62 } from '../ids.js';
+import { isoNow } from '../store/db.js';
+import type { Database, SandboxTokenRow } from '../store/schema.js';
+
+/** What a sandbox token opens: an SSH login, a terminal, one HTTP port, or a read-only terminal. */
+export const TOKEN_KINDS = ['ssh', 'shell', 'port', 'observe'] as const;
+export type TokenKind = (typeof TOKEN_KINDS)[number];
+
+/** Every sandbox token starts with this, so a leaked one is recognisable (secret scanners). */
+export const SANDBOX_TOKEN_PREFIX = 'crl_tk_';
+/** Default lifetime of a sandbox token: 1 hour. */
+export const DEFAULT_TOKEN_TTL_SECONDS = 3600;
+/** Longest lifetime of a sandbox token: 24 hours. */
+export const MAX_TOKEN_TTL_SECONDS = 24 * 3600;
+
+/** The shape of a sandbox token; anything else is refused before the store is asked. */
+const TOKEN_SHAPE = /^crl_tk_[0-9A-Za-z]{40}$/;
+
+/** What `mint` needs. */
+export interface MintTokenInput {
+  sandboxId: string;
+  workspaceId: string;
+  kind: TokenKind;
+  /** The port a `port` token opens. */
+  port?: number | null;
+  /** The terminal session an `observe` token is limited to. */
+  sessionId?: string | null;
+  ttlSeconds?: number;
+  /** `usr_…` or `key_…`. */
+  createdBy: string;
+}
+
+/** A freshly minted token: the secret is shown once, only its hash is kept. */
+export interface MintedToken {
+  id: string;
+  token: string;
+  expiresAt: string;
+  row: SandboxTokenRow;
+}
+
+/** What a token must fit to be accepted. */
+export interface TokenCheck {
+  kind: TokenKind | readonly TokenKind[];
+  /** The sandbox it must open (omit when the token itself names the sandbox, as in SSH logins). */
+  sandboxId?: string;
+  /** The port it must open (`port` tokens). */
+  port?: number;
+}
+
+/** SHA-256 hex of a token: what the store keeps and looks up. */
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+/** True when `value` has the shape of a sandbox token (not that it is valid). */
+export function looksLikeSandboxToken(value: unknown): value is string {
+  return typeof value === 'string' && TOKEN_SHAPE.test(value);
+}
+
+/**
+ * Capability tokens scoped to one sandbox and one purpose (tunnel, observe, port-forward):
+ * random 238-bit secrets, stored as SHA-256 hashes, expiring, revocable. A token never opens
+ * another sandbox, another kind of access or another port; a deleted sandbox's tokens open
+ * nothing. Checks are one indexed lookup (the hash is unique).
+ */
+export class SandboxTokens {
+  readonly #db: Kysely<Database>;
+
+  constructor(db: Kysely<Database>) {
+    this.#db = db;
+  }
+
+  /** Mints a token. The caller checks access and records the audit event. */
+  async mint(input: MintTokenInput, nowMs = Date.now()): Promise<MintedToken> {
+    const ttl = Math.min(input.ttlSeconds ?? DEFAULT_TOKEN_TTL_SECONDS, MAX_TOKEN_TTL_SECONDS);
+    const token = `${SANDBOX_TOKEN_PREFIX}${randomBase62(40)}`;
+    const row: SandboxTokenRow = {
+      id: newId('tun'),
+      sandbox_id: input.sandboxId,
+      workspace_id: input.workspaceId,
+      kind: input.kind,
+      port: input.port ?? null,
+      session_id: input.sessionId ?? null,
+      token_hash: hashToken(token),
+      created_by: input.createdBy,
+      created_at: new Date(nowMs).toISOString(),
+      expires_at: new Date(nowMs + ttl * 1000).toISOString(),
+      revoked_at: null,
+      last_used_at: null,
+    };
+    await this.#db.insertInto('sandbox_tokens').values(row).execute();
+    return { id: row.id, token, expiresAt: row.expires_at, row };
+  }
+
+  /**
+   * The token's row when `token` is live (not expired, not revoked, its sandbox not deleted)
+   * and fits `check` (kind, sandbox, port); otherwise null. Marks it used.
+   */
+  async verify(token: unknown, check: TokenCheck, nowMs = Date.now()): Promise<SandboxTokenRow | null> {
+    if (!looksLikeSandboxToken(token)) return null;
+    const row = await this.#db
+      .selectFrom('sandbox_tokens')
+      .innerJoin('sandboxes', 'sandboxes.id', 'sandbox_tokens.sandbox_id')
+      .selectAll('sandbox_tokens')
+      .where('sandbox_tokens.token_hash', '=', hashToken(token))
+      .where('sandboxes.deleted_at', 'is', null)
+      .executeTakeFirst();
+    if (!row || row.revoked_at !== null) return null;
+    if (Date.parse(row.expires_at) <= nowMs) return null;
+    const kinds: readonly string[] = typeof check.kind === 'string' ? [check.kind] : check.kind;
+    if (!kinds.includes(row.kind)) return null;
+    if (check.sandboxId !== undefined && row.sandbox_id !== check.sandboxId) return null;
+    if (check.port !== undefined && row.port !== check.port) return null;
+    await this.#db
+      .updateTable('sandbox_tokens')
+      .set({ last_used_at: isoNow() })
+      .where('id', '=', row.id)
+      .execute();
+    return row;
+  }
+
+  /** One token of a sandbox by id, or null. */
+  async get(sandboxId: string, id: string): Promise<SandboxTokenRow | null> {
+    const row = await this.#db
+      .selectFrom('sandbox_tokens')
+      .selectAll()
+      .where('sandbox_id', '=', sandboxId)
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return row ?? null;
+  }
+
+  /** A sandbox's tokens, newest first (revoked and expired ones included: the list is a record). */
+  async list(sandboxId: string): Promise<SandboxTokenRow[]> {
+    return this.#db
+      .selectFrom('sandbox_tokens')
+      .selectAll()
+      .where('sandbox_id', '=', sandboxId)
+      .orderBy('created_at', 'desc')
+      .orderBy('id', 'desc')
+      .limit(500)
+      .execute();
+  }
+
+  /** Revokes one token; true when it was live until now. */
+  async revoke(sandboxId: string, id: string): Promise<boolean> {
+    const result = await this.#db
+      .updateTable('sandbox_tokens')
+      .set({ revoked_at: isoNow() })
+      .where('sandbox_id', '=', sandboxId)
+      .where('id', '=', id)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
+  }
+
+  /** Revokes every live token of a sandbox (when it is deleted). */
+  async revokeAll(sandboxId: string): Promise<void> {
+    await this.#db
+      .updateTable('sandbox_tokens')
+      .set({ revoked_at: isoNow() })
+      .where('sandbox_id', '=', sandboxId)
+      .where('revoked_at', 'is', null)
+      .execute();
+  }
+}
