@@ -27,6 +27,8 @@ export async function startCorral({ root, env = {}, nodeArgs = [], log = () => {
       CORRAL_PORT: String(port),
       CORRAL_HOST: '127.0.0.1',
       CORRAL_DEFAULT_PLAN: 'team',
+      // The SSH gateway stays off unless a scenario asks for it (several servers, one port 2222).
+      CORRAL_SSH_PORT: '0',
       ...env,
     },
     // stdout carries one log line per request: written to /dev/null, so that neither a pipe
