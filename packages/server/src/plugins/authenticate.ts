@@ -22,8 +22,8 @@ declare module 'fastify' {
     scope?: string;
     /** WebSocket routes: with no Authorization header, `?token=<jwt>` authenticates (browsers cannot set WebSocket headers). */
     queryToken?: boolean;
-    /** A query parameter holding a capability the route verifies itself (`observe`): with it, no caller is needed. */
-    capabilityParam?: string;
+    /** Query parameters holding a capability the route verifies itself (`observe`, `tunnel`): with one, no caller is needed. */
+    capabilityParam?: string | readonly string[];
   }
 }
 
@@ -32,7 +32,11 @@ function isPublicRoute(request: FastifyRequest): boolean {
   // No matched route: the not-found handler answers 404 without needing credentials.
   if (request.routeOptions.url === undefined) return true;
   const { capabilityParam } = request.routeOptions.config;
-  if (capabilityParam !== undefined && typeof queryOf(request)[capabilityParam] === 'string') return true;
+  if (capabilityParam !== undefined) {
+    const query = queryOf(request);
+    const params = typeof capabilityParam === 'string' ? [capabilityParam] : capabilityParam;
+    if (params.some((name) => typeof query[name] === 'string')) return true;
+  }
   return request.routeOptions.config.public === true;
 }
 

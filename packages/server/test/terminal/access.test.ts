@@ -1,6 +1,4 @@
 import { beforeAll, expect, it } from 'vitest';
-import { UrlSigner } from '../../src/services/signed-urls.js';
-import { mintObserveToken } from '../../src/services/terminals/observe-token.js';
 import { describeStores, expectError, type StoreContext } from '../support/app.js';
 import { createSandbox, memberOf, refusal, TermClient, wsBase } from './helpers.js';
 
@@ -80,7 +78,9 @@ describeStores(
 
       const minted = await observe(owner.headers, id, { session_id: dev.sessionId, ttl_seconds: 600 });
       expect(minted.statusCode, minted.body).toBe(201);
-      const answer = minted.json() as { token: string; expires_at: string; url: string };
+      const answer = minted.json() as { id: string; token: string; expires_at: string; url: string };
+      expect(answer.id).toMatch(/^tun_/);
+      expect(answer.token).toMatch(/^crl_tk_/);
       expect(answer.url).toMatch(/^ws:\/\//);
       const link = new URL(answer.url);
       expect(link.pathname).toBe(`/v1/sandboxes/${id}/terminal`);
@@ -123,10 +123,32 @@ describeStores(
       expectError(await refusal(url(id2, `?session=${dev.sessionId}&observe=${token}`)), 'UNAUTHORIZED');
       expectError(await refusal(url(id2, `?observe=${token}`)), 'UNAUTHORIZED');
 
-      // Expired: a genuine signature whose expiry has passed.
-      const signer = UrlSigner.fromSecret(ctx.config.jwtSecret);
-      const old = mintObserveToken(signer, id, dev.sessionId, 60, Date.now() - 3600_000);
+      // The bound session is the default: without ?session= the token still watches only its own.
+      const bound = await TermClient.open(url(id, `?observe=${token}`));
+      expect((await bound.control('session')).id).toBe(dev.sessionId);
+
+      // Expired: a genuine token minted an hour ago for one minute.
+      const old = await ctx.app.sandboxTokens.mint(
+        {
+          sandboxId: id,
+          workspaceId: owner.workspaceId,
+          kind: 'observe',
+          sessionId: dev.sessionId,
+          ttlSeconds: 60,
+          createdBy: owner.userId,
+        },
+        Date.now() - 3600_000,
+      );
       expectError(await refusal(url(id, `?session=${dev.sessionId}&observe=${old.token}`)), 'UNAUTHORIZED');
+      // A shell token is not an observer token (and the other way round).
+      const shell = await ctx.app.sandboxTokens.mint({
+        sandboxId: id,
+        workspaceId: owner.workspaceId,
+        kind: 'shell',
+        createdBy: owner.userId,
+      });
+      expectError(await refusal(url(id, `?observe=${shell.token}`)), 'UNAUTHORIZED');
+      expectError(await refusal(url(id, `?tunnel=${token}`)), 'UNAUTHORIZED');
 
       // A token for all sessions (no session_id) watches any, by default the newest.
       const any = (await observe(owner.headers, id)).json();
@@ -144,7 +166,7 @@ describeStores(
       expectError(await observe(stranger.headers, id), 'SANDBOX_NOT_FOUND');
       expectError(await observe(owner.headers, id, { session_id: 'pty_nosuchsession' }), 'SESSION_NOT_FOUND');
       expectError(await observe(owner.headers, id, { ttl_seconds: 0 }), 'VALIDATION_ERROR');
-      await Promise.all([dev.close(), other.close(), watchNewest.close(), watchFirst.close()]);
+      await Promise.all([dev.close(), other.close(), bound.close(), watchNewest.close(), watchFirst.close()]);
     });
 
     it('guards the sessions routes: viewers list, only developers kill, another workspace is 404', async () => {
@@ -182,14 +204,14 @@ describeStores(
       const doc = (await ctx.app.inject({ method: 'GET', url: '/v1/openapi.json' })).json();
       const terminal = doc.paths['/v1/sandboxes/{id}/terminal'].get;
       expect(terminal.parameters.map((p: { name: string }) => p.name)).toEqual(
-        expect.arrayContaining(['id', 'session', 'cols', 'rows', 'token', 'observe']),
+        expect.arrayContaining(['id', 'session', 'cols', 'rows', 'token', 'observe', 'tunnel']),
       );
       expect(doc.paths['/v1/sandboxes/{id}/terminal/sessions'].get).toBeDefined();
       expect(doc.paths['/v1/sandboxes/{id}/terminal/sessions/{sid}'].delete).toBeDefined();
       expect(doc.paths['/v1/sandboxes/{id}/observe'].post).toBeDefined();
     });
 
-    it('records sandbox.terminal.open and sandbox.observe.create in the audit events', async () => {
+    it('records sandbox.terminal.open and sandbox.token.create in the audit events', async () => {
       const res = await ctx.app.inject({
         method: 'GET',
         url: `/v1/sandboxes/${id}/events?limit=500`,
@@ -198,11 +220,11 @@ describeStores(
       expect(res.statusCode, res.body).toBe(200);
       const actions = (res.json().data as { action: string }[]).map((e) => e.action);
       expect(actions).toContain('sandbox.terminal.open');
-      expect(actions).toContain('sandbox.observe.create');
+      expect(actions).toContain('sandbox.token.create');
       expect(actions).toContain('sandbox.terminal.kill');
     });
 
-    it('ends the shells of a sandbox that stops, and refuses terminals on it with 409', async () => {
+    it('ends the shells of a sandbox that stops (exit frame: killed), and refuses terminals on it with 409', async () => {
       const sandbox = await createSandbox(ctx, owner.headers);
       const term = await TermClient.open(url(sandbox), owner.headers);
       const stopped = await ctx.app.inject({
@@ -211,10 +233,24 @@ describeStores(
         headers: owner.headers,
       });
       expect(stopped.statusCode, stopped.body).toBe(200);
-      await term.control('exit');
+      // Killed with its sandbox: never reported as a clean exit.
+      expect(await term.control('exit')).toMatchObject({ exit_code: 137, signal: 'SIGKILL' });
       await term.closed;
       expectError(await refusal(url(sandbox), owner.headers), 'INVALID_STATE');
       expectError(await observe(owner.headers, sandbox), 'INVALID_STATE');
+    });
+
+    it('reports a shell killed by deleting its sandbox as killed, not exit 0', async () => {
+      const sandbox = await createSandbox(ctx, owner.headers);
+      const term = await TermClient.open(url(sandbox), owner.headers);
+      const deleted = await ctx.app.inject({
+        method: 'DELETE',
+        url: `/v1/sandboxes/${sandbox}`,
+        headers: owner.headers,
+      });
+      expect(deleted.statusCode, deleted.body).toBe(204);
+      expect(await term.control('exit')).toMatchObject({ exit_code: 137, signal: 'SIGKILL' });
+      await term.closed;
     });
   },
   { runtime: true },

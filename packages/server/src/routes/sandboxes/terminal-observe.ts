@@ -1,14 +1,10 @@
 import { Type } from 'typebox';
 import type { App } from '../../app.js';
 import { apiError } from '../../errors.js';
+import { DEFAULT_TOKEN_TTL_SECONDS, MAX_TOKEN_TTL_SECONDS } from '../../services/sandbox-tokens.js';
 import { requireState } from '../../services/sandboxes/states.js';
-import type { UrlSigner } from '../../services/signed-urls.js';
+import { grantSandboxToken, terminalUrl } from '../../services/terminals/grants.js';
 import type { TerminalSessions } from '../../services/terminals/manager.js';
-import {
-  DEFAULT_OBSERVE_TTL_SECONDS,
-  MAX_OBSERVE_TTL_SECONDS,
-  mintObserveToken,
-} from '../../services/terminals/observe-token.js';
 import { SandboxParams, SECURITY } from './schemas.js';
 
 const ObserveBody = Type.Object(
@@ -21,14 +17,15 @@ const ObserveBody = Type.Object(
       }),
     ),
     ttl_seconds: Type.Optional(
-      Type.Integer({ minimum: 1, maximum: MAX_OBSERVE_TTL_SECONDS, default: DEFAULT_OBSERVE_TTL_SECONDS }),
+      Type.Integer({ minimum: 1, maximum: MAX_TOKEN_TTL_SECONDS, default: DEFAULT_TOKEN_TTL_SECONDS }),
     ),
   },
   { additionalProperties: false },
 );
 
 const ObserveToken = Type.Object({
-  token: Type.String({ description: 'Pass as `?observe=` on …/terminal' }),
+  id: Type.String({ description: 'The token id (GET …/tokens; revoke with DELETE …/tokens/{id})' }),
+  token: Type.String({ description: 'Pass as `?observe=` on …/terminal; shown once' }),
   expires_at: Type.String({ format: 'date-time' }),
   url: Type.String({
     description: 'The WebSocket URL to watch the terminal with (no other credential needed)',
@@ -37,10 +34,11 @@ const ObserveToken = Type.Object({
 
 /**
  * `POST /v1/sandboxes/{id}/observe` → a read-only observer token for the sandbox's terminal
- * (one session or any), signed and expiring. Minting lets someone else watch, so it takes a
- * developer; the token's holder sees the output and cannot type or resize.
+ * (one session or any): an `observe` sandbox token, expiring and revocable. Minting lets
+ * someone else watch, so it takes a developer; the token's holder sees the output and cannot
+ * type or resize.
  */
-export function registerTerminalObserveRoute(app: App, signer: UrlSigner, sessions: TerminalSessions): void {
+export function registerTerminalObserveRoute(app: App, sessions: TerminalSessions): void {
   app.post(
     '/v1/sandboxes/:id/observe',
     {
@@ -65,17 +63,16 @@ export function registerTerminalObserveRoute(app: App, signer: UrlSigner, sessio
       if (sessionId !== null && !sessions.get(row.id, sessionId)) {
         throw apiError('SESSION_NOT_FOUND', { id: sessionId });
       }
-      const ttlSeconds = request.body.ttl_seconds ?? DEFAULT_OBSERVE_TTL_SECONDS;
-      const { token, expires } = mintObserveToken(signer, row.id, sessionId, ttlSeconds);
-      const url = new URL(`/v1/sandboxes/${row.id}/terminal`, app.config.publicUrl.replace(/^http/, 'ws'));
-      if (sessionId !== null) url.searchParams.set('session', sessionId);
-      url.searchParams.set('observe', token);
-      const expiresAt = new Date(expires * 1000).toISOString();
-      await app.sandboxes.record(request, row, 'sandbox.observe.create', {
-        session_id: sessionId,
-        expires_at: expiresAt,
+      const minted = await grantSandboxToken(app, request, row, {
+        kind: 'observe',
+        sessionId,
+        ttlSeconds: request.body.ttl_seconds,
       });
-      return reply.code(201).send({ token, expires_at: expiresAt, url: url.toString() });
+      const url = terminalUrl(app.config, row.id, {
+        ...(sessionId !== null ? { session: sessionId } : {}),
+        observe: minted.token,
+      });
+      return reply.code(201).send({ id: minted.id, token: minted.token, expires_at: minted.expiresAt, url });
     },
   );
 }

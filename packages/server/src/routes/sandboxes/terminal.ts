@@ -4,13 +4,13 @@ import type { App } from '../../app.js';
 import { apiError } from '../../errors.js';
 import { requireAuth } from '../../services/access.js';
 import { requireState } from '../../services/sandboxes/states.js';
+import { recordTokenUse } from '../../services/terminals/grants.js';
 import { terminalsOf } from '../../services/terminals/index.js';
 import {
   DETACHED_SESSION_TTL_MS,
   MAX_CLIENTS_PER_SESSION,
   MAX_SESSIONS_PER_SANDBOX,
 } from '../../services/terminals/manager.js';
-import { verifyObserveToken } from '../../services/terminals/observe-token.js';
 import { MAX_TERMINAL_SIZE, MIN_TERMINAL_SIZE } from '../../services/terminals/protocol.js';
 import type { TerminalSession } from '../../services/terminals/session.js';
 import { SandboxParams, SECURITY } from './schemas.js';
@@ -42,6 +42,12 @@ const TerminalQuery = Type.Object(
         description: 'A read-only observer token (POST …/observe) instead of credentials',
       }),
     ),
+    tunnel: Type.Optional(
+      Type.String({
+        maxLength: 256,
+        description: 'A `shell` tunnel token (POST …/tunnel) instead of credentials: a full terminal',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -51,38 +57,77 @@ type TerminalQuery = Static<typeof TerminalQuery>;
 interface Attach {
   session: TerminalSession;
   observer: boolean;
+  /** The sandbox token the connection was opened with (closed when it is revoked). */
+  tokenId?: string;
 }
 const attachments = new WeakMap<FastifyRequest, Attach>();
 
-// Matches no session id, so only a token signed for all sessions verifies against it.
-const ANY_SESSION = '*';
+/** 401 for every refused sandbox token: unknown, expired, revoked, another sandbox or kind. */
+const badToken = (what: string) =>
+  apiError('UNAUTHORIZED', { reason: `invalid, expired or revoked ${what} token` });
 
-const DESCRIPTION = `Upgrades to a WebSocket attached to a login shell (bash as \`user\`, the sandbox's env, TERM=xterm-256color). Binary frames carry terminal bytes both ways; text frames carry JSON control (\`resize\`, \`session\`, \`exit\` …; see docs/terminal-protocol.md). Without \`session\`, a new session starts; sessions outlive the connection and are killed ${DETACHED_SESSION_TTL_MS / 60_000} minutes after their last client leaves. Credentials: the Authorization header, or \`?token=\` (an access JWT), or \`?observe=\` (an observer token: output only). Every refusal (401, 403, 404, 409) is an ordinary HTTP answer in the error shape, before any upgrade. A plain GET without an upgrade is 400.`;
+const DESCRIPTION = `Upgrades to a WebSocket attached to a login shell (bash as \`user\`, the sandbox's env, TERM=xterm-256color). Binary frames carry terminal bytes both ways; text frames carry JSON control (\`resize\`, \`session\`, \`exit\` …; see docs/terminal-protocol.md). Without \`session\`, a new session starts; sessions outlive the connection and are killed ${DETACHED_SESSION_TTL_MS / 60_000} minutes after their last client leaves. Credentials: the Authorization header, or \`?token=\` (an access JWT), or \`?tunnel=\` (a \`shell\` tunnel token: a full terminal), or \`?observe=\` (an observer token: output only). Every refusal (401, 403, 404, 409) is an ordinary HTTP answer in the error shape, before any upgrade. A plain GET without an upgrade is 400.`;
 
 /**
  * `GET /v1/sandboxes/{id}/terminal` (WebSocket), plus the sessions list/kill and observer-token
- * routes. Developers open and attach (scope sandbox:exec); observer tokens only watch.
+ * routes. Developers open and attach (scope sandbox:exec), and so do `shell` tunnel tokens
+ * (`?tunnel=`); observer tokens (`?observe=`) only watch.
  */
 export function registerSandboxTerminalRoutes(app: App): void {
-  const { sessions, signer } = terminalsOf(app);
+  const { sessions, tokenSockets } = terminalsOf(app);
   app.addHook('onClose', async () => sessions.closeAll());
 
   /** The observer's session after its token checked out (the token is checked first: nothing leaks). */
   async function prepareObserver(request: FastifyRequest, id: string, query: TerminalQuery): Promise<Attach> {
-    if (!verifyObserveToken(signer, query.observe!, id, query.session ?? ANY_SESSION)) {
-      throw apiError('UNAUTHORIZED', { reason: 'invalid or expired observer token' });
+    const token = await app.sandboxTokens.verify(query.observe, { kind: 'observe', sandboxId: id });
+    if (!token) throw badToken('observer');
+    // A token bound to one session watches that one only (and by default).
+    if (token.session_id !== null && query.session !== undefined && query.session !== token.session_id) {
+      throw badToken('observer');
     }
+    const sessionId = query.session ?? token.session_id ?? undefined;
     const row = await app.sandboxes.find(id);
     if (!row) throw apiError('SANDBOX_NOT_FOUND', { id });
     requireState(row.status, 'exec');
-    const session = query.session ? sessions.get(id, query.session) : (sessions.list(id).at(-1) ?? null);
-    if (!session) throw apiError('SESSION_NOT_FOUND', { id: query.session ?? null });
-    await app.sandboxes.record('system', row, 'sandbox.terminal.open', {
+    const session = sessionId ? sessions.get(id, sessionId) : (sessions.list(id).at(-1) ?? null);
+    if (!session) throw apiError('SESSION_NOT_FOUND', { id: sessionId ?? null });
+    await recordTokenUse(app, request, token, 'sandbox.terminal.open', {
       session_id: session.id,
       observer: true,
-      ip: request.ip,
     });
-    return { session, observer: true };
+    return { session, observer: true, tokenId: token.id };
+  }
+
+  /** A `shell` token's terminal: what a developer gets, traced to the token and its creator. */
+  async function prepareTunnel(request: FastifyRequest, id: string, query: TerminalQuery): Promise<Attach> {
+    const token = await app.sandboxTokens.verify(query.tunnel, { kind: 'shell', sandboxId: id });
+    if (!token) throw badToken('shell');
+    const row = await app.sandboxes.find(id);
+    if (!row) throw apiError('SANDBOX_NOT_FOUND', { id });
+    requireState(row.status, 'exec');
+    app.sandboxes.touch(id);
+    const session = await openOrReattach(id, query);
+    await recordTokenUse(app, request, token, 'sandbox.terminal.open', {
+      session_id: session.id,
+      reattach: query.session !== undefined,
+    });
+    return { session, observer: false, tokenId: token.id };
+  }
+
+  /** The session named by `?session=` (resized when asked), or a new one. */
+  async function openOrReattach(id: string, query: TerminalQuery): Promise<TerminalSession> {
+    if (query.session !== undefined) {
+      const session = sessions.get(id, query.session);
+      if (!session) throw apiError('SESSION_NOT_FOUND', { id: query.session });
+      if (query.cols !== undefined || query.rows !== undefined) {
+        session.resize(query.cols ?? session.cols, query.rows ?? session.rows);
+      }
+      return session;
+    }
+    const session = await sessions.open(id, { cols: query.cols ?? 80, rows: query.rows ?? 24 });
+    if (!session)
+      throw apiError('CONFLICT', { reason: 'too many terminal sessions', max: MAX_SESSIONS_PER_SANDBOX });
+    return session;
   }
 
   async function prepareCaller(request: FastifyRequest, id: string, query: TerminalQuery): Promise<Attach> {
@@ -94,18 +139,7 @@ export function registerSandboxTerminalRoutes(app: App): void {
     }
     const row = await app.sandboxes.load(request, id, 'developer');
     requireState(row.status, 'exec');
-    let session: TerminalSession | null;
-    if (query.session !== undefined) {
-      session = sessions.get(id, query.session);
-      if (!session) throw apiError('SESSION_NOT_FOUND', { id: query.session });
-      if (query.cols !== undefined || query.rows !== undefined) {
-        session.resize(query.cols ?? session.cols, query.rows ?? session.rows);
-      }
-    } else {
-      session = await sessions.open(id, { cols: query.cols ?? 80, rows: query.rows ?? 24 });
-      if (!session)
-        throw apiError('CONFLICT', { reason: 'too many terminal sessions', max: MAX_SESSIONS_PER_SANDBOX });
-    }
+    const session = await openOrReattach(id, query);
     await app.sandboxes.record(request, row, 'sandbox.terminal.open', {
       session_id: session.id,
       reattach: query.session !== undefined,
@@ -116,7 +150,7 @@ export function registerSandboxTerminalRoutes(app: App): void {
   app.route({
     method: 'GET',
     url: '/v1/sandboxes/:id/terminal',
-    config: { scope: 'sandbox:exec', queryToken: true, capabilityParam: 'observe' },
+    config: { scope: 'sandbox:exec', queryToken: true, capabilityParam: ['observe', 'tunnel'] },
     schema: {
       tags: ['sandboxes'],
       summary: 'A terminal (WebSocket PTY) in a running sandbox',
@@ -130,10 +164,15 @@ export function registerSandboxTerminalRoutes(app: App): void {
       if (!request.ws) throw apiError('BAD_REQUEST', { reason: 'this route needs a WebSocket upgrade' });
       const { id } = request.params as { id: string };
       const query = request.query as TerminalQuery;
+      if (query.observe !== undefined && query.tunnel !== undefined) {
+        throw apiError('BAD_REQUEST', { reason: 'pass either observe or tunnel, not both' });
+      }
       const attach =
         query.observe !== undefined
           ? await prepareObserver(request, id, query)
-          : await prepareCaller(request, id, query);
+          : query.tunnel !== undefined
+            ? await prepareTunnel(request, id, query)
+            : await prepareCaller(request, id, query);
       if (attach.session.clientCount >= MAX_CLIENTS_PER_SESSION) {
         throw apiError('CONFLICT', {
           reason: 'too many clients on this session',
@@ -151,12 +190,13 @@ export function registerSandboxTerminalRoutes(app: App): void {
         socket.close(1011, 'not prepared');
         return;
       }
+      if (attach.tokenId !== undefined) tokenSockets.add(attach.tokenId, socket);
       attach.session.attach(socket, attach.observer);
     },
   });
 
   registerTerminalSessionRoutes(app, sessions);
-  registerTerminalObserveRoute(app, signer, sessions);
+  registerTerminalObserveRoute(app, sessions);
 }
 
 /** True when the request's Origin (if any) is this server's own host. */

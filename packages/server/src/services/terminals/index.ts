@@ -1,20 +1,20 @@
 import type { FastifyInstance } from 'fastify';
 import type { SandboxService } from '../sandboxes/service.js';
-import { UrlSigner } from '../signed-urls.js';
 import { TerminalSessions } from './manager.js';
+import { TokenSockets } from './token-sockets.js';
 
-/** The terminal sessions and the observer-token signer of one app. */
+/** The terminal sessions of one app, and the connections opened with sandbox tokens. */
 export interface Terminals {
   sessions: TerminalSessions;
-  signer: UrlSigner;
+  tokenSockets: TokenSockets;
 }
 
 // Keyed by the app's sandbox service, which every encapsulated context shares.
 const terminals = new WeakMap<SandboxService, Terminals>();
 
 /**
- * The app's terminal sessions (made on first use, killed when the app closes) and the signer
- * of observer tokens (the signed-URL signer, keyed from the JWT secret).
+ * The app's terminal sessions (made on first use, killed when the app closes) and the
+ * terminal connections opened with sandbox tokens (closed when their token is revoked).
  */
 export function terminalsOf(app: FastifyInstance): Terminals {
   let found = terminals.get(app.sandboxes);
@@ -24,9 +24,11 @@ export function terminalsOf(app: FastifyInstance): Terminals {
       runtime: () => sandboxes.runtime,
       envFor: (id) => sandboxes.envFor(id),
       touch: (id) => sandboxes.touch(id),
+      stillRunning: (id) =>
+        sandboxes.locks.run(id, async () => (await sandboxes.find(id))?.status === 'running'),
       log: app.log,
     });
-    found = { sessions, signer: UrlSigner.fromSecret(app.config.jwtSecret) };
+    found = { sessions, tokenSockets: new TokenSockets() };
     terminals.set(sandboxes, found);
   }
   return found;
