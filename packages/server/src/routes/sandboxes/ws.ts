@@ -1,6 +1,98 @@
+import type { FastifyRequest } from 'fastify';
+import { Type } from 'typebox';
 import type { App } from '../../app.js';
+import { apiError } from '../../errors.js';
+import { requireAuth } from '../../services/access.js';
+import { MAX_CHANNELS, MAX_FRAME_BYTES, MUX_PROTOCOL } from '../../services/mux/frames.js';
+import { muxOf } from '../../services/mux/index.js';
+import { requireState } from '../../services/sandboxes/states.js';
+import { SandboxParams, SECURITY } from './schemas.js';
 
-/** `GET /v1/sandboxes/{id}/ws`: the multiplexed WebSocket (docs/ws-protocol.md). Being built. */
+const WsQuery = Type.Object(
+  {
+    token: Type.Optional(
+      Type.String({ maxLength: 8192, description: 'An access JWT (POST /v1/auth/token), for browsers' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+const DESCRIPTION = `Upgrades to a binary WebSocket (subprotocol \`${MUX_PROTOCOL}\`, which the client must offer in Sec-WebSocket-Protocol) carrying many channels at once: commands (stdin, stdout, stderr, exit), terminals (input, output, resize, exit) and TCP streams to ports inside the sandbox, each with its own credit-based flow control. Frames are \`u8 type | u32 channel | payload\`, at most ${MAX_FRAME_BYTES} bytes; up to ${MAX_CHANNELS} channels per connection; see docs/ws-protocol.md. Closing the connection kills everything it started. Credentials: the Authorization header, or \`?token=\` (an access JWT). Every refusal (401, 403, 404, 409, and 400 without an upgrade or without the subprotocol) is an ordinary HTTP answer in the error shape, before any upgrade.`;
+
+/** Sandboxes that passed the checks before the upgrade, by request. */
+const prepared = new WeakMap<FastifyRequest, string>();
+
+/** `GET /v1/sandboxes/{id}/ws`: the multiplexed WebSocket (docs/ws-protocol.md). Developers only, scope sandbox:exec. */
 export function registerSandboxWsRoutes(app: App): void {
-  void app;
+  const connections = muxOf(app);
+  app.addHook('onClose', async () => connections.closeAll());
+
+  app.route({
+    method: 'GET',
+    url: '/v1/sandboxes/:id/ws',
+    config: { scope: 'sandbox:exec', queryToken: true },
+    schema: {
+      tags: ['sandboxes'],
+      summary: 'The multiplexed WebSocket (exec, PTY and TCP channels) of a running sandbox',
+      description: DESCRIPTION,
+      security: SECURITY,
+      params: SandboxParams,
+      querystring: WsQuery,
+      response: { 101: Type.Null({ description: 'Switching protocols: the WebSocket is open' }) },
+    },
+    preHandler: async (request) => {
+      if (!request.ws) throw apiError('BAD_REQUEST', { reason: 'this route needs a WebSocket upgrade' });
+      const { id } = request.params as { id: string };
+      const auth = requireAuth(request);
+      // A browser sends the session cookie on a cross-site WebSocket too (CSWSH): the page
+      // opening it must be on this origin.
+      if (auth.kind === 'session' && !sameOrigin(request)) {
+        throw apiError('FORBIDDEN', { reason: 'cross-origin WebSocket with a session cookie' });
+      }
+      const row = await app.sandboxes.load(request, id, 'developer');
+      requireState(row.status, 'exec');
+      if (!offeredProtocols(request).includes(MUX_PROTOCOL)) {
+        throw apiError('BAD_REQUEST', {
+          reason: `offer the WebSocket subprotocol ${MUX_PROTOCOL}`,
+          supported: [MUX_PROTOCOL],
+        });
+      }
+      // The WebSocket server picks the first protocol offered: leave it only ours.
+      request.raw.headers['sec-websocket-protocol'] = MUX_PROTOCOL;
+      await app.sandboxes.record(request, row, 'sandbox.ws.open', { protocol: MUX_PROTOCOL });
+      prepared.set(request, row.id);
+    },
+    handler: async () => {
+      throw apiError('BAD_REQUEST', { reason: 'this route needs a WebSocket upgrade' });
+    },
+    wsHandler: (socket, request) => {
+      const sandboxId = prepared.get(request);
+      if (!sandboxId || socket.protocol !== MUX_PROTOCOL) {
+        socket.close(1011, 'not prepared');
+        return;
+      }
+      connections.accept(socket, sandboxId);
+    },
+  });
+}
+
+/** The subprotocols the client offered (Sec-WebSocket-Protocol), in order. */
+function offeredProtocols(request: FastifyRequest): string[] {
+  const header = request.headers['sec-websocket-protocol'];
+  const text = Array.isArray(header) ? header.join(',') : (header ?? '');
+  return text
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
+}
+
+/** True when the request's Origin (if any) is this server's own host. */
+function sameOrigin(request: FastifyRequest): boolean {
+  const origin = request.headers.origin;
+  if (origin === undefined) return true;
+  try {
+    return new URL(origin).host === request.host;
+  } catch {
+    return false;
+  }
 }
