@@ -9,6 +9,7 @@ import { createLogger } from './logger.js';
 import { claimNetwork } from './network-claim.js';
 import { openSandboxEngine } from './sandbox-runtime.js';
 import { reconcileSandboxes } from './services/sandboxes/reconcile.js';
+import { type SshGateway, startSshGateway } from './services/ssh/gateway.js';
 import { openStore, type Store } from './store/db.js';
 
 /** A started server: its address, and `stop()` for a graceful shutdown. */
@@ -45,12 +46,15 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env): Promise
   }
   const engine = openSandboxEngine(config);
   const app = await buildApp({ config, store, logger, runtime: engine.runtime, templates: engine.templates });
+  let ssh: SshGateway | null = null;
   try {
     // Store and runtime agree before the first request: no orphans, no ghosts, nothing stuck.
     const report = await reconcileSandboxes(app.sandboxes);
     logger.info({ ...report }, 'sandboxes reconciled');
     await app.listen({ port: config.port, host: config.host });
+    if (config.sshPort > 0) ssh = await listenSsh(app, config);
   } catch (err) {
+    await ssh?.close();
     await app.close();
     await engine.runtime.close();
     releaseNetwork();
@@ -71,6 +75,7 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env): Promise
   const stop = () => {
     stopping ??= (async () => {
       await periodic.stop();
+      await ssh?.close();
       await app.close();
       // Sandboxes keep running; the runtime only lets go of its handles.
       await engine.runtime.close();
@@ -82,6 +87,20 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env): Promise
     return stopping;
   };
   return { config, app, store, url: config.publicUrl, stop };
+}
+
+/** Starts the SSH gateway on CORRAL_SSH_PORT; a port it cannot bind is a start-up error. */
+async function listenSsh(app: FastifyInstance, config: Config): Promise<SshGateway> {
+  try {
+    const gateway = await startSshGateway(app, { port: config.sshPort, host: config.host });
+    app.log.info({ host: config.host, port: gateway.port }, 'ssh gateway listening');
+    return gateway;
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw new Error(
+      `the SSH gateway cannot listen on ${config.host}:${config.sshPort} (${reason}): set CORRAL_SSH_PORT to a free port, or 0 to turn it off`,
+    );
+  }
 }
 
 /** How often a running server re-checks store against runtime (sandboxes that crashed, OOMs …). */
