@@ -54,7 +54,9 @@ export function terminalUrl(config: Config, sandboxId: string, params: Record<st
 
 /** `ssh -p <sshPort> <token>@<host of publicUrl>`: the SSH gateway takes the token as the user name. */
 export function sshCommand(config: Config, token: string): string {
-  return `ssh -p ${config.sshPort} ${token}@${new URL(config.publicUrl).hostname}`;
+  // An IPv6 host is bracketed in a URL, bare on the ssh command line.
+  const host = new URL(config.publicUrl).hostname.replace(/^\[(.*)\]$/, '$1');
+  return `ssh -p ${config.sshPort} ${token}@${host}`;
 }
 
 /** The preview URL of `port` carrying a `port` token, exchanged there for a cookie. */
