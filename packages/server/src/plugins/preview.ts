@@ -1,10 +1,46 @@
 import type { App } from '../app.js';
+import { PreviewProxy } from '../services/preview/handler.js';
 
 /**
- * The preview proxy: requests whose Host is `{port}-{sandbox_id}.{preview_domain}` (and the
- * `oc-`/`claw-` aliases) are answered by the sandbox's port, through `app.frontDoor`.
- * (Issue 5, item 3 — being built.)
+ * The preview proxy: requests whose Host is `{port}-{sandbox_id}.{preview_domain}` (the
+ * `oc-{id}` alias → 4096, `claw-{id}` → 18789; host lowercased, `:port` ignored) are answered by
+ * that port inside the sandbox, through `app.frontDoor` — HTTP and WebSocket, streamed both ways.
+ * Any other Host goes to the API unchanged.
+ *
+ * Access (first match wins; an explicit credential that is bad is refused, never skipped):
+ * - the port is public (`PUT /v1/sandboxes/{id}/ports/{port}/public`): anyone;
+ * - `?corral_token=crl_tk_…` (a `port` token for this sandbox and port, e.g. from
+ *   `POST …/port-forward`): on GET/HEAD answers **302** to the same URL without the parameter
+ *   and sets the cookie; on other methods and WebSocket upgrades it is accepted as is (and
+ *   removed before forwarding). A bad/expired/revoked/other-port/other-sandbox token: **401**;
+ * - header `X-Corral-Token: crl_tk_…` (same token, no cookie): bad → **401**;
+ * - `Authorization: Bearer <API key or Corral JWT>` of a caller with role ≥ developer in the
+ *   sandbox's workspace and scope `sandbox:exec`. Unknown/revoked `crl_sk_` key → **401**;
+ *   another workspace's key → **404 SANDBOX_NOT_FOUND**; viewer → **403 FORBIDDEN**
+ *   `{required_role: developer}`; missing scope → **403** `{required_scope: sandbox:exec}`.
+ *   A Bearer JWT Corral did not sign is the app's own and is forwarded untouched;
+ * - cookie **`corral_preview`** (host-only, `Path=/`, HttpOnly, SameSite=Lax, Secure when the
+ *   public URL is https): value `{credential}.{expires}.{HMAC}`, HMAC (UrlSigner from the JWT
+ *   secret) binding sandbox, port, credential and expiry; the credential is the token id
+ *   (its row is re-checked at most every 2 s, so revoking the token ends its cookies) or a
+ *   fingerprint of the port's password hash (changing/removing the password ends them);
+ * - a protected port's password: `Authorization: Basic` (any user name), or the HTML form
+ *   (browsers get **401** with a password page) posting `password` and `next` as
+ *   `application/x-www-form-urlencoded` to the reserved path **`/__corral/auth`** → **303**
+ *   to `next` with the cookie (12 h). Wrong password → **401** (`reason: wrong_password`);
+ *   after 5 wrong passwords per (sandbox, port, client IP) within a minute → **429
+ *   RATE_LIMITED** with `Retry-After` until the minute ends.
+ * Otherwise **401 UNAUTHORIZED** in the error shape (`WWW-Authenticate: Basic` on protected
+ * ports), or for browsers (`Accept: text/html`) an HTML page saying how to get access.
+ *
+ * Other answers: unknown/deleted sandbox → **404 SANDBOX_NOT_FOUND** (even without
+ * credentials); sandbox not running → **502 SANDBOX_UNAVAILABLE** `{status, reason:
+ * "not_running"}` (after the access check); nothing listening → **502 SANDBOX_UNAVAILABLE**
+ * `{reason: "not_listening"}`. Forwarded requests lose Corral's credentials (the
+ * `corral_preview` cookie, `X-Corral-Token`, `corral_token`, a Corral `Authorization`) and get
+ * `X-Forwarded-For/-Proto/-Host`; the Host header is kept. Proxied traffic is activity for the
+ * idle timeout; metric `corral_preview_requests_total{kind, status}`; one log line per request.
  */
 export function registerPreviewProxy(app: App): void {
-  void app;
+  app.frontDoor.use(new PreviewProxy(app));
 }

@@ -1,0 +1,216 @@
+import type { IncomingMessage } from 'node:http';
+import type { Config } from '../../config.js';
+import { type ApiError, apiError } from '../../errors.js';
+import type { Store } from '../../store/db.js';
+import type { SandboxRow } from '../../store/schema.js';
+import { type Auth, roleAtLeast, scopeAllows } from '../access.js';
+import { authenticateApiKey, authenticateJwt } from '../credentials.js';
+import { verifyPassword } from '../passwords.js';
+import type { SandboxTokens } from '../sandbox-tokens.js';
+import type { UrlSigner } from '../signed-urls.js';
+import { looksLikeJwt } from '../tokens.js';
+import { decodePreviewCookie, passwordCredential, previewCookieOf } from './cookie.js';
+import type { PortSettings } from './settings.js';
+import type { PasswordThrottle } from './throttle.js';
+
+/** The query parameter carrying a port token (exchanged for the cookie). */
+export const TOKEN_PARAM = 'corral_token';
+/** The header carrying a port token (API clients; no cookie is set). */
+export const TOKEN_HEADER = 'x-corral-token';
+/** Scope a key/JWT needs to open a private preview. */
+export const PREVIEW_SCOPE = 'sandbox:exec';
+/** How long a cookie's token row check is trusted before it is read again. */
+const TOKEN_CACHE_MS = 2_000;
+
+/** How the request got in (for the log line and metrics). */
+export type AccessVia = 'public' | 'bearer' | 'token' | 'cookie' | 'password';
+
+/** Let through; `stripAuthorization` when the Authorization header was Corral's. */
+export interface Allowed {
+  kind: 'allow';
+  via: AccessVia;
+  stripAuthorization: boolean;
+  /** A port token from `?corral_token=` (the caller sets the cookie and redirects for GET/HEAD). */
+  token?: { id: string; expiresAt: string };
+}
+
+/** Refused: the error, and whether to show the password page (protected port) to browsers. */
+export interface Denied {
+  kind: 'deny';
+  error: ApiError;
+  passwordPage: boolean;
+  headers?: Record<string, string>;
+}
+
+export type AccessDecision = Allowed | Denied;
+
+/** What the access check needs, shared by every preview request. */
+export interface AccessDeps {
+  config: Config;
+  store: Store;
+  tokens: SandboxTokens;
+  signer: UrlSigner;
+  throttle: PasswordThrottle;
+  jwtSecret: Uint8Array;
+}
+
+/** One request's view for the check. */
+export interface AccessRequest {
+  req: IncomingMessage;
+  url: URL;
+  row: SandboxRow;
+  port: number;
+  settings: PortSettings;
+  clientIp: string;
+}
+
+function deny(code: Parameters<typeof apiError>[0], details = {}, passwordPage = false): Denied {
+  return { kind: 'deny', error: apiError(code, details), passwordPage };
+}
+
+/** The Bearer/Basic credential in an Authorization header. */
+function authorizationOf(req: IncomingMessage): { scheme: 'bearer' | 'basic'; value: string } | null {
+  const match = /^(Bearer|Basic)[ \t]+(\S+)[ \t]*$/i.exec(req.headers.authorization ?? '');
+  return match ? { scheme: match[1]!.toLowerCase() as 'bearer' | 'basic', value: match[2]! } : null;
+}
+
+/** The password of a `Basic` credential (any user name), or null. */
+function basicPassword(value: string): string | null {
+  const decoded = Buffer.from(value, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return colon < 0 ? null : decoded.slice(colon + 1);
+}
+
+/**
+ * Decides whether a preview request may reach the port (see plugins/preview.ts for the rules).
+ * Explicit credentials are judged first and refused when bad (401); a public port lets anyone
+ * through; then the cookie; then the port's password (throttled).
+ */
+export class PreviewAccess {
+  readonly #deps: AccessDeps;
+  readonly #tokenRows = new Map<string, { live: boolean; until: number }>();
+
+  constructor(deps: AccessDeps) {
+    this.#deps = deps;
+  }
+
+  /** The decision for one request. */
+  async check(input: AccessRequest): Promise<AccessDecision> {
+    const { req, url, row, port, settings } = input;
+    const tokens = this.#deps.tokens;
+    const check = { kind: 'port' as const, sandboxId: row.id, port };
+
+    const bearer = await this.#bearer(req);
+    const stripAuthorization =
+      bearer !== null || (settings.passwordHash !== null && authorizationOf(req)?.scheme === 'basic');
+    if (settings.public) return { kind: 'allow', via: 'public', stripAuthorization };
+
+    const param = url.searchParams.get(TOKEN_PARAM);
+    if (param !== null) {
+      const token = await tokens.verify(param, check);
+      if (!token) return deny('UNAUTHORIZED', { reason: 'invalid_token' });
+      return {
+        kind: 'allow',
+        via: 'token',
+        stripAuthorization,
+        token: { id: token.id, expiresAt: token.expires_at },
+      };
+    }
+    const header = req.headers[TOKEN_HEADER];
+    if (typeof header === 'string') {
+      if (!(await tokens.verify(header, check))) return deny('UNAUTHORIZED', { reason: 'invalid_token' });
+      return { kind: 'allow', via: 'token', stripAuthorization };
+    }
+    if (bearer === 'invalid') return deny('UNAUTHORIZED');
+    if (bearer !== null) {
+      if (bearer.workspaceId !== row.workspace_id) return deny('SANDBOX_NOT_FOUND', { id: row.id });
+      if (!scopeAllows(bearer.scopes, PREVIEW_SCOPE))
+        return deny('FORBIDDEN', { required_scope: PREVIEW_SCOPE });
+      const role = bearer.resolved?.workspace.role ?? '';
+      if (!roleAtLeast(role, 'developer')) return deny('FORBIDDEN', { required_role: 'developer' });
+      return { kind: 'allow', via: 'bearer', stripAuthorization };
+    }
+    if (await this.#cookieValid(req, row.id, port, settings)) {
+      return { kind: 'allow', via: 'cookie', stripAuthorization };
+    }
+    if (settings.passwordHash !== null) {
+      const basic = authorizationOf(req);
+      const password = basic?.scheme === 'basic' ? basicPassword(basic.value) : null;
+      if (password !== null) {
+        const verdict = await this.checkPassword(input, password);
+        if (verdict !== null) return verdict;
+        return { kind: 'allow', via: 'password', stripAuthorization };
+      }
+      return { ...deny('UNAUTHORIZED', { reason: 'password_required' }, true), headers: BASIC_CHALLENGE };
+    }
+    return deny('UNAUTHORIZED');
+  }
+
+  /**
+   * Checks a password for the port (throttled per sandbox, port and client IP): null when
+   * right, else the refusal (401 wrong, 429 RATE_LIMITED with Retry-After while blocked).
+   */
+  async checkPassword(input: AccessRequest, password: string): Promise<Denied | null> {
+    const { throttle } = this.#deps;
+    const key = `${input.row.id}:${input.port}:${input.clientIp}`;
+    const wait = throttle.retryAfter(key);
+    if (wait > 0) {
+      return {
+        ...deny('RATE_LIMITED', { retry_after_seconds: wait }, true),
+        headers: { 'retry-after': String(wait) },
+      };
+    }
+    const hash = input.settings.passwordHash;
+    if (hash !== null && password.length <= 1024 && (await verifyPassword(hash, password))) {
+      throttle.succeed(key);
+      return null;
+    }
+    throttle.fail(key);
+    return { ...deny('UNAUTHORIZED', { reason: 'wrong_password' }, true), headers: BASIC_CHALLENGE };
+  }
+
+  /** The Corral caller of a `Bearer` header: an Auth, 'invalid' for a bad Corral key, null when not Corral's. */
+  async #bearer(req: IncomingMessage): Promise<Auth | 'invalid' | null> {
+    const credential = authorizationOf(req);
+    if (credential?.scheme !== 'bearer') return null;
+    const { store, jwtSecret } = this.#deps;
+    if (credential.value.startsWith('crl_sk_')) {
+      return (await authenticateApiKey(store, credential.value)) ?? 'invalid';
+    }
+    // A JWT Corral did not sign belongs to the app inside: it is forwarded untouched.
+    if (looksLikeJwt(credential.value)) return authenticateJwt(store, jwtSecret, credential.value);
+    return null;
+  }
+
+  async #cookieValid(
+    req: IncomingMessage,
+    sandboxId: string,
+    port: number,
+    settings: PortSettings,
+  ): Promise<boolean> {
+    const value = previewCookieOf(req.headers.cookie);
+    if (value === null) return false;
+    const grant = decodePreviewCookie(this.#deps.signer, value, sandboxId, port);
+    if (!grant) return false;
+    if (grant.credential.startsWith('pw-')) {
+      return settings.passwordHash !== null && passwordCredential(settings.passwordHash) === grant.credential;
+    }
+    return this.#tokenLive(sandboxId, grant.credential);
+  }
+
+  /** True when token `id` is neither revoked nor expired (read at most every TOKEN_CACHE_MS). */
+  async #tokenLive(sandboxId: string, id: string): Promise<boolean> {
+    const now = Date.now();
+    const cached = this.#tokenRows.get(id);
+    if (cached && cached.until > now) return cached.live;
+    const row = await this.#deps.tokens.get(sandboxId, id);
+    const live =
+      row !== null && row.kind === 'port' && row.revoked_at === null && Date.parse(row.expires_at) > now;
+    if (this.#tokenRows.size > 10_000) this.#tokenRows.clear();
+    this.#tokenRows.set(id, { live, until: now + TOKEN_CACHE_MS });
+    return live;
+  }
+}
+
+/** Asks API clients for Basic credentials on a protected port (browsers get the page instead). */
+const BASIC_CHALLENGE = { 'www-authenticate': 'Basic realm="corral preview", charset="UTF-8"' };

@@ -1,0 +1,303 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { Counter } from 'prom-client';
+import type { App } from '../../app.js';
+import { type ApiError, apiError, toApiError } from '../../errors.js';
+import type { FrontDoorHandler } from '../../front-door.js';
+import { requestIdFor } from '../../plugins/request-id.js';
+import type { SandboxRow } from '../../store/schema.js';
+import { UrlSigner } from '../signed-urls.js';
+import {
+  type AccessDecision,
+  type AccessRequest,
+  type Denied,
+  PreviewAccess,
+  TOKEN_HEADER,
+  TOKEN_PARAM,
+} from './access.js';
+import {
+  encodePreviewCookie,
+  PASSWORD_COOKIE_TTL_SECONDS,
+  passwordCredential,
+  previewSetCookie,
+  withoutPreviewCookie,
+} from './cookie.js';
+import { readPasswordForm } from './form.js';
+import { type PreviewTarget, parsePreviewHost } from './host.js';
+import { AUTH_PATH, passwordPage, privatePage, safeNext, wantsHtml } from './page.js';
+import { forwardableHeaders, forwardHttp, forwardUpgrade } from './proxy.js';
+import { refuseUpgrade, sendError, sendHtml, sendRedirect } from './respond.js';
+import { portSettings } from './settings.js';
+import { PasswordThrottle } from './throttle.js';
+
+/** One claimed request, resolved: its sandbox, port settings and parsed URL. */
+interface Claimed extends AccessRequest {
+  requestId: string;
+}
+
+/**
+ * The preview proxy as a front-door handler: claims requests and upgrades whose Host is a
+ * preview host, checks access, and streams them to the port inside the sandbox.
+ */
+export class PreviewProxy implements FrontDoorHandler {
+  readonly #app: App;
+  readonly #access: PreviewAccess;
+  readonly #signer: UrlSigner;
+  readonly #secure: boolean;
+  readonly #requests: Counter<'kind' | 'status'>;
+
+  constructor(app: App) {
+    this.#app = app;
+    this.#signer = UrlSigner.fromSecret(app.config.jwtSecret);
+    this.#secure = app.config.publicUrl.startsWith('https:');
+    this.#access = new PreviewAccess({
+      config: app.config,
+      store: app.store,
+      tokens: app.sandboxTokens,
+      signer: this.#signer,
+      throttle: new PasswordThrottle(),
+      jwtSecret: new TextEncoder().encode(app.config.jwtSecret),
+    });
+    this.#requests = new Counter({
+      name: 'corral_preview_requests_total',
+      help: 'Requests to preview hosts, by kind (http, ws) and answer status.',
+      labelNames: ['kind', 'status'],
+      registers: [app.metrics.registry],
+    });
+  }
+
+  request(req: IncomingMessage, res: ServerResponse): boolean {
+    const target = parsePreviewHost(req.headers.host, this.#app.config.previewDomain);
+    if (!target) return false;
+    const requestId = requestIdFor(req);
+    this.#handleRequest(req, res, target, requestId).catch((err: unknown) => {
+      const error = toApiError(err);
+      if (error.status >= 500) this.#app.log.error({ err, request_id: requestId }, 'preview request failed');
+      this.#count('http', error.status);
+      sendError(res, error, requestId);
+    });
+    return true;
+  }
+
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
+    const target = parsePreviewHost(req.headers.host, this.#app.config.previewDomain);
+    if (!target) return false;
+    const requestId = requestIdFor(req);
+    socket.on('error', () => socket.destroy());
+    this.#handleUpgrade(req, socket, head, target, requestId).catch((err: unknown) => {
+      const error = toApiError(err);
+      if (error.status >= 500) this.#app.log.error({ err, request_id: requestId }, 'preview upgrade failed');
+      this.#count('ws', error.status);
+      refuseUpgrade(socket, error, requestId);
+    });
+    return true;
+  }
+
+  async #claim(req: IncomingMessage, target: PreviewTarget, requestId: string): Promise<Claimed> {
+    const row = await this.#app.sandboxes.find(target.sandboxId);
+    if (!row) throw apiError('SANDBOX_NOT_FOUND', { id: target.sandboxId });
+    const url = new URL(req.url ?? '/', 'http://preview.invalid');
+    const settings = await portSettings(this.#app.store.db, row.id, target.port);
+    return { req, url, row, port: target.port, settings, clientIp: this.#clientIp(req), requestId };
+  }
+
+  async #handleRequest(req: IncomingMessage, res: ServerResponse, target: PreviewTarget, requestId: string) {
+    const started = performance.now();
+    const claimed = await this.#claim(req, target, requestId);
+    if (claimed.url.pathname === AUTH_PATH) return this.#passwordForm(claimed, res);
+    const decision = await this.#access.check(claimed);
+    if (decision.kind === 'deny') return this.#deny(claimed, res, decision);
+    if (decision.token && (req.method === 'GET' || req.method === 'HEAD')) {
+      // Exchange the link's token for a cookie, and drop it from the address bar.
+      const expires = Math.floor(Date.parse(decision.token.expiresAt) / 1000);
+      const value = encodePreviewCookie(this.#signer, {
+        sandboxId: claimed.row.id,
+        port: claimed.port,
+        credential: decision.token.id,
+        expires,
+      });
+      req.resume();
+      this.#count('http', 302);
+      return sendRedirect(res, 302, pathWithoutToken(claimed.url), requestId, {
+        'set-cookie': previewSetCookie(value, expires, this.#secure),
+      });
+    }
+    const upstream = await this.#connect(claimed.row, claimed.port);
+    this.#app.sandboxes.touch(claimed.row.id);
+    const status = await forwardHttp(
+      req,
+      res,
+      upstream,
+      pathWithoutToken(claimed.url),
+      this.#headers(claimed, decision),
+    );
+    this.#count('http', status);
+    this.#app.log.info(
+      {
+        request_id: requestId,
+        sandbox_id: claimed.row.id,
+        port: claimed.port,
+        method: req.method,
+        path: claimed.url.pathname,
+        status,
+        via: decision.via,
+        duration_ms: Math.round((performance.now() - started) * 100) / 100,
+      },
+      'preview request',
+    );
+  }
+
+  async #handleUpgrade(
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    target: PreviewTarget,
+    requestId: string,
+  ) {
+    const claimed = await this.#claim(req, target, requestId);
+    const decision = await this.#access.check(claimed);
+    if (decision.kind === 'deny') {
+      this.#count('ws', decision.error.status);
+      return refuseUpgrade(socket, decision.error, requestId, decision.headers ?? {});
+    }
+    const upstream = await this.#connect(claimed.row, claimed.port);
+    if (socket.destroyed) {
+      upstream.destroy();
+      return;
+    }
+    this.#app.sandboxes.touch(claimed.row.id);
+    forwardUpgrade(
+      req,
+      socket,
+      head,
+      upstream,
+      pathWithoutToken(claimed.url),
+      this.#headers(claimed, decision),
+    );
+    this.#count('ws', 101);
+    this.#app.log.info(
+      {
+        request_id: requestId,
+        sandbox_id: claimed.row.id,
+        port: claimed.port,
+        path: claimed.url.pathname,
+        via: decision.via,
+      },
+      'preview upgrade',
+    );
+  }
+
+  /** A connection to the port: 502 SANDBOX_UNAVAILABLE when the sandbox is not running or nothing listens. */
+  async #connect(row: SandboxRow, port: number): Promise<Duplex> {
+    if (row.status !== 'running') {
+      throw apiError('SANDBOX_UNAVAILABLE', { id: row.id, port, status: row.status, reason: 'not_running' });
+    }
+    try {
+      return await this.#app.sandboxes.runtime.connect(row.id, port);
+    } catch (err) {
+      const error = toApiError(err);
+      if (error.status === 500) throw err;
+      throw apiError('SANDBOX_UNAVAILABLE', { id: row.id, port, reason: 'not_listening' });
+    }
+  }
+
+  /** The headers to forward: Corral's credentials removed, X-Forwarded-* set. */
+  #headers(claimed: Claimed, decision: AccessDecision & { kind: 'allow' }) {
+    const { req } = claimed;
+    const drop = new Set([
+      TOKEN_HEADER,
+      'x-forwarded-for',
+      'x-forwarded-proto',
+      'x-forwarded-host',
+      'cookie',
+    ]);
+    if (decision.stripAuthorization) drop.add('authorization');
+    const headers = forwardableHeaders(req, drop);
+    const cookie = withoutPreviewCookie(req.headers.cookie);
+    if (cookie !== undefined) headers.cookie = cookie;
+    const trust = this.#app.config.trustProxy;
+    const remote = req.socket.remoteAddress ?? '';
+    const priorFor = req.headers['x-forwarded-for'];
+    headers['x-forwarded-for'] = trust && typeof priorFor === 'string' ? `${priorFor}, ${remote}` : remote;
+    const priorProto = req.headers['x-forwarded-proto'];
+    headers['x-forwarded-proto'] =
+      trust && typeof priorProto === 'string' ? priorProto : 'encrypted' in req.socket ? 'https' : 'http';
+    headers['x-forwarded-host'] = req.headers.host ?? '';
+    return headers;
+  }
+
+  /** `POST /__corral/auth` (the password form): a cookie and 303 back, or the page again. */
+  async #passwordForm(claimed: Claimed, res: ServerResponse): Promise<void> {
+    const { req, row, port, settings, requestId } = claimed;
+    if (req.method !== 'POST' || settings.passwordHash === null) {
+      req.resume();
+      this.#count('http', 303);
+      return sendRedirect(res, 303, '/', requestId);
+    }
+    const form = await readPasswordForm(req);
+    if (!form || form.password === null) {
+      this.#count('http', 400);
+      return sendError(res, apiError('VALIDATION_ERROR', { field: 'password' }), requestId);
+    }
+    const next = safeNext(form.next);
+    const refused = await this.#access.checkPassword(claimed, form.password);
+    if (refused) return this.#deny(claimed, res, refused, next);
+    const expires = Math.floor(Date.now() / 1000) + PASSWORD_COOKIE_TTL_SECONDS;
+    const value = encodePreviewCookie(this.#signer, {
+      sandboxId: row.id,
+      port,
+      credential: passwordCredential(settings.passwordHash),
+      expires,
+    });
+    this.#count('http', 303);
+    sendRedirect(res, 303, next, requestId, { 'set-cookie': previewSetCookie(value, expires, this.#secure) });
+  }
+
+  /** Answers a refusal: the password or private page for browsers, else the error shape. */
+  #deny(claimed: Claimed, res: ServerResponse, denied: Denied, next?: string): void {
+    const { req, port, requestId } = claimed;
+    req.resume();
+    const error: ApiError = denied.error;
+    this.#count('http', error.status);
+    if (wantsHtml(req.headers.accept)) {
+      const { 'www-authenticate': _challenge, ...headers } = denied.headers ?? {};
+      if (denied.passwordPage) {
+        const message =
+          error.code === 'RATE_LIMITED'
+            ? 'Too many wrong passwords. Wait a minute and try again.'
+            : error.details.reason === 'wrong_password'
+              ? 'Wrong password.'
+              : null;
+        const back = next ?? `${claimed.url.pathname}${claimed.url.search}`;
+        sendHtml(res, error.status, passwordPage(port, safeNext(back), message), requestId, headers);
+        return;
+      }
+      if (error.code === 'UNAUTHORIZED') {
+        sendHtml(res, 401, privatePage(port), requestId, headers);
+        return;
+      }
+    }
+    sendError(res, error, requestId, denied.headers ?? {});
+  }
+
+  #clientIp(req: IncomingMessage): string {
+    const forwarded = req.headers['x-forwarded-for'];
+    if (this.#app.config.trustProxy && typeof forwarded === 'string') {
+      return forwarded.split(',')[0]!.trim();
+    }
+    return req.socket.remoteAddress ?? 'unknown';
+  }
+
+  #count(kind: 'http' | 'ws', status: number): void {
+    this.#requests.inc({ kind, status: String(status) });
+  }
+}
+
+/** The request target without `corral_token` (what the app inside sees, and where the cookie redirect goes). */
+function pathWithoutToken(url: URL): string {
+  if (!url.searchParams.has(TOKEN_PARAM)) return `${url.pathname}${url.search}`;
+  const params = new URLSearchParams(url.search);
+  params.delete(TOKEN_PARAM);
+  const search = params.toString();
+  return `${url.pathname}${search ? `?${search}` : ''}`;
+}

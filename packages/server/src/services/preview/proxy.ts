@@ -1,0 +1,137 @@
+import { request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+
+/** Hop-by-hop headers (RFC 9110 §7.6.1) a proxy never forwards, plus `expect` (our server answers 100-continue itself). */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'expect',
+]);
+
+/** Headers of the forwarded request: what the caller's request carried, minus what the caller removes. */
+export type ForwardHeaders = Record<string, string | string[]>;
+
+/**
+ * The request headers to forward: hop-by-hop ones and those the `Connection` header names are
+ * dropped (the body framing is kept: `content-length` / `transfer-encoding: chunked` as sent);
+ * `drop` names more (Corral's own credentials).
+ */
+export function forwardableHeaders(req: IncomingMessage, drop: ReadonlySet<string>): ForwardHeaders {
+  const named = new Set(
+    String(req.headers.connection ?? '')
+      .split(',')
+      .map((h) => h.trim().toLowerCase()),
+  );
+  const out: ForwardHeaders = {};
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value === undefined || drop.has(name) || named.has(name)) continue;
+    if (HOP_BY_HOP.has(name) && name !== 'transfer-encoding') continue;
+    out[name] = value;
+  }
+  return out;
+}
+
+/** The response's raw headers without hop-by-hop ones (Node frames the body again itself). */
+function responseHeaders(raw: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    if (!HOP_BY_HOP.has(raw[i]!.toLowerCase())) out.push(raw[i]!, raw[i + 1]!);
+  }
+  return out;
+}
+
+/**
+ * Forwards one HTTP request over `upstream` (a fresh connection to the port) and streams the
+ * answer back: bodies of any size both ways with backpressure (pipes), nothing buffered.
+ * Resolves with the upstream status once the exchange ends; rejects when the upstream failed
+ * before answering (the caller answers 502 then). A client that goes away cuts the upstream.
+ */
+export function forwardHttp(
+  req: IncomingMessage,
+  res: ServerResponse,
+  upstream: Duplex,
+  path: string,
+  headers: ForwardHeaders,
+): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    // Errors after the exchange settled (a destroyed relay) must not go unheard.
+    upstream.on('error', () => {});
+    const upReq = httpRequest({
+      method: req.method,
+      path,
+      headers,
+      // No agent: with `createConnection` Node uses this one connection for this one request.
+      createConnection: () => upstream as never,
+    });
+    const fail = (err: Error) => {
+      if (settled) return;
+      settled = true;
+      upstream.destroy();
+      reject(err);
+    };
+    upReq.on('error', fail);
+    upReq.on('response', (upRes) => {
+      res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, responseHeaders(upRes.rawHeaders));
+      upRes.pipe(res);
+      upRes.on('error', () => res.destroy());
+      upRes.on('end', () => {
+        if (!settled) {
+          settled = true;
+          resolve(upRes.statusCode ?? 502);
+        }
+      });
+    });
+    res.on('close', () => {
+      if (!res.writableFinished) {
+        upReq.destroy();
+        upstream.destroy();
+        if (!settled) {
+          settled = true;
+          resolve(499);
+        }
+      }
+    });
+    req.pipe(upReq);
+    req.on('error', () => upReq.destroy());
+  });
+}
+
+/**
+ * Hands a WebSocket (or any `Upgrade`) request to `upstream`: writes the request head
+ * itself, then pipes both ways — the upstream's handshake answer included — until either
+ * side closes.
+ */
+export function forwardUpgrade(
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+  upstream: Duplex,
+  path: string,
+  headers: ForwardHeaders,
+): void {
+  const lines = [`${req.method ?? 'GET'} ${path} HTTP/1.1`];
+  for (const [name, value] of Object.entries(headers)) {
+    for (const v of Array.isArray(value) ? value : [value]) lines.push(`${name}: ${v}`);
+  }
+  lines.push('connection: Upgrade', `upgrade: ${req.headers.upgrade ?? 'websocket'}`);
+  upstream.write(`${lines.join('\r\n')}\r\n\r\n`);
+  if (head.length > 0) upstream.write(head);
+  const close = () => {
+    socket.destroy();
+    upstream.destroy();
+  };
+  upstream.on('error', close);
+  socket.on('error', close);
+  upstream.on('close', close);
+  socket.on('close', close);
+  socket.pipe(upstream);
+  upstream.pipe(socket);
+}
