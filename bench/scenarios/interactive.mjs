@@ -4,13 +4,15 @@
 // runtime.pty), the preview proxy (preview URL vs a loopback port piped through
 // runtime.connect), and shell time-to-first-output (terminal WebSocket, SSH gateway vs
 // runtime.pty). Run: `npm run bench -- interactive [--echoN=500 --httpN=500 --connections=8
-// --seconds=5 --mib=256 --reps=5 --sshN=20]`. Needs root (namespaces, cgroups, bridge, nftables).
+// --seconds=5 --mib=256 --reps=5 --sshN=20 --execN=200]`. Needs root (namespaces, cgroups, bridge, nftables).
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { createKeys, startCorral } from '../lib/corral-server.mjs';
 import { createClient } from '../lib/http-client.mjs';
 import { APP_PATH, APP_SOURCE, APP_START, echoSamples } from '../lib/interactive-echo.mjs';
+import { connectMux } from '../lib/interactive-mux.mjs';
 import { previewRows } from '../lib/interactive-preview.mjs';
 import { openTerminal, sshFirstOutput, startBaseline } from '../lib/interactive-sides.mjs';
 import { freePort } from '../lib/net.mjs';
@@ -37,6 +39,7 @@ function settings(options = {}) {
     mib: num('mib', 256),
     reps: num('reps', 5),
     sshN: num('sshN', 20),
+    execN: num('execN', 200),
   };
 }
 
@@ -145,7 +148,7 @@ async function run(ctx = {}) {
         'server: node packages/server/dist/main.js (child process), SQLite, local isolation, team plan, log level warn',
         'in-process: the server’s own openSandboxEngine on its own network, in a process of its own (as the server is)',
         'app: node:http in a nodejs sandbox on each side (GET / → 2 bytes; GET /big streams from one 1 MiB buffer)',
-        `echo: ${knobs.echoN} one-byte round trips after 50 warm-ups (bash → stty raw -echo; exec cat); HTTP: ${knobs.httpN} serial GETs after 20, ${knobs.connections} connections × ${knobs.seconds} s, ${knobs.mib} MiB × ${knobs.reps}; shells: ${knobs.sshN} opens`,
+        `echo: ${knobs.echoN} one-byte round trips after 50 warm-ups (bash → stty raw -echo; exec cat); HTTP: ${knobs.httpN} serial GETs after 20, ${knobs.connections} connections × ${knobs.seconds} s, ${knobs.mib} MiB × ${knobs.reps}; shells: ${knobs.sshN} opens; exec: ${knobs.execN} of each after 10`,
       ].join('; '),
     ),
   );
@@ -167,6 +170,45 @@ async function measure(env, rows) {
   await section('shell time to first output', () => firstOutputRows(env));
   await section('preview proxy', () => previewRows(env));
   await section('SSH time to prompt', () => sshRows(env));
+  await section('exec over /ws and over HTTP', () => muxRows(env));
+}
+
+/** `true` on a /ws exec channel (one connection) and through POST …/exec (one keep-alive connection), alternating. */
+async function muxRows({ url, key, api, box, knobs }) {
+  const mux = await connectMux(url, key, box.id);
+  const ws = [];
+  const http = [];
+  try {
+    for (let i = -10; i < knobs.execN; i++) {
+      const wsMs = await mux.exec('true');
+      const start = performance.now();
+      const answer = await api.must(200, 'POST', `/v1/sandboxes/${box.id}/exec`, {
+        json: { command: 'true' },
+      });
+      const httpMs = performance.now() - start;
+      if (answer.exit_code !== 0) throw new Error(`true exited ${answer.exit_code}`);
+      if (i >= 0) {
+        ws.push(wsMs);
+        http.push(httpMs);
+      }
+    }
+  } finally {
+    await mux.close();
+  }
+  return [
+    ...percentileRows(
+      '/ws exec channel: true, OPEN → CLOSE',
+      ws,
+      {},
+      'one multiplexed connection, a channel per command',
+    ),
+    ...percentileRows(
+      'HTTP POST …/exec: true',
+      http,
+      {},
+      'one keep-alive connection, same sandbox, alternating with the /ws samples',
+    ),
+  ];
 }
 
 /** p50 and p99 rows in microseconds (echo round trips are well under a millisecond). */
