@@ -19,7 +19,7 @@ describe('terminal: secrets stay out of the logs', () => {
     await t?.close();
   });
 
-  it('shows the secret env in the terminal, but neither it nor a ?token= JWT reaches a log line', async () => {
+  it('shows the secret env in the terminal, but neither it nor a ?token= JWT nor a sandbox token reaches a log line', async () => {
     const userId = 'usr_terminallogs00000000000';
     const workspaceId = 'ws_terminallogs000000000000';
     await t.store.db
@@ -76,8 +76,27 @@ describe('terminal: secrets stay out of the logs', () => {
     // A refused upgrade is logged like any request: with the token redacted.
     expect((await refusal(`${url}?token=${jwt}x`)).statusCode).toBe(401);
     await term.close();
+    // Sandbox tokens in URLs (?tunnel=, ?observe=) stay out of the log too, used or refused.
+    const mint = async (path: string, payload: object) => {
+      const res = await t.app.inject({
+        method: 'POST',
+        url: `/v1/sandboxes/${id}/${path}`,
+        headers,
+        payload,
+      });
+      expect(res.statusCode, res.body).toBe(201);
+      return res.json().token as string;
+    };
+    const shellToken = await mint('tunnel', { kind: 'shell' });
+    const observeToken = await mint('observe', {});
+    const portToken = await mint('port-forward', { port: 3000 });
+    const shell = await TermClient.open(`${url}?tunnel=${shellToken}`);
+    const watcher = await TermClient.open(`${url}?observe=${observeToken}`);
+    await Promise.all([watcher.close(), shell.close()]);
+    expect((await refusal(`${url}?tunnel=${portToken}`)).statusCode).toBe(401);
 
     const text = lines.join('');
+    for (const token of [shellToken, observeToken, portToken]) expect(text).not.toContain(token);
     expect(text).toContain(id); // the log was written, and names the sandbox
     expect(text).not.toContain(secret);
     expect(text).not.toContain(jwt);
