@@ -29,7 +29,10 @@ export const BUILTIN_DEFINITIONS: Readonly<Record<string, TemplateDefinition>> =
   python: { name: 'python', packages: ['python3', 'python3-pip', 'python3-venv'] },
   nodejs: { name: 'nodejs', packages: ['nodejs', 'npm'] },
   go: { name: 'go', packages: ['golang'] },
-  gui: { name: 'gui', packages: ['xvfb', 'openbox', 'x11vnc', 'novnc', 'websockify'] },
+  gui: {
+    name: 'gui',
+    packages: ['xvfb', 'openbox', 'x11vnc', 'novnc', 'websockify', 'x11-xserver-utils', 'xterm'],
+  },
 };
 
 /** Names of the built-in templates, in a stable order. */

@@ -6,6 +6,7 @@ import { apiError } from '../errors.js';
 import { isoNow } from '../store/db.js';
 import type { SandboxRow, SnapshotRow } from '../store/schema.js';
 import { requireScope } from './access.js';
+import { withDesktop } from './sandboxes/desktop.js';
 import type { CreateSandboxInput } from './sandboxes/spec.js';
 import { requireState } from './sandboxes/states.js';
 import { parseJson } from './sandboxes/view.js';
@@ -60,17 +61,18 @@ export async function restoreSnapshot(
   }
 }
 
-/** The create body of a sandbox for `snapshot`: its template, and its source's resources and network. */
+/** The create body of a sandbox for `snapshot`: its template, and its source's resources, network and `gui`. */
 async function newSandboxInput(service: SnapshotService, snapshot: SnapshotRow): Promise<CreateSandboxInput> {
   const source = await service.sandboxes.db
     .selectFrom('sandboxes')
-    .select(['resources', 'network'])
+    .select(['resources', 'network', 'gui'])
     .where('id', '=', snapshot.sandbox_id)
     .executeTakeFirst();
   const input: CreateSandboxInput = { workspace_id: snapshot.workspace_id, template: snapshot.template };
   if (source) {
     input.resources = parseJson<CreateSandboxInput['resources']>(source.resources, undefined);
     input.network = parseJson<CreateSandboxInput['network']>(source.network, undefined);
+    input.gui = source.gui === 1;
   }
   return input;
 }
@@ -113,7 +115,8 @@ async function restoreInto(
       snapshot_id: snapshot.id,
       includes_memory: snapshot.includes_memory === 1,
     });
-    return row;
+    // The restore booted the sandbox afresh: a gui sandbox's desktop starts again.
+    return withDesktop(sandboxes, row, request);
   });
 }
 

@@ -5,6 +5,8 @@ import { planFor } from '../../plans.js';
 import { isoNow } from '../../store/db.js';
 import type { SandboxRow } from '../../store/schema.js';
 import { requireAuth } from '../access.js';
+import { withDesktop } from './desktop.js';
+import { requireDesktopTemplate, wantsDesktop } from './desktop-template.js';
 import { runtimeResources, type SandboxService } from './service.js';
 import { type CreateSandboxInput, normalizeCreate } from './spec.js';
 
@@ -23,6 +25,8 @@ export async function createSandbox(
   const plan = planFor(workspace.plan);
   const spec = normalizeCreate(input, plan);
   const template = await service.resolveTemplate(workspace.id, spec.template);
+  const gui = wantsDesktop(input.gui, spec.template);
+  if (gui) await requireDesktopTemplate(service, spec.template, template);
   const auth = requireAuth(request);
   const id = newId('sbx');
   const now = new Date();
@@ -38,7 +42,7 @@ export async function createSandbox(
     network: JSON.stringify(spec.network),
     metadata: JSON.stringify(spec.metadata),
     ports: JSON.stringify(spec.ports),
-    gui: spec.gui ? 1 : 0,
+    gui: gui ? 1 : 0,
     budget_usd: spec.budgetUsd,
     timeout_seconds: spec.timeoutSeconds,
     idle_timeout_seconds: spec.idleTimeoutSeconds,
@@ -88,7 +92,7 @@ export async function createSandbox(
   service.metrics.sandboxCreateTotal.inc({ result: 'ok' });
   const started = await service.setStatus(id, 'running', { started_at: isoNow() });
   await service.record(request, row, 'sandbox.create', { template: spec.template });
-  return started;
+  return withDesktop(service, started, request);
 }
 
 /**

@@ -4,6 +4,7 @@ import { type Static, Type } from 'typebox';
 import { apiError } from '../../errors.js';
 import { isoNow } from '../../store/db.js';
 import type { SandboxRow, SandboxUpdate } from '../../store/schema.js';
+import { withDesktop } from './desktop.js';
 import { type Cause, runtimeResources, type SandboxService } from './service.js';
 import {
   BudgetInput,
@@ -103,7 +104,8 @@ export async function runLifecycleAction(
     if (action === 'resume') patch.last_activity_at = now;
     const updated = await service.setStatus(id, info.state, patch);
     await service.record(request, row, `sandbox.${action}`, { from, status: updated.status });
-    return updated;
+    // A boot starts everything afresh: the desktop of a gui sandbox too.
+    return boots ? withDesktop(service, updated, request) : updated;
   });
 }
 

@@ -1,0 +1,53 @@
+import { type Browser, chromium } from 'playwright-core';
+import { decodePng, shareOfColour } from './png.js';
+
+/** Debian's Chromium (installed for the tests). */
+const CHROMIUM = '/usr/bin/chromium';
+/** The browser window: the desktop's own size, so the whole screen is in view. */
+const VIEWPORT = { width: 1280, height: 800 };
+/** How long noVNC may take to connect and draw. */
+const WAIT_MS = 30_000;
+
+/** Headless Chromium (as root it needs --no-sandbox). */
+export function launchBrowser(): Promise<Browser> {
+  return chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+}
+
+/** What a person saw of the desktop: the screenshot and the share of pixels of each colour asked. */
+export interface DesktopView {
+  png: Buffer;
+  /** Per `#rrggbb` asked: the share (0..1) of the screenshot's pixels of that colour. */
+  shares: Record<string, number>;
+  /** The classes of `<html>`: noVNC marks its connection state there (`noVNC_connected`). */
+  htmlClass: string;
+}
+
+/**
+ * Opens `url` (a `vnc_url`) in a fresh browser context, waits until noVNC says it is connected,
+ * then takes screenshots until each colour of `wanted` (`#rrggbb` → least share of the pixels)
+ * fills its share (or the wait runs out); answers the last screenshot.
+ */
+export async function viewDesktop(
+  browser: Browser,
+  url: string,
+  wanted: Record<string, number>,
+): Promise<DesktopView> {
+  const context = await browser.newContext({ viewport: VIEWPORT });
+  try {
+    const page = await context.newPage();
+    await page.goto(url);
+    await page.waitForSelector('html.noVNC_connected', { state: 'attached', timeout: WAIT_MS });
+    const deadline = Date.now() + WAIT_MS;
+    for (;;) {
+      const png = await page.screenshot({ type: 'png' });
+      const image = decodePng(png);
+      const shares = Object.fromEntries(Object.keys(wanted).map((hex) => [hex, shareOfColour(image, hex)]));
+      const htmlClass = (await page.evaluate('document.documentElement.className')) as string;
+      const seen = Object.entries(wanted).every(([hex, min]) => (shares[hex] ?? 0) >= min);
+      if (seen || Date.now() > deadline) return { png, shares, htmlClass };
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  } finally {
+    await context.close();
+  }
+}

@@ -1,0 +1,185 @@
+import { writeFile } from 'node:fs/promises';
+import { type AddressInfo, createServer, type Server } from 'node:net';
+import type { Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startDesktop } from '../../src/services/sandboxes/desktop.js';
+import { DESKTOP_BACKGROUND, RFB_PORT } from '../../src/services/sandboxes/desktop-script.js';
+import { VNC_PORT } from '../../src/services/sandboxes/view.js';
+import { createOwnerKey, createTestApp, expectError, type OwnerKey, type TestApp } from '../support/app.js';
+import { type DesktopView, launchBrowser, viewDesktop } from './browser.js';
+
+/** Where the suite leaves one screenshot of the desktop, for a person to look at. */
+const SCREENSHOT = '/tmp/corral-desktop.png';
+/**
+ * What the screen must show: the background on at least 40% of it, and the xterm's black
+ * window on at least 10% (80x24 characters: about a third of the screen).
+ */
+const DESKTOP = { [DESKTOP_BACKGROUND]: 0.4, '#000000': 0.1 };
+
+/** Asserts a view shows the connected desktop. */
+function expectDesktop(view: DesktopView): void {
+  expect(view.htmlClass).toContain('noVNC_connected');
+  for (const [hex, min] of Object.entries(DESKTOP)) {
+    expect(view.shares[hex], `share of ${hex} in the screenshot`).toBeGreaterThanOrEqual(min);
+  }
+}
+
+describe('desktop: gui sandboxes serve a VNC desktop at vnc_url', () => {
+  let t: TestApp;
+  let owner: OwnerKey;
+  let browser: Browser;
+  const tunnels: Server[] = [];
+  const sandboxes: string[] = [];
+
+  const api = (method: 'GET' | 'POST', url: string, payload?: object) =>
+    t.app.inject({ method, url, headers: owner.headers, ...(payload ? { payload } : {}) });
+  const create = async (payload: object) => {
+    const res = await api('POST', '/v1/sandboxes', payload);
+    if (res.statusCode === 201) sandboxes.push(res.json().id);
+    return res;
+  };
+  const listening = async (id: string) => (await t.engine!.runtime.ports(id)).map((p) => p.port);
+
+  /**
+   * The vnc_url as a browser opens it. Stand-in until the preview proxy lands: a loopback TCP
+   * tunnel to port 6080 inside the sandbox, under the same `6080-<id>.localhost` host name.
+   */
+  const browserUrl = async (id: string, vncUrl: string) => {
+    const tunnel = createServer((socket) => {
+      t.engine!.runtime.connect(id, VNC_PORT).then(
+        (upstream) => {
+          socket.pipe(upstream).pipe(socket);
+          upstream.on('error', () => socket.destroy());
+          socket.on('error', () => upstream.destroy());
+        },
+        () => socket.destroy(),
+      );
+    });
+    tunnels.push(tunnel);
+    await new Promise<void>((resolve) => tunnel.listen(0, '127.0.0.1', resolve));
+    const url = new URL(vncUrl);
+    url.port = String((tunnel.address() as AddressInfo).port);
+    return url.toString();
+  };
+
+  beforeAll(async () => {
+    t = await createTestApp({ runtime: true });
+    await t.app.listen({ port: 0, host: '127.0.0.1' });
+    owner = await createOwnerKey(t.store, t.app.audit);
+    browser = await launchBrowser();
+  }, 600_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    for (const tunnel of tunnels) tunnel.close();
+    for (const id of sandboxes) await api('POST', `/v1/sandboxes/${id}/stop`).catch(() => undefined);
+    await t?.close();
+  }, 120_000);
+
+  let gui = '';
+  let vncUrl = '';
+
+  it('creates a gui sandbox whose desktop is up when create answers; noVNC in Chromium shows it', async () => {
+    const res = await create({ gui: true });
+    expect(res.statusCode, res.body).toBe(201);
+    const body = res.json();
+    gui = body.id;
+    expect(body).toMatchObject({ status: 'running', gui: true, template: 'gui', error: null });
+    expect(body.vnc_url).toBe(
+      `http://${VNC_PORT}-${gui}.localhost:8080/vnc.html?autoconnect=1&resize=remote`,
+    );
+    vncUrl = body.vnc_url;
+    expect(await listening(gui)).toEqual(expect.arrayContaining([VNC_PORT, RFB_PORT]));
+    // The VNC server answers on loopback only; noVNC is what the preview proxy reaches.
+    const rfb = (await t.engine!.runtime.ports(gui)).find((p) => p.port === RFB_PORT);
+    expect(rfb?.address).toBe('127.0.0.1');
+
+    const view = await viewDesktop(browser, await browserUrl(gui, vncUrl), DESKTOP);
+    await writeFile(SCREENSHOT, view.png);
+    expectDesktop(view);
+  }, 600_000);
+
+  it('leaves nothing that keeps the sandbox awake, and starting it again changes nothing', async () => {
+    const runtime = t.engine!.runtime;
+    // No API-started command runs on behalf of the desktop: the idle timeout still applies.
+    expect((await runtime.processes(gui)).filter((p) => !p.tty)).toEqual([]);
+    const row = (await t.app.sandboxes.find(gui))!;
+    const again = await startDesktop(t.app.sandboxes, row, 'system');
+    expect(again).toMatchObject({ status: 'ready', alreadyRunning: true });
+    const count = await runtime.exec(gui, { command: 'pgrep', args: ['-c', '-x', 'Xvfb'] });
+    let out = '';
+    count.stdout.on('data', (chunk) => {
+      out += String(chunk);
+    });
+    await count.wait();
+    expect(out.trim()).toBe('1');
+  });
+
+  it('stop then start brings the desktop back', async () => {
+    const stopped = await api('POST', `/v1/sandboxes/${gui}/stop`);
+    expect(stopped.statusCode, stopped.body).toBe(200);
+    expect(stopped.json().status).toBe('stopped');
+    const started = await api('POST', `/v1/sandboxes/${gui}/start`);
+    expect(started.statusCode, started.body).toBe(200);
+    expect(started.json()).toMatchObject({ status: 'running', error: null });
+    expect(await listening(gui)).toEqual(expect.arrayContaining([VNC_PORT, RFB_PORT]));
+    expectDesktop(await viewDesktop(browser, await browserUrl(gui, vncUrl), DESKTOP));
+  }, 120_000);
+
+  it('hibernate then resume brings the desktop back', async () => {
+    const hibernated = await api('POST', `/v1/sandboxes/${gui}/hibernate`);
+    expect(hibernated.statusCode, hibernated.body).toBe(200);
+    const resumed = await api('POST', `/v1/sandboxes/${gui}/resume`);
+    expect(resumed.statusCode, resumed.body).toBe(200);
+    expect(resumed.json()).toMatchObject({ status: 'running', error: null });
+    expect(await listening(gui)).toEqual(expect.arrayContaining([VNC_PORT, RFB_PORT]));
+  }, 120_000);
+
+  it('a sandbox without gui has vnc_url null and no desktop; the gui template alone implies it', async () => {
+    const plain = await create({ template: 'base' });
+    expect(plain.statusCode, plain.body).toBe(201);
+    expect(plain.json()).toMatchObject({ gui: false, vnc_url: null });
+    expect(await listening(plain.json().id)).not.toContain(VNC_PORT);
+
+    const byTemplate = await create({ template: 'gui' });
+    expect(byTemplate.statusCode, byTemplate.body).toBe(201);
+    expect(byTemplate.json()).toMatchObject({ gui: true, template: 'gui' });
+    expect(byTemplate.json().vnc_url).toMatch(/\/vnc\.html\?autoconnect=1&resize=remote$/);
+
+    const optedOut = await create({ template: 'gui', gui: false });
+    expect(optedOut.statusCode, optedOut.body).toBe(201);
+    expect(optedOut.json()).toMatchObject({ gui: false, vnc_url: null });
+    expect(await listening(optedOut.json().id)).not.toContain(VNC_PORT);
+  }, 120_000);
+
+  it('refuses gui: true on a template without the desktop programs (400 at /gui), creating nothing', async () => {
+    const before = await api('GET', '/v1/sandboxes');
+    const res = await create({ gui: true, template: 'python' });
+    const body = expectError(res, 'VALIDATION_ERROR');
+    expect(body.error.details.fields).toEqual([
+      expect.objectContaining({ path: '/gui', message: expect.stringContaining('/usr/bin/Xvfb') }),
+    ]);
+    const after = await api('GET', '/v1/sandboxes');
+    expect(after.json().data.length).toBe(before.json().data.length);
+  });
+
+  it('a desktop that cannot start leaves the sandbox running, with the reason in error and the audit log', async () => {
+    const plain = await create({ template: 'base' });
+    const id = plain.json().id as string;
+    const row = (await t.app.sandboxes.find(id))!;
+    const result = await startDesktop(t.app.sandboxes, { ...row, gui: 1 }, 'system');
+    expect(result).toEqual({ status: 'error', error: 'the template has no Xvfb' });
+    const now = await api('GET', `/v1/sandboxes/${id}`);
+    expect(now.json()).toMatchObject({ status: 'running', error: 'desktop: the template has no Xvfb' });
+    const events = await api('GET', `/v1/sandboxes/${id}/events`);
+    expect(events.statusCode, events.body).toBe(200);
+    expect(events.json().data).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          action: 'sandbox.desktop',
+          details: expect.objectContaining({ status: 'error', error: 'the template has no Xvfb' }),
+        }),
+      ]),
+    );
+  });
+});
