@@ -8,6 +8,7 @@ import {
 } from './exec.js';
 import { SandboxFiles } from './files.js';
 import type { Transport } from './http.js';
+import { InteractiveAccess } from './interactive.js';
 import { fetchPage, type Page } from './page.js';
 import { type ListOptions, SandboxEnv, SandboxProcesses, SandboxSnapshots } from './sandbox-parts.js';
 import { Terminal, type TerminalOptions, type WebSocketLike } from './terminal.js';
@@ -33,9 +34,9 @@ export interface SandboxContext {
 
 /**
  * A handle on one sandbox: its last known state in `info` (refreshed by every lifecycle call
- * and by `refresh()`), and everything you can do with it.
+ * and by `refresh()`), and everything you can do with it (ports and tokens: `InteractiveAccess`).
  */
-export class Sandbox {
+export class Sandbox extends InteractiveAccess {
   /** The sandbox's files. */
   readonly files: SandboxFiles;
   /** Its secret environment variables. */
@@ -51,6 +52,7 @@ export class Sandbox {
     /** The sandbox as the API last described it. */
     public info: SandboxInfo,
   ) {
+    super(context.transport, info.id);
     this.transport = context.transport;
     this.files = new SandboxFiles(this.transport, info.id);
     this.env = new SandboxEnv(this.transport, info.id);

@@ -12,23 +12,35 @@ function port(value: string): number {
   return n;
 }
 
+/** Who may open a port's preview URL. */
+function access(p: { public: boolean; protected: boolean }): string {
+  if (p.public) return 'public';
+  return p.protected ? 'password' : 'private';
+}
+
 /** `corral ports`, `corral open` (preview URLs) and `corral ssh` (not on this server yet). */
 export function portCommands(program: Command): void {
   standard(
     program
       .command('ports')
       .argument('<sandbox-id>')
-      .description("a sandbox's exposed ports and their preview URLs"),
-    ['corral ports sbx_…'],
+      .description("a sandbox's ports: what listens inside, its preview URL and who may open it"),
+    ['corral ports sbx_…', 'corral ports sbx_… --json'],
   ).action(async (id: string, opts: JsonOption) => {
     const box = await (await client()).sandboxes.get(id);
-    const ports = box.info.ports.map((p) => ({ port: p, url: box.previewUrl(p) }));
+    const ports = await box.ports();
     if (opts.json) printJson(ports);
     else
       printTable(
-        ['PORT', 'URL'],
-        ports.map((p) => [p.port, p.url]),
-        `No exposed ports. Any port has a URL: corral open ${id} <port>`,
+        ['PORT', 'PROCESS', 'STATE', 'ACCESS', 'URL'],
+        ports.map((p) => [
+          p.port,
+          p.process,
+          p.listening ? 'listening' : 'not listening',
+          access(p),
+          p.preview_url,
+        ]),
+        `Nothing listens in ${id} yet. Any port has a URL: corral open ${id} <port>`,
       );
   });
 

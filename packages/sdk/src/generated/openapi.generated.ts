@@ -3160,7 +3160,7 @@ export interface paths {
         };
         /**
          * A terminal (WebSocket PTY) in a running sandbox
-         * @description Upgrades to a WebSocket attached to a login shell (bash as `user`, the sandbox's env, TERM=xterm-256color). Binary frames carry terminal bytes both ways; text frames carry JSON control (`resize`, `session`, `exit` …; see docs/terminal-protocol.md). Without `session`, a new session starts; sessions outlive the connection and are killed 15 minutes after their last client leaves. Credentials: the Authorization header, or `?token=` (an access JWT), or `?observe=` (an observer token: output only). Every refusal (401, 403, 404, 409) is an ordinary HTTP answer in the error shape, before any upgrade. A plain GET without an upgrade is 400.
+         * @description Upgrades to a WebSocket attached to a login shell (bash as `user`, the sandbox's env, TERM=xterm-256color). Binary frames carry terminal bytes both ways; text frames carry JSON control (`resize`, `session`, `exit` …; see docs/terminal-protocol.md). Without `session`, a new session starts; sessions outlive the connection and are killed 15 minutes after their last client leaves. Credentials: the Authorization header, or `?token=` (an access JWT), or `?tunnel=` (a `shell` tunnel token: a full terminal), or `?observe=` (an observer token: output only). Every refusal (401, 403, 404, 409) is an ordinary HTTP answer in the error shape, before any upgrade. A plain GET without an upgrade is 400.
          */
         get: {
             parameters: {
@@ -3175,6 +3175,8 @@ export interface paths {
                     token?: string;
                     /** @description A read-only observer token (POST …/observe) instead of credentials */
                     observe?: string;
+                    /** @description A `shell` tunnel token (POST …/tunnel) instead of credentials: a full terminal */
+                    tunnel?: string;
                 };
                 header?: never;
                 path: {
@@ -3353,7 +3355,9 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
-                            /** @description Pass as `?observe=` on …/terminal */
+                            /** @description The token id (GET …/tokens; revoke with DELETE …/tokens/{id}) */
+                            id: string;
+                            /** @description Pass as `?observe=` on …/terminal; shown once */
                             token: string;
                             /** Format: date-time */
                             expires_at: string;
@@ -3374,6 +3378,624 @@ export interface paths {
             };
         };
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sandboxes/{id}/ws": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The multiplexed WebSocket (exec, PTY and TCP channels) of a running sandbox
+         * @description Upgrades to a binary WebSocket (subprotocol `corral.mux.v1`, which the client must offer in Sec-WebSocket-Protocol) carrying many channels at once: commands (stdin, stdout, stderr, exit), terminals (input, output, resize, exit) and TCP streams to ports inside the sandbox, each with its own credit-based flow control. Frames are `u8 type | u32 channel | payload`, at most 1048576 bytes; up to 64 channels per connection; see docs/ws-protocol.md. Closing the connection kills everything it started. Credentials: the Authorization header, or `?token=` (an access JWT). Every refusal (401, 403, 404, 409, and 400 without an upgrade or without the subprotocol) is an ordinary HTTP answer in the error shape, before any upgrade.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description An access JWT (POST /v1/auth/token), for browsers */
+                    token?: string;
+                };
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Switching protocols: the WebSocket is open */
+                101: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Error */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sandboxes/{id}/ports": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Listening ports, with process and preview URL
+         * @description Ports listening inside the sandbox now (detected live), then declared ports and ports with preview settings that nothing listens on (`listening: false`). A sandbox that is not running lists only the latter.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            data: {
+                                port: number;
+                                /** @enum {string} */
+                                protocol: "tcp";
+                                /** @description Bound address inside; null when not listening */
+                                address: string | null;
+                                /** @description Command name of the listening process */
+                                process: string | null;
+                                pid: number | null;
+                                /** @description False for a declared port (or one with preview settings) nothing listens on yet */
+                                listening: boolean;
+                                preview_url: string;
+                                /** @description Open to anyone without credentials */
+                                public: boolean;
+                                /** @description Visitors may enter with the password */
+                                protected: boolean;
+                            }[];
+                            next_cursor: null;
+                        };
+                    };
+                };
+                /** @description Error */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sandboxes/{id}/services": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Alias of GET …/ports
+         * @description Ports listening inside the sandbox now (detected live), then declared ports and ports with preview settings that nothing listens on (`listening: false`). A sandbox that is not running lists only the latter.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            data: {
+                                port: number;
+                                /** @enum {string} */
+                                protocol: "tcp";
+                                /** @description Bound address inside; null when not listening */
+                                address: string | null;
+                                /** @description Command name of the listening process */
+                                process: string | null;
+                                pid: number | null;
+                                /** @description False for a declared port (or one with preview settings) nothing listens on yet */
+                                listening: boolean;
+                                preview_url: string;
+                                /** @description Open to anyone without credentials */
+                                public: boolean;
+                                /** @description Visitors may enter with the password */
+                                protected: boolean;
+                            }[];
+                            next_cursor: null;
+                        };
+                    };
+                };
+                /** @description Error */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sandboxes/{id}/ports/{port}/protect": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Password-protect a preview port
+         * @description Visitors without other access get a password page (or use `Authorization: Basic` with any user name); wrong passwords are throttled (5 per minute per client IP, then 429). Setting it again replaces the password and signs out everyone who entered the old one.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                    port: number;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description Stored as an argon2id hash */
+                        password: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            port: number;
+                            preview_url: string;
+                            public: boolean;
+                            protected: boolean;
+                        };
+                    };
+                };
+                /** @description Error */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        /** Remove a preview port's password (idempotent) */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                    port: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Error */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sandboxes/{id}/ports/{port}/public": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Make a preview port public (anyone with the URL, no credentials)
+         * @description Previews are private by default; `DELETE` makes the port private again.
+         */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                    port: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            port: number;
+                            preview_url: string;
+                            public: boolean;
+                            protected: boolean;
+                        };
+                    };
+                };
+                /** @description Error */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        post?: never;
+        /** Make a preview port private again (idempotent) */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                    port: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Error */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sandboxes/{id}/tunnel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** A tunnel token: SSH login, terminal WebSocket or one preview port */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description `ssh`: an SSH login; `shell`: a terminal WebSocket; `port`: one HTTP port (preview) */
+                        kind: "ssh" | "shell" | "port";
+                        /** @description A TCP port inside the sandbox: required with kind `port`, refused otherwise */
+                        port?: number;
+                        /**
+                         * @description Lifetime in seconds (default 3600, at most 86400)
+                         * @default 3600
+                         */
+                        ttl_seconds?: number;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description The token id (GET …/tokens; revoke with DELETE …/tokens/{id}) */
+                            id: string;
+                            /** @description The secret, shown once (`crl_tk_…`) */
+                            token: string;
+                            kind: string;
+                            /** Format: date-time */
+                            expires_at: string;
+                            /** @description kind `ssh`: the ssh command line */
+                            command?: string;
+                            /** @description kind `shell`: the terminal WebSocket URL; kind `port`: the preview URL */
+                            url?: string;
+                        };
+                    };
+                };
+                /** @description Error */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sandboxes/{id}/port-forward": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** A token opening one of the sandbox's ports through its preview URL */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description A TCP port inside the sandbox */
+                        port: number;
+                        /**
+                         * @description Lifetime in seconds (default 3600, at most 86400)
+                         * @default 3600
+                         */
+                        ttl_seconds?: number;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            id: string;
+                            /** @description The preview URL; opening it swaps the token for a cookie */
+                            url: string;
+                            /** @description Also accepted as the `X-Corral-Token` header on the preview host */
+                            token: string;
+                            /** Format: date-time */
+                            expires_at: string;
+                        };
+                    };
+                };
+                /** @description Error */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sandboxes/{id}/tokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The sandbox's tunnel, observe and port-forward tokens (newest first; never the secrets) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            data: {
+                                id: string;
+                                kind: "ssh" | "shell" | "port" | "observe";
+                                port: number | null;
+                                session_id: string | null;
+                                /** @description The user (`usr_…`) or API key (`key_…`) that minted it */
+                                created_by: string;
+                                /** Format: date-time */
+                                created_at: string;
+                                /** Format: date-time */
+                                expires_at: string;
+                                revoked_at: string | null;
+                                last_used_at: string | null;
+                                status: "active" | "expired" | "revoked";
+                            }[];
+                            next_cursor: null;
+                        };
+                    };
+                };
+                /** @description Error */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sandboxes/{id}/tokens/{token_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Revoke a token: refused from now on; terminals it opened are closed */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                    token_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Error */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
         options?: never;
         head?: never;
         patch?: never;
@@ -3963,6 +4585,159 @@ export interface paths {
                 query?: {
                     workspace_id?: string;
                 };
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Error */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/account/ssh-keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List your SSH public keys */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            data: {
+                                id: string;
+                                name: string;
+                                /** @description `ssh-ed25519`, `ssh-rsa`, `ecdsa-sha2-nistp256` … */
+                                algorithm: string;
+                                /** @description `SHA256:…` as `ssh-keygen -lf` prints it. */
+                                fingerprint: string;
+                                /** @description `{algorithm} {base64}` (the comment is not kept). */
+                                public_key: string;
+                                /** Format: date-time */
+                                created_at: string;
+                                last_used_at: string | null;
+                            }[];
+                        };
+                    };
+                };
+                /** @description Error */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /** Register an SSH public key */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        name: string;
+                        /** @description One OpenSSH line (the .pub file). */
+                        public_key: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            id: string;
+                            name: string;
+                            /** @description `ssh-ed25519`, `ssh-rsa`, `ecdsa-sha2-nistp256` … */
+                            algorithm: string;
+                            /** @description `SHA256:…` as `ssh-keygen -lf` prints it. */
+                            fingerprint: string;
+                            /** @description `{algorithm} {base64}` (the comment is not kept). */
+                            public_key: string;
+                            /** Format: date-time */
+                            created_at: string;
+                            last_used_at: string | null;
+                        };
+                    };
+                };
+                /** @description Error */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/account/ssh-keys/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Remove an SSH public key */
+        delete: {
+            parameters: {
+                query?: never;
                 header?: never;
                 path: {
                     id: string;
