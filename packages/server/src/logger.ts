@@ -1,7 +1,8 @@
 import pino, { type DestinationStream, type Logger } from 'pino';
 
 /** Query parameters whose values never reach a log line (`?token=` on WebSocket URLs …). */
-const SECRET_QUERY_PARAMS = /([?&](?:token|observe|tunnel|corral_token|sig|api_key|key|password|secret|code)=)[^&#]*/gi;
+const SECRET_QUERY_PARAMS =
+  /([?&](?:token|observe|tunnel|corral_token|sig|api_key|key|password|secret|code)=)[^&#]*/gi;
 
 /** `url` with secret query values replaced by `[redacted]`. */
 export function redactUrl(url: string): string {
