@@ -135,6 +135,23 @@ describe('desktop: gui sandboxes serve a VNC desktop at vnc_url', () => {
     expect(await listening(gui)).toEqual(expect.arrayContaining([VNC_PORT, RFB_PORT]));
   }, 120_000);
 
+  it('a snapshot restore brings the desktop back, in the same sandbox and in a new one', async () => {
+    const snap = await api('POST', `/v1/sandboxes/${gui}/snapshots`, {});
+    expect(snap.statusCode, snap.body).toBe(201);
+    const snapshotId = snap.json().id as string;
+    const same = await api('POST', `/v1/snapshots/${snapshotId}/restore`, { sandbox_id: gui });
+    expect(same.statusCode, same.body).toBe(200);
+    expect(same.json()).toMatchObject({ id: gui, status: 'running', gui: true, error: null });
+    expect(await listening(gui)).toEqual(expect.arrayContaining([VNC_PORT, RFB_PORT]));
+
+    const fresh = await api('POST', `/v1/snapshots/${snapshotId}/restore`, {});
+    expect(fresh.statusCode, fresh.body).toBe(201);
+    const copy = fresh.json();
+    sandboxes.push(copy.id);
+    expect(copy).toMatchObject({ status: 'running', gui: true, template: 'gui', error: null });
+    expect(await listening(copy.id)).toEqual(expect.arrayContaining([VNC_PORT, RFB_PORT]));
+  }, 120_000);
+
   it('a sandbox without gui has vnc_url null and no desktop; the gui template alone implies it', async () => {
     const plain = await create({ template: 'base' });
     expect(plain.statusCode, plain.body).toBe(201);
