@@ -13,21 +13,27 @@ function headersOf(target) {
   return target.host ? { host: target.host } : {};
 }
 
-/** `GET /` on one keep-alive connection, `n` times after `warmup`; the samples in ms. */
+/**
+ * `GET /` on one keep-alive connection, `n` times after `warmup`: `{ samples, failed, failure }`,
+ * the samples (ms) of the 200 answers only; `failed` counts the others, `failure` the first.
+ */
 export async function latencySamples(target, { n, warmup }) {
   const client = clientFor(target, 1);
   try {
     const samples = [];
+    let failed = 0;
+    let failure = null;
     for (let i = -warmup; i < n; i++) {
       const start = performance.now();
       const res = await client.call('GET', '/', { headers: headersOf(target) });
       const ms = performance.now() - start;
       if (res.status !== 200 || res.text() !== 'ok') {
-        throw new Error(`GET / → ${res.status}: ${res.text().slice(0, 200)}`);
-      }
-      if (i >= 0) samples.push(ms);
+        failed++;
+        failure ??= `${res.status} ${res.text().slice(0, 120)}`;
+      } else if (i >= 0) samples.push(ms);
     }
-    return samples;
+    if (samples.length === 0) throw new Error(`GET / never answered 200: ${failure}`);
+    return { samples, failed, failure };
   } finally {
     client.close();
   }
@@ -35,28 +41,32 @@ export async function latencySamples(target, { n, warmup }) {
 
 /**
  * `connections` loops of `GET /` (one keep-alive connection each) for `seconds`, after one
- * second of the same as warm-up: `{ requests, perSecond }`.
+ * second of the same as warm-up: `{ requests, perSecond, failed, failure }` — requests/s counts
+ * the 200s only; `failed` the other answers, `failure` the first of them (status and body).
  */
 export async function throughput(target, { connections, seconds }) {
   const client = clientFor(target, connections);
   const loop = async (until, counter) => {
     while (performance.now() < until) {
       const res = await client.call('GET', '/', { headers: headersOf(target) });
-      if (res.status !== 200) throw new Error(`GET / → ${res.status}: ${res.text().slice(0, 200)}`);
-      counter.requests++;
+      if (res.status === 200) counter.requests++;
+      else {
+        counter.failed++;
+        counter.failure ??= `${res.status} ${res.text().slice(0, 120)}`;
+      }
     }
   };
   const burst = async (durationMs) => {
-    const counter = { requests: 0 };
+    const counter = { requests: 0, failed: 0, failure: null };
     const start = performance.now();
     const until = start + durationMs;
     await Promise.all(Array.from({ length: connections }, () => loop(until, counter)));
-    return { requests: counter.requests, elapsedMs: performance.now() - start };
+    return { ...counter, elapsedMs: performance.now() - start };
   };
   try {
     await burst(1000);
-    const { requests, elapsedMs } = await burst(seconds * 1000);
-    return { requests, perSecond: requests / (elapsedMs / 1000) };
+    const { requests, failed, failure, elapsedMs } = await burst(seconds * 1000);
+    return { requests, perSecond: requests / (elapsedMs / 1000), failed, failure };
   } finally {
     client.close();
   }

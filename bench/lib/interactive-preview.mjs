@@ -8,6 +8,8 @@ import { APP_PORT } from './interactive-echo.mjs';
 import { bigBodyRates, latencySamples, throughput } from './interactive-http.mjs';
 
 const median = (values) => quantile(values, 0.5);
+/** A ratio to two decimals (rows round numbers below 100 to one). */
+const ratio = (a, b) => (a / b).toFixed(2);
 
 /** Latency, requests/s and MB/s through the preview proxy and directly, with the ratios. */
 export async function previewRows({ url, key, api, box, baseline, knobs }) {
@@ -36,26 +38,18 @@ export async function previewRows({ url, key, api, box, baseline, knobs }) {
     [withKey.label]: 'the API key checked on every request',
     [open.label]: 'no credential: the proxy alone',
   };
+  /** `; k answered not 200 (first: …)` when some did. */
+  const failures = ({ failed, failure }, more = '') =>
+    failed > 0 ? `; ${failed}${more} answered not 200 (first: ${failure})` : '';
   for (const side of sides) {
-    rows.push(
-      ...percentileRows(
-        `${side.label}: GET / latency`,
-        latency.get(side),
-        {},
-        `one keep-alive connection; ${notes[side.label]}`,
-      ),
-    );
+    const measured = latency.get(side);
+    const note = `one keep-alive connection; ${notes[side.label]}${failures(measured, ' more')}`;
+    rows.push(...percentileRows(`${side.label}: GET / latency`, measured.samples, {}, note));
   }
   for (const side of sides) {
-    rows.push(
-      row(
-        `${side.label}: requests/s`,
-        rps.get(side).perSecond,
-        'req/s',
-        '',
-        `${knobs.connections} keep-alive connections × ${knobs.seconds} s, GET / (2 bytes)`,
-      ),
-    );
+    const measured = rps.get(side);
+    const note = `${knobs.connections} keep-alive connections × ${knobs.seconds} s, GET / (2 bytes), 200s counted${failures(measured)}`;
+    rows.push(row(`${side.label}: requests/s`, measured.perSecond, 'req/s', '', note));
   }
   for (const side of sides) {
     rows.push(
@@ -73,19 +67,25 @@ export async function previewRows({ url, key, api, box, baseline, knobs }) {
     rows.push(
       row(
         `latency ${name} preview / direct (p50)`,
-        median(latency.get(side)) / median(latency.get(direct)),
+        ratio(median(latency.get(side).samples), median(latency.get(direct).samples)),
         '×',
         '',
         'ratio of the p50s',
       ),
       row(
         `requests/s ${name} preview / direct`,
-        rps.get(side).perSecond / rps.get(direct).perSecond,
+        ratio(rps.get(side).perSecond, rps.get(direct).perSecond),
         '×',
         '',
         '',
       ),
-      row(`MB/s ${name} preview / direct`, median(mbps.get(side)) / median(mbps.get(direct)), '×', '', ''),
+      row(
+        `MB/s ${name} preview / direct`,
+        ratio(median(mbps.get(side)), median(mbps.get(direct))),
+        '×',
+        '',
+        '',
+      ),
     );
   }
   return rows;

@@ -4,7 +4,7 @@
 // runtime.pty), the preview proxy (preview URL vs a loopback port piped through
 // runtime.connect), and shell time-to-first-output (terminal WebSocket, SSH gateway vs
 // runtime.pty). Run: `npm run bench -- interactive [--echoN=500 --httpN=500 --connections=8
-// --seconds=5 --mib=256 --reps=5 --sshN=20 --execN=200]`. Needs root (namespaces, cgroups, bridge, nftables).
+// --seconds=5 --mib=256 --reps=5 --sshN=20 --execN=200 --only=echo,shell,preview,ssh,mux]`. Needs root (namespaces, cgroups, bridge, nftables).
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,6 +32,10 @@ function settings(options = {}) {
   const num = (key, fallback) =>
     Number(options[key] ?? process.env[`BENCH_INTERACTIVE_${key.toUpperCase()}`] ?? fallback);
   return {
+    /** `--only=echo,preview`: some sections only (trial runs); all by default. */
+    only: String(options.only ?? '')
+      .split(',')
+      .filter(Boolean),
     echoN: num('echoN', 500),
     httpN: num('httpN', 500),
     connections: num('connections', 8),
@@ -166,11 +170,16 @@ async function measure(env, rows) {
       rows.push(unavailable(name, err));
     }
   };
-  await section('terminal keystroke echo', () => echoRows(env));
-  await section('shell time to first output', () => firstOutputRows(env));
-  await section('preview proxy', () => previewRows(env));
-  await section('SSH time to prompt', () => sshRows(env));
-  await section('exec over /ws and over HTTP', () => muxRows(env));
+  const sections = {
+    echo: ['terminal keystroke echo', echoRows],
+    shell: ['shell time to first output', firstOutputRows],
+    preview: ['preview proxy', previewRows],
+    ssh: ['SSH time to prompt', sshRows],
+    mux: ['exec over /ws and over HTTP', muxRows],
+  };
+  for (const [key, [name, work]] of Object.entries(sections)) {
+    if (env.knobs.only.length === 0 || env.knobs.only.includes(key)) await section(name, () => work(env));
+  }
 }
 
 /** `true` on a /ws exec channel (one connection) and through POST …/exec (one keep-alive connection), alternating. */
