@@ -1,12 +1,13 @@
 import { writeFile } from 'node:fs/promises';
-import { type AddressInfo, createServer, type Server } from 'node:net';
+import { type IncomingHttpHeaders, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDesktop } from '../../src/services/sandboxes/desktop.js';
 import { DESKTOP_BACKGROUND, RFB_PORT } from '../../src/services/sandboxes/desktop-script.js';
 import { VNC_PORT } from '../../src/services/sandboxes/view.js';
 import { createOwnerKey, createTestApp, expectError, type OwnerKey, type TestApp } from '../support/app.js';
-import { type DesktopView, launchBrowser, viewDesktop } from './browser.js';
+import { type DesktopView, launchBrowser, openDesktop, viewDesktop } from './browser.js';
 
 /** Where the suite leaves one screenshot of the desktop, for a person to look at. */
 const SCREENSHOT = '/tmp/corral-desktop.png';
@@ -15,6 +16,9 @@ const SCREENSHOT = '/tmp/corral-desktop.png';
  * window on at least 10% (80x24 characters: about a third of the screen).
  */
 const DESKTOP = { [DESKTOP_BACKGROUND]: 0.4, '#000000': 0.1 };
+
+/** A background the test types into the desktop's xterm. */
+const TYPED_BACKGROUND = '#8c2d5b';
 
 /** Asserts a view shows the connected desktop. */
 function expectDesktop(view: DesktopView): void {
@@ -28,7 +32,7 @@ describe('desktop: gui sandboxes serve a VNC desktop at vnc_url', () => {
   let t: TestApp;
   let owner: OwnerKey;
   let browser: Browser;
-  const tunnels: Server[] = [];
+  let appPort = 0;
   const sandboxes: string[] = [];
 
   const api = (method: 'GET' | 'POST', url: string, payload?: object) =>
@@ -41,37 +45,60 @@ describe('desktop: gui sandboxes serve a VNC desktop at vnc_url', () => {
   const listening = async (id: string) => (await t.engine!.runtime.ports(id)).map((p) => p.port);
 
   /**
-   * The vnc_url as a browser opens it. Stand-in until the preview proxy lands: a loopback TCP
-   * tunnel to port 6080 inside the sandbox, under the same `6080-<id>.localhost` host name.
+   * The vnc_url as a person opens it: on the port the app listens on, through the preview
+   * proxy, with a port token for 6080 (`?corral_token=`, exchanged for the preview cookie that
+   * noVNC's WebSocket to `/websockify` then carries).
    */
   const browserUrl = async (id: string, vncUrl: string) => {
-    const tunnel = createServer((socket) => {
-      t.engine!.runtime.connect(id, VNC_PORT).then(
-        (upstream) => {
-          socket.pipe(upstream).pipe(socket);
-          upstream.on('error', () => socket.destroy());
-          socket.on('error', () => upstream.destroy());
-        },
-        () => socket.destroy(),
-      );
+    const { token } = await t.app.sandboxTokens.mint({
+      sandboxId: id,
+      workspaceId: owner.workspaceId,
+      kind: 'port',
+      port: VNC_PORT,
+      createdBy: owner.userId,
     });
-    tunnels.push(tunnel);
-    await new Promise<void>((resolve) => tunnel.listen(0, '127.0.0.1', resolve));
     const url = new URL(vncUrl);
-    url.port = String((tunnel.address() as AddressInfo).port);
+    url.port = String(appPort);
+    url.searchParams.set('corral_token', token);
     return url.toString();
+  };
+  /** A plain GET of `url` sent to the app with `url`'s preview Host: status, headers, body. */
+  const previewGet = (url: string, headers: Record<string, string> = {}) => {
+    const u = new URL(url);
+    return new Promise<{ statusCode: number; headers: IncomingHttpHeaders; body: string }>(
+      (resolve, reject) => {
+        const req = request(
+          {
+            host: '127.0.0.1',
+            port: appPort,
+            path: `${u.pathname}${u.search}`,
+            headers: { host: `${u.hostname}:${appPort}`, ...headers },
+          },
+          (res) => {
+            let body = '';
+            res.setEncoding('utf8');
+            res.on('data', (chunk: string) => {
+              body += chunk;
+            });
+            res.on('end', () => resolve({ statusCode: res.statusCode ?? 0, headers: res.headers, body }));
+          },
+        );
+        req.on('error', reject);
+        req.end();
+      },
+    );
   };
 
   beforeAll(async () => {
     t = await createTestApp({ runtime: true });
     await t.app.listen({ port: 0, host: '127.0.0.1' });
+    appPort = (t.app.server.address() as AddressInfo).port;
     owner = await createOwnerKey(t.store, t.app.audit);
     browser = await launchBrowser();
   }, 600_000);
 
   afterAll(async () => {
     await browser?.close();
-    for (const tunnel of tunnels) tunnel.close();
     for (const id of sandboxes) await api('POST', `/v1/sandboxes/${id}/stop`).catch(() => undefined);
     await t?.close();
   }, 120_000);
@@ -94,10 +121,45 @@ describe('desktop: gui sandboxes serve a VNC desktop at vnc_url', () => {
     const rfb = (await t.engine!.runtime.ports(gui)).find((p) => p.port === RFB_PORT);
     expect(rfb?.address).toBe('127.0.0.1');
 
-    const view = await viewDesktop(browser, await browserUrl(gui, vncUrl), DESKTOP);
-    await writeFile(SCREENSHOT, view.png);
-    expectDesktop(view);
+    const tab = await openDesktop(browser, await browserUrl(gui, vncUrl));
+    try {
+      const view = await tab.look(DESKTOP);
+      await writeFile(SCREENSHOT, view.png);
+      expectDesktop(view);
+      // The token was exchanged for the preview cookie: the page's URL no longer carries it.
+      expect(new URL(view.url).searchParams.has('corral_token')).toBe(false);
+      expect(new URL(view.url).host).toBe(`${VNC_PORT}-${gui}.localhost:${appPort}`);
+
+      // Keyboard and mouse reach the desktop: typed into the xterm, a command repaints the screen.
+      await tab.page.mouse.click(400, 300);
+      await tab.page.keyboard.type(`xsetroot -solid '${TYPED_BACKGROUND}'\n`, { delay: 20 });
+      const typed = await tab.look({ [TYPED_BACKGROUND]: 0.4 });
+      await writeFile(SCREENSHOT.replace('.png', '-typed.png'), typed.png);
+      expect(typed.shares[TYPED_BACKGROUND], 'share of the typed background').toBeGreaterThanOrEqual(0.4);
+    } finally {
+      await tab.close();
+    }
   }, 600_000);
+
+  it('keeps vnc_url private: no credential is 401, a token for another port or sandbox is refused', async () => {
+    const bare = await previewGet(vncUrl, { accept: 'application/json' });
+    expect(bare.statusCode, bare.body).toBe(401);
+    expect(JSON.parse(bare.body).error.code).toBe('UNAUTHORIZED');
+    const otherPort = await t.app.sandboxTokens.mint({
+      sandboxId: gui,
+      workspaceId: owner.workspaceId,
+      kind: 'port',
+      port: 3000,
+      createdBy: owner.userId,
+    });
+    const wrong = new URL(vncUrl);
+    wrong.searchParams.set('corral_token', otherPort.token);
+    expect((await previewGet(wrong.toString(), { accept: 'application/json' })).statusCode).toBe(401);
+    // The proxy answers the noVNC page itself for the owner's API key (developer, sandbox:exec).
+    const page = await previewGet(vncUrl, owner.headers);
+    expect(page.statusCode).toBe(200);
+    expect(page.body).toContain('noVNC');
+  });
 
   it('leaves nothing that keeps the sandbox awake, and starting it again changes nothing', async () => {
     const runtime = t.engine!.runtime;
