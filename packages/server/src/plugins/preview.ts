@@ -42,5 +42,7 @@ import { PreviewProxy } from '../services/preview/handler.js';
  * idle timeout; metric `corral_preview_requests_total{kind, status}`; one log line per request.
  */
 export function registerPreviewProxy(app: App): void {
-  app.frontDoor.use(new PreviewProxy(app));
+  const proxy = new PreviewProxy(app);
+  app.frontDoor.use(proxy);
+  app.addHook('onClose', async () => proxy.close());
 }

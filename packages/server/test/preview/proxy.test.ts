@@ -87,6 +87,26 @@ describeStores(
       expect(sha256(big.body)).toBe(sha256(pattern(n)));
     });
 
+    it('keeps connections into the sandbox alive between requests, and gets over one the server closed', async () => {
+      const first = await send(serverPort, host(), { path: '/pid', headers: owner.headers });
+      const second = await send(serverPort, host(), { path: '/pid', headers: owner.headers });
+      expect(first.status).toBe(200);
+      // The same child of the forking server answered: the same connection was used again.
+      expect(second.text).toBe(first.text);
+      // The server closes the kept connection after this answer; the next requests still work.
+      expect((await send(serverPort, host(), { path: '/bye', headers: owner.headers })).text).toBe('bye');
+      const third = await send(serverPort, host(), { path: '/pid', headers: owner.headers });
+      expect(third.status, third.text).toBe(200);
+      expect(third.text).not.toBe(first.text);
+      const posted = await send(serverPort, host(), {
+        method: 'POST',
+        path: '/sha256',
+        headers: { ...owner.headers, 'content-length': '5' },
+        body: 'hello',
+      });
+      expect(posted.text).toBe(`${sha256(Buffer.from('hello'))} 5`);
+    });
+
     it('proxies WebSockets: text and a 2 MiB binary message echo back', async () => {
       const ws = new WebSocket(`ws://127.0.0.1:${serverPort}/echo`, {
         headers: { ...owner.headers, host: host() },

@@ -6,7 +6,10 @@ import type { StoreContext } from '../support/app.js';
  * Digest::SHA and MIME::Base64), one forked child per connection:
  * - `GET /headers` answers the request head it received (to see what the proxy forwarded);
  * - `POST /sha256` streams the body through SHA-256 and answers `{hex} {length}`;
- * - `GET /big?n=N` streams N bytes of the pattern `i % 251`;
+ * - `GET /big?n=N` streams N bytes of the pattern `i % 251` (then closes);
+ * - `GET /pid` answers the pid of the child serving this connection (same pid = same connection);
+ * - `GET /bye` answers with `Connection: keep-alive` and closes anyway (a server's idle timeout);
+ * - connections are kept alive unless the request says `Connection: close`;
  * - a WebSocket upgrade on any path echoes every text/binary message (ping → pong, close → close);
  * - anything else answers `hello from {port} {method} {path}`.
  */
@@ -22,30 +25,34 @@ while (1) {
   my $pid = fork();
   if (!defined $pid) { close $c; next; }
   if ($pid) { close $c; next; }
-  close $srv; binmode $c; handle($c); close $c; exit 0;
+  close $srv; binmode $c; while (handle($c)) {} close $c; exit 0;
 }
 sub readn { my ($c, $n) = @_; my $buf = ''; while (length($buf) < $n) { my $r = read($c, my $chunk, $n - length($buf)); return undef unless $r; $buf .= $chunk; } return $buf; }
-sub reply { my ($c, $status, $body) = @_; print $c "HTTP/1.1 $status\r\nContent-Type: text/plain\r\nContent-Length: " . length($body) . "\r\nConnection: close\r\nX-Served-By: perl\r\n\r\n$body"; }
+sub reply { my ($c, $status, $body, $keep) = @_; my $conn = $keep ? 'keep-alive' : 'close';
+  print $c "HTTP/1.1 $status\r\nContent-Type: text/plain\r\nContent-Length: " . length($body) . "\r\nConnection: $conn\r\nX-Served-By: perl\r\n\r\n$body"; return $keep; }
 sub handle {
   my $c = shift;
   my $line = <$c>; return unless defined $line; $line =~ s/\r?\n$//;
   my ($method, $path) = split / /, $line;
   my %h; my $head = "$line\n";
   while (my $l = <$c>) { $l =~ s/\r?\n$//; last if $l eq ''; $head .= "$l\n"; my ($k, $v) = split /:\s*/, $l, 2; $h{lc $k} = $v; }
-  if (lc($h{upgrade} // '') eq 'websocket') { return ws($c, \%h); }
-  if ($path eq '/headers') { return reply($c, '200 OK', $head); }
+  if (lc($h{upgrade} // '') eq 'websocket') { ws($c, \%h); return 0; }
+  my $keep = lc($h{connection} // '') ne 'close';
+  if ($path eq '/headers') { return reply($c, '200 OK', $head, $keep); }
+  if ($path eq '/pid') { return reply($c, '200 OK', "$$", $keep); }
+  if ($path eq '/bye') { reply($c, '200 OK', 'bye', 1); return 0; }
   if ($method eq 'POST' && $path eq '/sha256') {
     my $left = $h{'content-length'} // 0; my $sha = Digest::SHA->new(256); my $n = 0;
     while ($left > 0) { my $r = read($c, my $chunk, $left > 65536 ? 65536 : $left); last unless $r; $sha->add($chunk); $left -= $r; $n += $r; }
-    return reply($c, '200 OK', $sha->hexdigest . " $n");
+    return reply($c, '200 OK', $sha->hexdigest . " $n", $keep);
   }
   if ($path =~ m{^/big\?n=(\d+)$}) {
     my $n = $1;
     print $c "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: $n\r\nConnection: close\r\n\r\n";
     while ($n > 0) { my $k = $n > 65536 ? 65536 : $n; print $c substr($block, 0, $k); $n -= $k; }
-    return;
+    return 0;
   }
-  reply($c, '200 OK', "hello from $port $method $path");
+  return reply($c, '200 OK', "hello from $port $method $path", $keep);
 }
 sub frame { my ($op, $data) = @_; my $len = length($data); my $hdr = chr(0x80 | $op);
   if ($len < 126) { $hdr .= chr($len); } elsif ($len < 65536) { $hdr .= chr(126) . pack('n', $len); } else { $hdr .= chr(127) . pack('Q>', $len); }

@@ -8,8 +8,8 @@ import { requestIdFor } from '../../plugins/request-id.js';
 import type { SandboxRow } from '../../store/schema.js';
 import { UrlSigner } from '../signed-urls.js';
 import {
-  type AccessDecision,
   type AccessRequest,
+  type Allowed,
   type Denied,
   PreviewAccess,
   TOKEN_HEADER,
@@ -25,6 +25,7 @@ import {
 import { readPasswordForm } from './form.js';
 import { type PreviewTarget, parsePreviewHost } from './host.js';
 import { AUTH_PATH, passwordPage, privatePage, safeNext, wantsHtml } from './page.js';
+import { UpstreamPool } from './pool.js';
 import { forwardableHeaders, forwardHttp, forwardUpgrade } from './proxy.js';
 import { refuseUpgrade, sendError, sendHtml, sendRedirect } from './respond.js';
 import { portSettings } from './settings.js';
@@ -45,6 +46,7 @@ export class PreviewProxy implements FrontDoorHandler {
   readonly #signer: UrlSigner;
   readonly #secure: boolean;
   readonly #requests: Counter<'kind' | 'status'>;
+  readonly #pool = new UpstreamPool();
 
   constructor(app: App) {
     this.#app = app;
@@ -122,15 +124,8 @@ export class PreviewProxy implements FrontDoorHandler {
         'set-cookie': previewSetCookie(value, expires, this.#secure),
       });
     }
-    const upstream = await this.#connect(claimed.row, claimed.port);
     this.#app.sandboxes.touch(claimed.row.id);
-    const status = await forwardHttp(
-      req,
-      res,
-      upstream,
-      pathWithoutToken(claimed.url),
-      this.#headers(claimed, decision),
-    );
+    const status = await this.#forward(claimed, res, decision);
     this.#count('http', status);
     this.#app.log.info(
       {
@@ -161,6 +156,7 @@ export class PreviewProxy implements FrontDoorHandler {
       return refuseUpgrade(socket, decision.error, requestId, decision.headers ?? {});
     }
     const upstream = await this.#connect(claimed.row, claimed.port);
+    upstream.on('error', () => {});
     if (socket.destroyed) {
       upstream.destroy();
       return;
@@ -187,6 +183,31 @@ export class PreviewProxy implements FrontDoorHandler {
     );
   }
 
+  /**
+   * Streams the request to the port over a kept-alive connection when one is idle. A kept
+   * connection the server had closed in the meantime fails before any answer: a request
+   * without a body is then sent again on a new connection; otherwise it is 502.
+   */
+  async #forward(claimed: Claimed, res: ServerResponse, decision: Allowed): Promise<number> {
+    const { req, row, port } = claimed;
+    const key = `${row.id}:${port}`;
+    const path = pathWithoutToken(claimed.url);
+    const headers = this.#headers(claimed, decision);
+    const release = (socket: Duplex) => this.#pool.release(key, socket);
+    const bodiless =
+      req.headers['transfer-encoding'] === undefined && Number(req.headers['content-length'] ?? 0) === 0;
+    let upstream = await this.#pool.acquire(key, () => this.#connect(row, port));
+    for (;;) {
+      try {
+        return await forwardHttp(req, res, upstream.socket, path, headers, release);
+      } catch {
+        if (!upstream.reused || !bodiless)
+          throw apiError('SANDBOX_UNAVAILABLE', { id: row.id, port, reason: 'connection_failed' });
+        upstream = await this.#pool.acquire(key, () => this.#connect(row, port));
+      }
+    }
+  }
+
   /** A connection to the port: 502 SANDBOX_UNAVAILABLE when the sandbox is not running or nothing listens. */
   async #connect(row: SandboxRow, port: number): Promise<Duplex> {
     if (row.status !== 'running') {
@@ -197,12 +218,13 @@ export class PreviewProxy implements FrontDoorHandler {
     } catch (err) {
       const error = toApiError(err);
       if (error.status === 500) throw err;
-      throw apiError('SANDBOX_UNAVAILABLE', { id: row.id, port, reason: 'not_listening' });
+      const reason = error.code === 'INVALID_STATE' ? 'not_running' : 'not_listening';
+      throw apiError('SANDBOX_UNAVAILABLE', { id: row.id, port, reason });
     }
   }
 
   /** The headers to forward: Corral's credentials removed, X-Forwarded-* set. */
-  #headers(claimed: Claimed, decision: AccessDecision & { kind: 'allow' }) {
+  #headers(claimed: Claimed, decision: Allowed) {
     const { req } = claimed;
     const drop = new Set([
       TOKEN_HEADER,
@@ -278,6 +300,11 @@ export class PreviewProxy implements FrontDoorHandler {
       }
     }
     sendError(res, error, requestId, denied.headers ?? {});
+  }
+
+  /** Closes the idle connections into sandboxes (server shutdown). */
+  close(): void {
+    this.#pool.close();
   }
 
   #clientIp(req: IncomingMessage): string {

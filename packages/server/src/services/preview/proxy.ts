@@ -48,10 +48,12 @@ function responseHeaders(raw: string[]): string[] {
 }
 
 /**
- * Forwards one HTTP request over `upstream` (a fresh connection to the port) and streams the
- * answer back: bodies of any size both ways with backpressure (pipes), nothing buffered.
- * Resolves with the upstream status once the exchange ends; rejects when the upstream failed
- * before answering (the caller answers 502 then). A client that goes away cuts the upstream.
+ * Forwards one HTTP request over `upstream` (a connection to the port) and streams the answer
+ * back: bodies of any size both ways with backpressure (pipes), nothing buffered. The upstream
+ * connection is asked to stay open; when the exchange ends cleanly `onFree` gets it back for
+ * the next request (otherwise it is closed). Resolves with the upstream status once the
+ * exchange ends (499 when the client went away); rejects when the upstream failed before
+ * answering (the caller answers 502, or retries a bodiless request on a fresh connection).
  */
 export function forwardHttp(
   req: IncomingMessage,
@@ -59,45 +61,56 @@ export function forwardHttp(
   upstream: Duplex,
   path: string,
   headers: ForwardHeaders,
+  onFree: (socket: Duplex) => void,
 ): Promise<number> {
   return new Promise((resolve, reject) => {
     let settled = false;
-    // Errors after the exchange settled (a destroyed relay) must not go unheard.
-    upstream.on('error', () => {});
+    let freed = false;
+    const onFreeEvent = () => {
+      freed = true;
+      onFree(upstream);
+    };
+    upstream.once('free', onFreeEvent);
     const upReq = httpRequest({
       method: req.method,
       path,
-      headers,
-      // No agent: with `createConnection` Node uses this one connection for this one request.
+      headers: { ...headers, connection: 'keep-alive' },
+      // No agent: with `createConnection` Node sends this request on this connection, and an
+      // explicit keep-alive makes it emit `free` on the connection when the exchange is done.
       createConnection: () => upstream as never,
     });
-    const fail = (err: Error) => {
+    const finish = (status: number) => {
       if (settled) return;
       settled = true;
+      // `free` comes on the next tick after a clean end; a connection not freed by then is done.
+      setImmediate(() => {
+        upstream.off('free', onFreeEvent);
+        if (!freed) upstream.destroy();
+      });
+      resolve(status);
+    };
+    upReq.on('error', (err) => {
+      if (settled) return;
+      if (res.headersSent) {
+        res.destroy();
+        return finish(502);
+      }
+      settled = true;
+      upstream.off('free', onFreeEvent);
       upstream.destroy();
       reject(err);
-    };
-    upReq.on('error', fail);
+    });
     upReq.on('response', (upRes) => {
       res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, responseHeaders(upRes.rawHeaders));
       upRes.pipe(res);
       upRes.on('error', () => res.destroy());
-      upRes.on('end', () => {
-        if (!settled) {
-          settled = true;
-          resolve(upRes.statusCode ?? 502);
-        }
-      });
+      upRes.on('end', () => finish(upRes.statusCode ?? 502));
     });
     res.on('close', () => {
-      if (!res.writableFinished) {
-        upReq.destroy();
-        upstream.destroy();
-        if (!settled) {
-          settled = true;
-          resolve(499);
-        }
-      }
+      if (res.writableFinished) return;
+      upReq.destroy();
+      upstream.destroy();
+      finish(499);
     });
     req.pipe(upReq);
     req.on('error', () => upReq.destroy());
