@@ -133,6 +133,28 @@ describeStores(
       await dev.close();
     });
 
+    it('a terminal opened with a token is closed when the token expires; the shell lives on', async () => {
+      // Minted 56 s ago for a minute: 4 s left.
+      const minted = await ctx.app.sandboxTokens.mint(
+        {
+          sandboxId: id,
+          workspaceId: owner.workspaceId,
+          kind: 'shell',
+          ttlSeconds: 60,
+          createdBy: owner.keyId,
+        },
+        Date.now() - 56_000,
+      );
+      const term = await TermClient.open(url(id, `?tunnel=${minted.token}`));
+      term.type('echo before-expiry-$((2+3))\r');
+      await term.waitForOutput(/before-expiry-5/);
+      expect(await term.closed).toBe(1008);
+      // Closing the connection detached it: the session is still there for a developer.
+      const dev = await TermClient.open(url(id, `?session=${term.sessionId}`), owner.headers);
+      await dev.waitForOutput(/before-expiry-5/);
+      await dev.close();
+    });
+
     it('a revoked token is refused at once, and the terminals it opened are closed', async () => {
       const shell = await mint(id, 'tunnel', { kind: 'shell' });
       const term = await TermClient.open(local(shell));

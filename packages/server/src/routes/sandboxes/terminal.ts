@@ -57,8 +57,8 @@ type TerminalQuery = Static<typeof TerminalQuery>;
 interface Attach {
   session: TerminalSession;
   observer: boolean;
-  /** The sandbox token the connection was opened with (closed when it is revoked). */
-  tokenId?: string;
+  /** The sandbox token the connection was opened with (closed when it is revoked or expires). */
+  token?: { id: string; expiresAt: string };
 }
 const attachments = new WeakMap<FastifyRequest, Attach>();
 
@@ -95,7 +95,7 @@ export function registerSandboxTerminalRoutes(app: App): void {
       session_id: session.id,
       observer: true,
     });
-    return { session, observer: true, tokenId: token.id };
+    return { session, observer: true, token: { id: token.id, expiresAt: token.expires_at } };
   }
 
   /** A `shell` token's terminal: what a developer gets, traced to the token and its creator. */
@@ -111,7 +111,7 @@ export function registerSandboxTerminalRoutes(app: App): void {
       session_id: session.id,
       reattach: query.session !== undefined,
     });
-    return { session, observer: false, tokenId: token.id };
+    return { session, observer: false, token: { id: token.id, expiresAt: token.expires_at } };
   }
 
   /** The session named by `?session=` (resized when asked), or a new one. */
@@ -190,7 +190,7 @@ export function registerSandboxTerminalRoutes(app: App): void {
         socket.close(1011, 'not prepared');
         return;
       }
-      if (attach.tokenId !== undefined) tokenSockets.add(attach.tokenId, socket);
+      if (attach.token) tokenSockets.add(attach.token.id, socket, attach.token.expiresAt);
       attach.session.attach(socket, attach.observer);
     },
   });
