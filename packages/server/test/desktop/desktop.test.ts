@@ -1,12 +1,16 @@
-import { writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { type IncomingHttpHeaders, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeLayer, makeOciImage } from '../../../runtime/test/templates/images.js';
 import { startDesktop } from '../../src/services/sandboxes/desktop.js';
 import { DESKTOP_BACKGROUND, RFB_PORT } from '../../src/services/sandboxes/desktop-script.js';
 import { VNC_PORT } from '../../src/services/sandboxes/view.js';
 import { createOwnerKey, createTestApp, expectError, type OwnerKey, type TestApp } from '../support/app.js';
+import { waitForTemplate } from '../templates/support.js';
 import { type DesktopView, launchBrowser, openDesktop, viewDesktop } from './browser.js';
 
 /** Where the suite leaves one screenshot of the desktop, for a person to look at. */
@@ -241,6 +245,56 @@ describe('desktop: gui sandboxes serve a VNC desktop at vnc_url', () => {
     const after = await api('GET', '/v1/sandboxes');
     expect(after.json().data.length).toBe(before.json().data.length);
   });
+
+  it('checks a custom template for the desktop programs: refused without them, tried with them', async () => {
+    const importImage = async (name: string, files: Record<string, string>) => {
+      const work = await mkdtemp(join(tmpdir(), 'corral-desktop-img-'));
+      try {
+        const layer = await makeLayer(work, { files, dirs: ['tmp', 'root'], gzip: true });
+        const tar = await readFile(await makeOciImage(work, [{ ...layer, gzip: true }]));
+        const res = await t.app.inject({
+          method: 'POST',
+          url: `/v1/templates?name=${name}`,
+          headers: { ...owner.headers, 'content-type': 'application/x-tar' },
+          payload: tar,
+        });
+        expect(res.statusCode, res.body).toBe(202);
+        const ready = await waitForTemplate(
+          (url) => t.app.inject({ method: 'GET', url, headers: owner.headers }),
+          res.json().id,
+        );
+        expect(ready.status, String(ready.log)).toBe('ready');
+      } finally {
+        await rm(work, { recursive: true, force: true });
+      }
+    };
+    const marker = `${Date.now()}-${Math.random()}\n`;
+    await importImage('no-desktop', { 'etc/marker': marker });
+    const refused = expectError(await create({ gui: true, template: 'no-desktop' }), 'VALIDATION_ERROR');
+    expect(refused.error.details.fields).toEqual([
+      {
+        path: '/gui',
+        message: expect.stringContaining(
+          'missing /usr/bin/Xvfb, /usr/bin/x11vnc, /usr/bin/websockify, /usr/share/novnc/vnc.html',
+        ),
+      },
+    ]);
+    // Without gui the same template is fine.
+    expect((await create({ template: 'no-desktop' })).statusCode).toBe(201);
+
+    // The programs' files are there (not working ones, and no shell): the create passes the
+    // check, the desktop fails to start, the sandbox runs with the reason in `error`.
+    const fake = { 'etc/marker': marker, 'usr/share/novnc/vnc.html': '<html></html>' } as Record<
+      string,
+      string
+    >;
+    for (const bin of ['Xvfb', 'x11vnc', 'websockify']) fake[`usr/bin/${bin}`] = '';
+    await importImage('fake-desktop', fake);
+    const tried = await create({ gui: true, template: 'fake-desktop' });
+    expect(tried.statusCode, tried.body).toBe(201);
+    expect(tried.json()).toMatchObject({ status: 'running', gui: true });
+    expect(tried.json().error).toMatch(/^desktop: /);
+  }, 120_000);
 
   it('a desktop that cannot start leaves the sandbox running, with the reason in error and the audit log', async () => {
     const plain = await create({ template: 'base' });
