@@ -1,17 +1,13 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { type IncomingHttpHeaders, request } from 'node:http';
+import { writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeLayer, makeOciImage } from '../../../runtime/test/templates/images.js';
 import { startDesktop } from '../../src/services/sandboxes/desktop.js';
 import { DESKTOP_BACKGROUND, RFB_PORT } from '../../src/services/sandboxes/desktop-script.js';
 import { VNC_PORT } from '../../src/services/sandboxes/view.js';
 import { createOwnerKey, createTestApp, expectError, type OwnerKey, type TestApp } from '../support/app.js';
-import { waitForTemplate } from '../templates/support.js';
 import { type DesktopView, launchBrowser, openDesktop, viewDesktop } from './browser.js';
+import { getVia, importTemplate } from './helpers.js';
 
 /** Where the suite leaves one screenshot of the desktop, for a person to look at. */
 const SCREENSHOT = '/tmp/corral-desktop.png';
@@ -66,32 +62,7 @@ describe('desktop: gui sandboxes serve a VNC desktop at vnc_url', () => {
     url.searchParams.set('corral_token', token);
     return url.toString();
   };
-  /** A plain GET of `url` sent to the app with `url`'s preview Host: status, headers, body. */
-  const previewGet = (url: string, headers: Record<string, string> = {}) => {
-    const u = new URL(url);
-    return new Promise<{ statusCode: number; headers: IncomingHttpHeaders; body: string }>(
-      (resolve, reject) => {
-        const req = request(
-          {
-            host: '127.0.0.1',
-            port: appPort,
-            path: `${u.pathname}${u.search}`,
-            headers: { host: `${u.hostname}:${appPort}`, ...headers },
-          },
-          (res) => {
-            let body = '';
-            res.setEncoding('utf8');
-            res.on('data', (chunk: string) => {
-              body += chunk;
-            });
-            res.on('end', () => resolve({ statusCode: res.statusCode ?? 0, headers: res.headers, body }));
-          },
-        );
-        req.on('error', reject);
-        req.end();
-      },
-    );
-  };
+  const previewGet = (url: string, headers: Record<string, string> = {}) => getVia(appPort, url, headers);
 
   beforeAll(async () => {
     t = await createTestApp({ runtime: true });
@@ -247,27 +218,8 @@ describe('desktop: gui sandboxes serve a VNC desktop at vnc_url', () => {
   });
 
   it('checks a custom template for the desktop programs: refused without them, tried with them', async () => {
-    const importImage = async (name: string, files: Record<string, string>) => {
-      const work = await mkdtemp(join(tmpdir(), 'corral-desktop-img-'));
-      try {
-        const layer = await makeLayer(work, { files, dirs: ['tmp', 'root'], gzip: true });
-        const tar = await readFile(await makeOciImage(work, [{ ...layer, gzip: true }]));
-        const res = await t.app.inject({
-          method: 'POST',
-          url: `/v1/templates?name=${name}`,
-          headers: { ...owner.headers, 'content-type': 'application/x-tar' },
-          payload: tar,
-        });
-        expect(res.statusCode, res.body).toBe(202);
-        const ready = await waitForTemplate(
-          (url) => t.app.inject({ method: 'GET', url, headers: owner.headers }),
-          res.json().id,
-        );
-        expect(ready.status, String(ready.log)).toBe('ready');
-      } finally {
-        await rm(work, { recursive: true, force: true });
-      }
-    };
+    const importImage = (name: string, files: Record<string, string>) =>
+      importTemplate(t.app, owner.headers, name, files);
     const marker = `${Date.now()}-${Math.random()}\n`;
     await importImage('no-desktop', { 'etc/marker': marker });
     const refused = expectError(await create({ gui: true, template: 'no-desktop' }), 'VALIDATION_ERROR');
