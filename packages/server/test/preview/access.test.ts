@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeStores, memberHeaders, type StoreContext } from '../support/app.js';
-import { type Answer, listenPort, previewHost, send, waitFor } from './helpers.js';
+import { type Answer, echo, listenPort, openWs, previewHost, send, waitFor } from './helpers.js';
 import { type SandboxServer, startSandboxServer } from './sandbox-server.js';
 
 function codeOf(answer: Answer): string {
@@ -162,6 +162,23 @@ describeStores(
       });
       expect(post.status).toBe(200);
       expect(post.text).toBe('hello from 3000 POST /form');
+    });
+
+    it('opens WebSockets with the cookie (what a page’s scripts send) or ?corral_token=, and refuses bad ones', async () => {
+      const token = await mint(3000);
+      const cookie = cookieOf(await send(serverPort, host(), { path: `/?corral_token=${token.token}` }));
+      const viaCookie = await openWs(serverPort, host(), '/socket', { cookie });
+      if (typeof viaCookie === 'number') throw new Error(`HTTP ${viaCookie}`);
+      expect((await echo(viaCookie, 'with a cookie')).data.toString()).toBe('with a cookie');
+      viaCookie.close();
+      const viaParam = await openWs(serverPort, host(), `/socket?corral_token=${token.token}`);
+      if (typeof viaParam === 'number') throw new Error(`HTTP ${viaParam}`);
+      expect((await echo(viaParam, 'with the token')).data.toString()).toBe('with the token');
+      viaParam.close();
+      expect(await openWs(serverPort, host(), '/socket?corral_token=crl_tk_nope')).toBe(401);
+      expect(await openWs(serverPort, host(4096), '/socket', { cookie })).toBe(401);
+      const stranger = await ctx.createCaller();
+      expect(await openWs(serverPort, host(), '/socket', stranger.headers)).toBe(404);
     });
 
     it('refuses expired, revoked, other-port and other-sandbox tokens; revoking ends the cookie too', async () => {

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Readable } from 'node:stream';
+import WebSocket from 'ws';
 import type { StoreContext } from '../support/app.js';
 
 /** The port the suite's app listens on (127.0.0.1, listening on first use). */
@@ -94,4 +95,37 @@ export async function waitFor(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/**
+ * Opens a WebSocket to 127.0.0.1:`port``path` with `Host: host`: the open socket, or the HTTP
+ * status when the upgrade was refused.
+ */
+export function openWs(
+  port: number,
+  host: string,
+  path: string,
+  headers: Record<string, string> = {},
+): Promise<WebSocket | number> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}${path}`, {
+      headers: { ...headers, host },
+      maxPayload: 64 * 1024 * 1024,
+    });
+    ws.once('open', () => resolve(ws));
+    ws.once('unexpected-response', (_req, res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    ws.once('error', reject);
+  });
+}
+
+/** Sends `message` and resolves with the next message received. */
+export function echo(ws: WebSocket, message: string | Buffer): Promise<{ data: Buffer; binary: boolean }> {
+  const reply = new Promise<{ data: Buffer; binary: boolean }>((resolve) =>
+    ws.once('message', (data: Buffer, binary: boolean) => resolve({ data, binary })),
+  );
+  ws.send(message, { binary: typeof message !== 'string' });
+  return reply;
 }

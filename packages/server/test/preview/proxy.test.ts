@@ -107,6 +107,18 @@ describeStores(
       expect(posted.text).toBe(`${sha256(Buffer.from('hello'))} 5`);
     });
 
+    it('serves many requests at once', async () => {
+      const answers = await Promise.all(
+        Array.from({ length: 24 }, (_, i) =>
+          send(serverPort, host(), { path: `/n/${i}`, headers: owner.headers }),
+        ),
+      );
+      answers.forEach((answer, i) => {
+        expect(answer.status).toBe(200);
+        expect(answer.text).toBe(`hello from 3000 GET /n/${i}`);
+      });
+    });
+
     it('proxies WebSockets: text and a 2 MiB binary message echo back', async () => {
       const ws = new WebSocket(`ws://127.0.0.1:${serverPort}/echo`, {
         headers: { ...owner.headers, host: host() },

@@ -31,6 +31,9 @@ import { refuseUpgrade, sendError, sendHtml, sendRedirect } from './respond.js';
 import { portSettings } from './settings.js';
 import { PasswordThrottle } from './throttle.js';
 
+/** A WebSocket's traffic counts as activity at most this often. */
+const WS_ACTIVITY_INTERVAL_MS = 10_000;
+
 /** One claimed request, resolved: its sandbox, port settings and parsed URL. */
 interface Claimed extends AccessRequest {
   requestId: string;
@@ -169,6 +172,7 @@ export class PreviewProxy implements FrontDoorHandler {
       upstream,
       pathWithoutToken(claimed.url),
       this.#headers(claimed, decision),
+      this.#activity(claimed.row.id),
     );
     this.#count('ws', 101);
     this.#app.log.info(
@@ -300,6 +304,17 @@ export class PreviewProxy implements FrontDoorHandler {
       }
     }
     sendError(res, error, requestId, denied.headers ?? {});
+  }
+
+  /** An activity callback for a long-lived connection: touches the sandbox at most every 10 s. */
+  #activity(id: string): () => void {
+    let last = Date.now();
+    return () => {
+      const now = Date.now();
+      if (now - last < WS_ACTIVITY_INTERVAL_MS) return;
+      last = now;
+      this.#app.sandboxes.touch(id);
+    };
   }
 
   /** Closes the idle connections into sandboxes (server shutdown). */

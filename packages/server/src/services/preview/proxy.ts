@@ -120,7 +120,7 @@ export function forwardHttp(
 /**
  * Hands a WebSocket (or any `Upgrade`) request to `upstream`: writes the request head
  * itself, then pipes both ways — the upstream's handshake answer included — until either
- * side closes.
+ * side closes. `onActivity` hears every chunk either way (the caller throttles it).
  */
 export function forwardUpgrade(
   req: IncomingMessage,
@@ -129,6 +129,7 @@ export function forwardUpgrade(
   upstream: Duplex,
   path: string,
   headers: ForwardHeaders,
+  onActivity: () => void,
 ): void {
   const lines = [`${req.method ?? 'GET'} ${path} HTTP/1.1`];
   for (const [name, value] of Object.entries(headers)) {
@@ -145,6 +146,8 @@ export function forwardUpgrade(
   socket.on('error', close);
   upstream.on('close', close);
   socket.on('close', close);
+  socket.on('data', onActivity);
+  upstream.on('data', onActivity);
   socket.pipe(upstream);
   upstream.pipe(socket);
 }
