@@ -131,7 +131,7 @@ describeStores(
       expect(la.json(T.EXIT)).toMatchObject({ exit_code: 0 });
       expect(lb.json(T.EXIT)).toMatchObject({ exit_code: 0 });
       // The two channels' frames really were interleaved on the wire.
-      const order = mux.all.filter((f) => f.type === T.STDOUT).map((f) => f.channel);
+      const order = mux.order;
       expect(order.indexOf(b.id)).toBeLessThan(order.lastIndexOf(a.id));
     });
 

@@ -47,9 +47,32 @@ export interface RawFrame {
 
 /** What arrived on one channel. */
 export class ChannelLog {
-  stdout = Buffer.alloc(0);
-  stderr = Buffer.alloc(0);
+  readonly #out: Buffer[] = [];
+  readonly #err: Buffer[] = [];
+  /** Bytes of STDOUT received. */
+  stdoutBytes = 0;
+  /** False: data frames are counted, not kept (for floods). */
+  keep = true;
   readonly frames: RawFrame[] = [];
+  add(f: RawFrame): void {
+    if (f.type === T.STDOUT) {
+      this.stdoutBytes += f.payload.length;
+      if (this.keep) this.#out.push(f.payload);
+      else if (f.payload.some((b) => b !== 0)) this.nonZero = true;
+      return;
+    }
+    if (f.type === T.STDERR) this.#err.push(f.payload);
+    else this.frames.push(f);
+  }
+  /** A kept-out data frame held a byte other than 0. */
+  nonZero = false;
+  get stdout(): Buffer {
+    if (this.#out.length > 1) this.#out.splice(0, this.#out.length, Buffer.concat(this.#out));
+    return this.#out[0] ?? Buffer.alloc(0);
+  }
+  get stderr(): Buffer {
+    return Buffer.concat(this.#err);
+  }
   get text(): string {
     return this.stdout.toString('utf8');
   }
@@ -65,7 +88,10 @@ export class ChannelLog {
 /** A multiplexed-WebSocket client that records every frame per channel. */
 export class MuxClient {
   readonly channels = new Map<number, ChannelLog>();
+  /** Every frame but data frames, in order of arrival. */
   readonly all: RawFrame[] = [];
+  /** The channel of every data frame, in order of arrival. */
+  readonly order: number[] = [];
   /** Grant output credit back as it is read (false: the window is never reopened). */
   autoWindow = true;
   closeCode: number | null = null;
@@ -76,11 +102,9 @@ export class MuxClient {
   private constructor(readonly socket: WebSocket) {
     socket.on('message', (data: Buffer) => {
       const f: RawFrame = { type: data[0]!, channel: data.readUInt32BE(1), payload: data.subarray(5) };
-      this.all.push(f);
-      const log = this.log(f.channel);
-      log.frames.push(f);
-      if (f.type === T.STDOUT) log.stdout = Buffer.concat([log.stdout, f.payload]);
-      if (f.type === T.STDERR) log.stderr = Buffer.concat([log.stderr, f.payload]);
+      if (f.type === T.STDOUT || f.type === T.STDERR) this.order.push(f.channel);
+      else this.all.push(f);
+      this.log(f.channel).add(f);
       if ((f.type === T.STDOUT || f.type === T.STDERR) && this.autoWindow) {
         const credit = Buffer.alloc(4);
         credit.writeUInt32BE(f.payload.length, 0);
@@ -129,6 +153,28 @@ export class MuxClient {
     return { id, ok, body: f.json(ok ? T.OPEN_OK : T.OPEN_ERROR)! };
   }
 
+  /**
+   * Sends `data` as STDIN on channel `id` without ever exceeding the server's window (from
+   * OPEN_OK, replenished by WINDOW frames), in chunks of at most `chunk` bytes.
+   */
+  async writeAll(id: number, data: Buffer, chunk = 16 * 1024): Promise<void> {
+    const log = this.log(id);
+    const credit = () =>
+      (log.json(T.OPEN_OK)!.window as number) +
+      log.frames.filter((f) => f.type === T.WINDOW).reduce((sum, f) => sum + f.payload.readUInt32BE(0), 0);
+    let sent = 0;
+    while (sent < data.length) {
+      if (credit() - sent <= 0) {
+        const before = credit();
+        await this.waitFor(id, () => credit() > before);
+        continue;
+      }
+      const n = Math.min(chunk, credit() - sent, data.length - sent);
+      this.stdin(id, data.subarray(sent, sent + n));
+      sent += n;
+    }
+  }
+
   stdin(id: number, data: string | Buffer): void {
     this.send(frame(T.STDIN, id, Buffer.isBuffer(data) ? data : Buffer.from(data, 'utf8')));
   }
@@ -140,7 +186,7 @@ export class MuxClient {
       if (done(log)) return log;
       if (Date.now() > deadline || this.closeCode !== null) {
         throw new Error(
-          `channel ${id}: condition not met; stdout ${JSON.stringify(log.text.slice(-500))}, frames ${log.frames.map((f) => f.type).join(',')}, close ${this.closeCode}`,
+          `channel ${id}: condition not met; ${log.stdoutBytes} stdout bytes ending ${JSON.stringify(log.keep ? log.text.slice(-200) : '')}, frames ${log.frames.map((f) => f.type).join(',')}, close ${this.closeCode}`,
         );
       }
       await new Promise((r) => setTimeout(r, 20));
