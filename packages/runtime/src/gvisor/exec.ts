@@ -33,6 +33,9 @@ const DRAIN_AFTER_EXIT_MS = 150;
  * that way (an explicit `exit 143` is indistinguishable — documented in GVISOR.md).
  */
 export function exitStatusFrom(code: number, timedOut: boolean): ExitStatus {
+  // 128 with no signal: the sandbox was torn down under the process (stop, destroy), which
+  // kills everything in it with SIGKILL; `runsc exec` cannot report more.
+  if (code === 128) return { exitCode: 128 + 9, signal: 'SIGKILL', timedOut };
   const signal = code > 128 && code <= 128 + 64 ? (SIGNAL_NAMES.get(code - 128) ?? null) : null;
   return { exitCode: code, signal, timedOut };
 }

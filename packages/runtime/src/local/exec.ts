@@ -202,13 +202,19 @@ export async function startPty(
           signalGroup(hostPid, 'SIGKILL');
         }, request.timeoutMs)
       : undefined;
-  const exited = helperExit.then(async ({ exitCode }) => {
+  const exited = helperExit.then(async ({ exitCode, signal: helperSignal }) => {
     if (timer) clearTimeout(timer);
     const text = await readFile(request.statusFile, 'utf8').catch(() => '');
     await rm(request.statusFile, { force: true });
     const exitLine = text.split('\n').find((l) => l.startsWith('exit '));
     output.end();
-    if (!exitLine) return exitFrom(exitCode, 0, timedOut);
+    // No status line: the helper itself was killed (the sandbox stopped or was destroyed under
+    // the shell), so the shell died by that signal, not with the helper's exit code.
+    if (!exitLine) {
+      return helperSignal
+        ? exitFrom(128 + helperSignal, helperSignal, timedOut)
+        : exitFrom(exitCode, 0, timedOut);
+    }
     const [, code, signal] = exitLine.split(' ').map(Number) as [number, number, number];
     return exitFrom(code, signal, timedOut);
   });

@@ -38,5 +38,23 @@ export function describePty(ctx: ConformanceContext): void {
       proc.kill('SIGKILL');
       expect((await proc.wait()).signal).toBe('SIGKILL');
     });
+
+    it('a shell whose sandbox is destroyed under it ends by a signal, not exit 0', async () => {
+      const rt = ctx.runtime();
+      const spec = ctx.spec('pty-destroyed');
+      await rt.create(spec);
+      try {
+        const proc = await rt.pty(spec.id, { command: 'bash', cols: 80, rows: 24 });
+        const output = capture(proc);
+        proc.write('echo up-$((6*7))\n');
+        await waitFor('the shell', async () => (output().includes('up-42') ? true : undefined));
+        await rt.destroy(spec.id);
+        const status = await proc.wait();
+        expect(status.signal).not.toBeNull();
+        expect(status.exitCode).toBeGreaterThan(128);
+      } finally {
+        await rt.destroy(spec.id);
+      }
+    });
   });
 }
