@@ -41,9 +41,13 @@ describeStores(
     });
 
     it('reaches the server inside through its preview URL with a Bearer key, without passing the key on', async () => {
-      const hello = await send(serverPort, host(), { path: '/some/where?q=1', headers: owner.headers });
+      const hello = await send(serverPort, host(), {
+        path: '/some/./where/../%7e?q=a+b%20c',
+        headers: owner.headers,
+      });
       expect(hello.status, hello.text).toBe(200);
-      expect(hello.text).toBe('hello from 3000 GET /some/where?q=1');
+      // The app sees the target as sent, not normalised.
+      expect(hello.text).toBe('hello from 3000 GET /some/./where/../%7e?q=a+b%20c');
       expect(hello.headers['x-served-by']).toBe('perl');
 
       // Upper case and the server's port in Host are fine; the app sees its own Host.

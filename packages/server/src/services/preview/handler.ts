@@ -7,14 +7,7 @@ import type { FrontDoorHandler } from '../../front-door.js';
 import { requestIdFor } from '../../plugins/request-id.js';
 import type { SandboxRow } from '../../store/schema.js';
 import { UrlSigner } from '../signed-urls.js';
-import {
-  type AccessRequest,
-  type Allowed,
-  type Denied,
-  PreviewAccess,
-  TOKEN_HEADER,
-  TOKEN_PARAM,
-} from './access.js';
+import { type AccessRequest, type Allowed, type Denied, PreviewAccess, TOKEN_HEADER } from './access.js';
 import {
   encodePreviewCookie,
   PASSWORD_COOKIE_TTL_SECONDS,
@@ -23,7 +16,7 @@ import {
   withoutPreviewCookie,
 } from './cookie.js';
 import { readPasswordForm } from './form.js';
-import { type PreviewTarget, parsePreviewHost } from './host.js';
+import { type PreviewTarget, parsePreviewHost, pathWithoutToken } from './host.js';
 import { AUTH_PATH, passwordPage, privatePage, safeNext, wantsHtml } from './page.js';
 import { UpstreamPool } from './pool.js';
 import { forwardableHeaders, forwardHttp, forwardUpgrade } from './proxy.js';
@@ -31,8 +24,8 @@ import { refuseUpgrade, sendError, sendHtml, sendRedirect } from './respond.js';
 import { portSettings } from './settings.js';
 import { PasswordThrottle } from './throttle.js';
 
-/** A WebSocket's traffic counts as activity at most this often. */
-const WS_ACTIVITY_INTERVAL_MS = 10_000;
+/** A long exchange's traffic counts as activity at most this often (its start always does). */
+const ACTIVITY_INTERVAL_MS = 10_000;
 
 /** One claimed request, resolved: its sandbox, port settings and parsed URL. */
 interface Claimed extends AccessRequest {
@@ -123,7 +116,7 @@ export class PreviewProxy implements FrontDoorHandler {
       });
       req.resume();
       this.#count('http', 302);
-      return sendRedirect(res, 302, pathWithoutToken(claimed.url), requestId, {
+      return sendRedirect(res, 302, pathWithoutToken(claimed.req.url), requestId, {
         'set-cookie': previewSetCookie(value, expires, this.#secure),
       });
     }
@@ -170,7 +163,7 @@ export class PreviewProxy implements FrontDoorHandler {
       socket,
       head,
       upstream,
-      pathWithoutToken(claimed.url),
+      pathWithoutToken(claimed.req.url),
       this.#headers(claimed, decision),
       this.#activity(claimed.row.id),
     );
@@ -195,15 +188,16 @@ export class PreviewProxy implements FrontDoorHandler {
   async #forward(claimed: Claimed, res: ServerResponse, decision: Allowed): Promise<number> {
     const { req, row, port } = claimed;
     const key = `${row.id}:${port}`;
-    const path = pathWithoutToken(claimed.url);
+    const path = pathWithoutToken(claimed.req.url);
     const headers = this.#headers(claimed, decision);
     const release = (socket: Duplex) => this.#pool.release(key, socket);
+    const activity = this.#activity(row.id);
     const bodiless =
       req.headers['transfer-encoding'] === undefined && Number(req.headers['content-length'] ?? 0) === 0;
     let upstream = await this.#pool.acquire(key, () => this.#connect(row, port));
     for (;;) {
       try {
-        return await forwardHttp(req, res, upstream.socket, path, headers, release);
+        return await forwardHttp(req, res, upstream.socket, path, headers, release, activity);
       } catch {
         if (!upstream.reused || !bodiless)
           throw apiError('SANDBOX_UNAVAILABLE', { id: row.id, port, reason: 'connection_failed' });
@@ -306,12 +300,12 @@ export class PreviewProxy implements FrontDoorHandler {
     sendError(res, error, requestId, denied.headers ?? {});
   }
 
-  /** An activity callback for a long-lived connection: touches the sandbox at most every 10 s. */
+  /** An activity callback for a long-lived exchange (streams, WebSockets): touches the sandbox at most every 10 s. */
   #activity(id: string): () => void {
     let last = Date.now();
     return () => {
       const now = Date.now();
-      if (now - last < WS_ACTIVITY_INTERVAL_MS) return;
+      if (now - last < ACTIVITY_INTERVAL_MS) return;
       last = now;
       this.#app.sandboxes.touch(id);
     };
@@ -333,13 +327,4 @@ export class PreviewProxy implements FrontDoorHandler {
   #count(kind: 'http' | 'ws', status: number): void {
     this.#requests.inc({ kind, status: String(status) });
   }
-}
-
-/** The request target without `corral_token` (what the app inside sees, and where the cookie redirect goes). */
-function pathWithoutToken(url: URL): string {
-  if (!url.searchParams.has(TOKEN_PARAM)) return `${url.pathname}${url.search}`;
-  const params = new URLSearchParams(url.search);
-  params.delete(TOKEN_PARAM);
-  const search = params.toString();
-  return `${url.pathname}${search ? `?${search}` : ''}`;
 }

@@ -1,4 +1,5 @@
 import { AGENT_TYPES } from '../sandboxes/view.js';
+import { TOKEN_PARAM } from './access.js';
 
 /** Where a preview host points: a sandbox and a TCP port inside it. */
 export interface PreviewTarget {
@@ -39,4 +40,32 @@ export function parsePreviewHost(host: string | undefined, previewDomain: string
     port = alias;
   }
   return { sandboxId, port };
+}
+
+/**
+ * The request target as the client sent it (not normalised: the app inside sees its own
+ * encoding and dot segments) without any `corral_token` parameter — what is forwarded, and
+ * where the cookie redirect goes.
+ */
+export function pathWithoutToken(rawUrl: string | undefined): string {
+  let target = rawUrl ?? '/';
+  if (!target.startsWith('/')) {
+    // absolute-form (`GET http://host/path`): keep the path and query only
+    const url = new URL(target, 'http://preview.invalid');
+    target = `${url.pathname}${url.search}`;
+  }
+  const q = target.indexOf('?');
+  if (q < 0) return target;
+  const kept = target
+    .slice(q + 1)
+    .split('&')
+    .filter((pair) => {
+      const name = pair.split('=', 1)[0]!;
+      let decoded = name;
+      try {
+        decoded = decodeURIComponent(name.replace(/\+/g, ' '));
+      } catch {}
+      return decoded !== TOKEN_PARAM;
+    });
+  return kept.length > 0 ? `${target.slice(0, q)}?${kept.join('&')}` : target.slice(0, q);
 }

@@ -54,6 +54,7 @@ function responseHeaders(raw: string[]): string[] {
  * the next request (otherwise it is closed). Resolves with the upstream status once the
  * exchange ends (499 when the client went away); rejects when the upstream failed before
  * answering (the caller answers 502, or retries a bodiless request on a fresh connection).
+ * `onActivity` hears every body chunk either way (the caller throttles it).
  */
 export function forwardHttp(
   req: IncomingMessage,
@@ -62,6 +63,7 @@ export function forwardHttp(
   path: string,
   headers: ForwardHeaders,
   onFree: (socket: Duplex) => void,
+  onActivity: () => void,
 ): Promise<number> {
   return new Promise((resolve, reject) => {
     let settled = false;
@@ -102,6 +104,7 @@ export function forwardHttp(
     });
     upReq.on('response', (upRes) => {
       res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, responseHeaders(upRes.rawHeaders));
+      upRes.on('data', onActivity);
       upRes.pipe(res);
       upRes.on('error', () => res.destroy());
       upRes.on('end', () => finish(upRes.statusCode ?? 502));
@@ -112,6 +115,7 @@ export function forwardHttp(
       upstream.destroy();
       finish(499);
     });
+    req.on('data', onActivity);
     req.pipe(upReq);
     req.on('error', () => upReq.destroy());
   });
