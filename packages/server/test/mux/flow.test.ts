@@ -115,7 +115,7 @@ describeStores(
         'the channel to pause on the WebSocket buffer',
         () => {
           const c = server().stats().channels[0];
-          return c !== undefined && c.paused && c.credit > 0;
+          return c?.paused === true && c.credit > 0;
         },
         60_000,
       );
