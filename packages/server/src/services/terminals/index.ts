@@ -24,8 +24,6 @@ export function terminalsOf(app: FastifyInstance): Terminals {
       runtime: () => sandboxes.runtime,
       envFor: (id) => sandboxes.envFor(id),
       touch: (id) => sandboxes.touch(id),
-      stillRunning: (id) =>
-        sandboxes.locks.run(id, async () => (await sandboxes.find(id))?.status === 'running'),
       log: app.log,
     });
     found = { sessions, tokenSockets: new TokenSockets() };

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { ExitStatus, Runtime } from '@corral/runtime';
+import type { Runtime } from '@corral/runtime';
 import type { FastifyBaseLogger } from 'fastify';
 import { TerminalSession } from './session.js';
 
@@ -11,8 +11,6 @@ export const DETACHED_SESSION_TTL_MS = 15 * 60_000;
 export const MAX_SESSIONS_PER_SANDBOX = 32;
 /** Clients one session may have at once (observers included). */
 export const MAX_CLIENTS_PER_SESSION = 16;
-/** The exit code of a shell killed with SIGKILL (128 + 9). */
-const KILLED_EXIT_CODE = 137;
 /** How often clients are pinged and detached sessions swept (30 s). */
 const SWEEP_INTERVAL_MS = 30_000;
 
@@ -23,11 +21,6 @@ export interface TerminalSessionsDeps {
   /** The sandbox's secret env, merged under every shell. */
   envFor: (sandboxId: string) => Promise<Record<string, string>>;
   touch: (sandboxId: string) => void;
-  /**
-   * Whether the sandbox is still running once any lifecycle action on it has finished: a
-   * shell that "exited 0" with its sandbox stopped or deleted was killed with it.
-   */
-  stillRunning?: (sandboxId: string) => Promise<boolean>;
   log: FastifyBaseLogger;
   detachedTtlMs?: number;
 }
@@ -82,7 +75,6 @@ export class TerminalSessions {
       rows: size.rows,
       scrollbackBytes: SCROLLBACK_BYTES,
       onActivity: () => this.#deps.touch(sandboxId),
-      settleExit: (status) => this.#settleExit(sandboxId, status),
       onEnd: (ended) => this.#forget(ended),
     });
     let sessions = this.#bySandbox.get(sandboxId);
@@ -142,17 +134,6 @@ export class TerminalSessions {
     for (const sessions of [...this.#bySandbox.values()]) {
       for (const session of [...sessions.values()]) this.kill(session.sandboxId, session.id);
     }
-  }
-
-  /**
-   * A runtime reports a shell killed along with its sandbox (stop, delete) as exit 0 with no
-   * signal; once the lifecycle action is over, a sandbox no longer running means it was killed.
-   */
-  async #settleExit(sandboxId: string, status: ExitStatus | null): Promise<ExitStatus | null> {
-    const check = this.#deps.stillRunning;
-    if (!check || !status || status.exitCode !== 0 || status.signal !== null) return status;
-    if (await check(sandboxId)) return status;
-    return { exitCode: KILLED_EXIT_CODE, signal: 'SIGKILL', timedOut: false };
   }
 
   #forget(session: TerminalSession): void {

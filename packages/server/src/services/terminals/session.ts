@@ -29,11 +29,6 @@ export interface TerminalSessionInit {
   scrollbackBytes: number;
   /** Input or output happened (for the sandbox's idle timeout). */
   onActivity: () => void;
-  /**
-   * Corrects the shell's exit status before the exit frame goes out (e.g. a shell that died
-   * with its sandbox is reported killed, not as a clean exit).
-   */
-  settleExit?: (status: ExitStatus | null) => Promise<ExitStatus | null>;
   /** The shell has exited (or was killed); called once, after the exit frame went out. */
   onEnd: (session: TerminalSession, status: ExitStatus | null) => void;
 }
@@ -71,8 +66,8 @@ export class TerminalSession {
     init.pty.output.on('data', (chunk: Buffer) => this.#onOutput(chunk));
     init.pty.output.on('error', () => {});
     init.pty.wait().then(
-      (status) => void this.#end(status),
-      () => void this.#end(null),
+      (status) => this.#end(status),
+      () => this.#end(null),
     );
   }
 
@@ -231,12 +226,10 @@ export class TerminalSession {
     this.#maybeResume();
   }
 
-  async #end(reported: ExitStatus | null): Promise<void> {
+  #end(status: ExitStatus | null): void {
     if (this.#ended) return;
     this.#ended = true;
     if (this.#stallTimer) clearTimeout(this.#stallTimer);
-    const settle = this.#init.settleExit;
-    const status = settle ? await settle(reported).catch(() => reported) : reported;
     this.#broadcast({ type: 'exit', exit_code: status?.exitCode ?? null, signal: status?.signal ?? null });
     for (const client of this.#clients) client.socket.close(1000, 'the shell exited');
     this.#clients.clear();
