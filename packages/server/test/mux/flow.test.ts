@@ -1,6 +1,7 @@
 import { afterEach, beforeAll, expect, it } from 'vitest';
 import { WS_HIGH_WATER_BYTES } from '../../src/services/mux/connection.js';
 import { muxOf } from '../../src/services/mux/index.js';
+import { PTY_BACKLOG_LIMIT_BYTES } from '../../src/services/mux/kinds.js';
 import { describeStores, type StoreContext } from '../support/app.js';
 import { createSandbox, wsBase } from '../terminal/helpers.js';
 import { frame, MuxClient, T } from './client.js';
@@ -139,6 +140,50 @@ describeStores(
       const log = await mux.closedChannel(ch.id, 120_000);
       expect(log.text.trim()).toBe('8000000');
     }, 180_000);
+
+    it('ends a PTY channel whose client takes no output once the backlog passes its bound', async () => {
+      const mux = await connect();
+      mux.autoWindow = false;
+      mux.log(1).keep = false;
+      const ch = await mux.open({ type: 'pty', command: 'yes', window: 4096 });
+      const log = await mux.closedChannel(ch.id, 120_000);
+      expect(log.stdoutBytes).toBe(4096);
+      expect(log.json(T.ERROR)).toMatchObject({
+        error: { code: 'CAPACITY_EXHAUSTED', details: { limit_bytes: PTY_BACKLOG_LIMIT_BYTES } },
+      });
+      expect(log.has(T.EXIT)).toBe(false);
+      expect(mux.closeCode).toBeNull();
+      const deadline = Date.now() + 20_000;
+      for (;;) {
+        const ps = await ctx.app.inject({
+          method: 'GET',
+          url: `/v1/sandboxes/${id}/processes`,
+          headers: owner.headers,
+        });
+        if (!(ps.json().data as { pid: number }[]).some((p) => p.pid === ch.body.pid)) break;
+        if (Date.now() > deadline) throw new Error('the terminal outlived its channel');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }, 180_000);
+
+    it('closes every connection (1001) and kills what they started when the server closes', async () => {
+      const mux = await connect();
+      const ch = await mux.open({ type: 'exec', command: 'sleep', args: ['600'] });
+      muxOf(ctx.app).closeAll();
+      expect(await mux.closed).toBe(1001);
+      expect(muxOf(ctx.app).all.filter((c) => c.sandboxId === id)).toHaveLength(0);
+      const deadline = Date.now() + 20_000;
+      for (;;) {
+        const ps = await ctx.app.inject({
+          method: 'GET',
+          url: `/v1/sandboxes/${id}/processes`,
+          headers: owner.headers,
+        });
+        if (!(ps.json().data as { pid: number }[]).some((p) => p.pid === ch.body.pid)) break;
+        if (Date.now() > deadline) throw new Error('the process outlived the server');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    });
 
     it('closes a client that sends beyond the window the server granted (1008) and kills its processes', async () => {
       const mux = await connect();

@@ -130,6 +130,15 @@ export abstract class Channel {
     this.host.released(this);
   }
 
+  /** Ends the channel at once on the server's side: stops everything, sends `error` then CLOSE. */
+  protected fail(error: object): void {
+    if (this.#done) return;
+    this.#teardown();
+    this.host.send(encodeJsonFrame(FrameType.ERROR, this.id, error));
+    this.host.send(encodeFrame(FrameType.CLOSE, this.id));
+    this.host.released(this);
+  }
+
   /** The connection is gone: stops everything, sends nothing. */
   abort(): void {
     if (this.#done) return;
