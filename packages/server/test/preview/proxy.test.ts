@@ -253,6 +253,13 @@ describeStores(
       }
     });
 
+    it('counts preview requests in /metrics', async () => {
+      const metrics = await ctx.app.inject({ method: 'GET', url: '/metrics' });
+      expect(metrics.body).toMatch(/^corral_preview_requests_total\{kind="http",status="200"\} [1-9]/m);
+      expect(metrics.body).toMatch(/^corral_preview_requests_total\{kind="http",status="502"\} [1-9]/m);
+      expect(metrics.body).toMatch(/^corral_preview_requests_total\{kind="ws",status="101"\} [1-9]/m);
+    });
+
     it('counts proxied traffic as activity', async () => {
       const old = '2020-01-01T00:00:00.000Z';
       await ctx.store.db

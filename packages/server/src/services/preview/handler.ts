@@ -92,10 +92,13 @@ export class PreviewProxy implements FrontDoorHandler {
   }
 
   async #claim(req: IncomingMessage, target: PreviewTarget, requestId: string): Promise<Claimed> {
-    const row = await this.#app.sandboxes.find(target.sandboxId);
+    // Both reads at once (settings of an unknown sandbox are simply not used).
+    const [row, settings] = await Promise.all([
+      this.#app.sandboxes.find(target.sandboxId),
+      portSettings(this.#app.store.db, target.sandboxId, target.port),
+    ]);
     if (!row) throw apiError('SANDBOX_NOT_FOUND', { id: target.sandboxId });
     const url = new URL(req.url ?? '/', 'http://preview.invalid');
-    const settings = await portSettings(this.#app.store.db, row.id, target.port);
     return { req, url, row, port: target.port, settings, clientIp: this.#clientIp(req), requestId };
   }
 
