@@ -24,6 +24,7 @@ export const ERRORS = {
   FILE_NOT_FOUND: { status: 404, message: 'File not found' },
   PROCESS_NOT_FOUND: { status: 404, message: 'Process not found' },
   PORT_NOT_FOUND: { status: 404, message: 'Port not found' },
+  TOKEN_NOT_FOUND: { status: 404, message: 'Token not found' },
   ALERT_NOT_FOUND: { status: 404, message: 'Alert not found' },
   NOTIFICATION_NOT_FOUND: { status: 404, message: 'Notification not found' },
   EVENT_NOT_FOUND: { status: 404, message: 'Event not found' },

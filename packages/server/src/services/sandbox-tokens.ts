@@ -3,6 +3,7 @@ import type { Kysely } from 'kysely';
 import { newId, randomBase62 } from '../ids.js';
 import { isoNow } from '../store/db.js';
 import type { Database, SandboxTokenRow } from '../store/schema.js';
+import { roleAtLeast } from './access.js';
 
 /** What a sandbox token opens: an SSH login, a terminal, one HTTP port, or a read-only terminal. */
 export const TOKEN_KINDS = ['ssh', 'shell', 'port', 'observe'] as const;
@@ -63,7 +64,8 @@ export function looksLikeSandboxToken(value: unknown): value is string {
  * Capability tokens scoped to one sandbox and one purpose (tunnel, observe, port-forward):
  * random 238-bit secrets, stored as SHA-256 hashes, expiring, revocable. A token never opens
  * another sandbox, another kind of access or another port; a deleted sandbox's tokens open
- * nothing. Checks are one indexed lookup (the hash is unique).
+ * nothing, and neither does one whose creator has since lost developer access (see
+ * `#creatorMayStill`). Checks are indexed lookups (the hash is unique).
  */
 export class SandboxTokens {
   readonly #db: Kysely<Database>;
@@ -113,12 +115,41 @@ export class SandboxTokens {
     if (!kinds.includes(row.kind)) return null;
     if (check.sandboxId !== undefined && row.sandbox_id !== check.sandboxId) return null;
     if (check.port !== undefined && row.port !== check.port) return null;
+    if (!(await this.#creatorMayStill(row, nowMs))) return null;
     await this.#db
       .updateTable('sandbox_tokens')
       .set({ last_used_at: isoNow() })
       .where('id', '=', row.id)
       .execute();
     return row;
+  }
+
+  /**
+   * A token acts for whoever minted it: it stops opening anything once that user is no longer
+   * a developer (or more) of the sandbox's workspace, the workspace is deleted, or the API key
+   * that minted it is revoked or expired.
+   */
+  async #creatorMayStill(row: SandboxTokenRow, nowMs: number): Promise<boolean> {
+    let userId = row.created_by;
+    if (row.created_by.startsWith('key_')) {
+      const key = await this.#db
+        .selectFrom('api_keys')
+        .select(['user_id', 'revoked_at', 'expires_at'])
+        .where('id', '=', row.created_by)
+        .executeTakeFirst();
+      if (!key || key.revoked_at !== null) return false;
+      if (key.expires_at !== null && Date.parse(key.expires_at) <= nowMs) return false;
+      userId = key.user_id;
+    }
+    const member = await this.#db
+      .selectFrom('members')
+      .innerJoin('workspaces', 'workspaces.id', 'members.workspace_id')
+      .select('members.role')
+      .where('members.workspace_id', '=', row.workspace_id)
+      .where('members.user_id', '=', userId)
+      .where('workspaces.deleted_at', 'is', null)
+      .executeTakeFirst();
+    return member !== undefined && roleAtLeast(member.role, 'developer');
   }
 
   /** One token of a sandbox by id, or null. */

@@ -132,7 +132,7 @@ describeStores(
         url: `/v1/sandboxes/${theirs}/tokens/${minted.id}`,
         headers: stranger.headers,
       });
-      expectError(cross, 'NOT_FOUND');
+      expectError(cross, 'TOKEN_NOT_FOUND');
       expect(
         await ctx.app.sandboxTokens.verify(minted.token, { kind: 'shell', sandboxId: id }),
       ).not.toBeNull();

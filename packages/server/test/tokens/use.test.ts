@@ -175,9 +175,9 @@ describeStores(
       expectError(await refusal(local(watch)), 'UNAUTHORIZED');
       // Revoking again is fine (nothing changes); an unknown token or another sandbox's is 404.
       expect((await revoke(id, shell.id)).statusCode).toBe(204);
-      expectError(await revoke(id, 'tun_nosuchtoken'), 'NOT_FOUND');
+      expectError(await revoke(id, 'tun_nosuchtoken'), 'TOKEN_NOT_FOUND');
       const other = await createSandbox(ctx, owner.headers);
-      expectError(await revoke(other, shell.id), 'NOT_FOUND');
+      expectError(await revoke(other, shell.id), 'TOKEN_NOT_FOUND');
       await owned.close();
 
       const events = (await ctx.app.audit.listForTarget(id, { limit: 500 })).data;

@@ -201,7 +201,7 @@ export function registerSandboxTokenRoutes(app: App): void {
     async (request, reply) => {
       const row = await app.sandboxes.load(request, request.params.id, 'developer');
       const token = await app.sandboxTokens.get(row.id, request.params.token_id);
-      if (!token) throw apiError('NOT_FOUND', { token_id: request.params.token_id });
+      if (!token) throw apiError('TOKEN_NOT_FOUND', { token_id: request.params.token_id });
       const revoked = await app.sandboxTokens.revoke(row.id, token.id);
       const closed = tokenSockets.closeAll(token.id);
       if (revoked) {
