@@ -300,6 +300,24 @@ describeStores(
       const anon = await send(serverPort, previewHost(other, 3000, serverPort));
       expect(anon.status).toBe(401);
     });
+
+    it('answers 502 for a paused sandbox at once, even with a kept connection to it', async () => {
+      expect((await send(serverPort, host(), { path: '/pid', headers: owner.headers })).status).toBe(200);
+      const paused = await ctx.app.inject({
+        method: 'POST',
+        url: `/v1/sandboxes/${id}/pause`,
+        headers: owner.headers,
+      });
+      expect(paused.statusCode, paused.body).toBe(200);
+      try {
+        const res = await send(serverPort, host(), { path: '/pid', headers: owner.headers });
+        expect(res.status).toBe(502);
+        expect(errorOf(res, 'SANDBOX_UNAVAILABLE').error.details).toMatchObject({ status: 'paused' });
+      } finally {
+        await ctx.app.inject({ method: 'POST', url: `/v1/sandboxes/${id}/resume`, headers: owner.headers });
+      }
+      expect((await send(serverPort, host(), { path: '/pid', headers: owner.headers })).status).toBe(200);
+    });
   },
   { runtime: true },
 );

@@ -24,6 +24,13 @@ import { refuseUpgrade, sendError, sendHtml, sendRedirect } from './respond.js';
 import { portSettings } from './settings.js';
 import { PasswordThrottle } from './throttle.js';
 
+/** 502 SANDBOX_UNAVAILABLE `{status, reason: not_running}` unless the sandbox is running. */
+function requireRunning(row: SandboxRow, port: number): void {
+  if (row.status !== 'running') {
+    throw apiError('SANDBOX_UNAVAILABLE', { id: row.id, port, status: row.status, reason: 'not_running' });
+  }
+}
+
 /** A long exchange's traffic counts as activity at most this often (its start always does). */
 const ACTIVITY_INTERVAL_MS = 10_000;
 
@@ -154,6 +161,7 @@ export class PreviewProxy implements FrontDoorHandler {
       this.#count('ws', decision.error.status);
       return refuseUpgrade(socket, decision.error, requestId, decision.headers ?? {});
     }
+    requireRunning(claimed.row, claimed.port);
     const upstream = await this.#connect(claimed.row, claimed.port);
     upstream.on('error', () => {});
     if (socket.destroyed) {
@@ -197,6 +205,8 @@ export class PreviewProxy implements FrontDoorHandler {
     const activity = this.#activity(row.id);
     const bodiless =
       req.headers['transfer-encoding'] === undefined && Number(req.headers['content-length'] ?? 0) === 0;
+    // Checked before a kept connection is taken too: a paused sandbox's server would never answer.
+    requireRunning(row, port);
     let upstream = await this.#pool.acquire(key, () => this.#connect(row, port));
     for (;;) {
       try {
@@ -209,11 +219,8 @@ export class PreviewProxy implements FrontDoorHandler {
     }
   }
 
-  /** A connection to the port: 502 SANDBOX_UNAVAILABLE when the sandbox is not running or nothing listens. */
+  /** A new connection to the port: 502 SANDBOX_UNAVAILABLE when the sandbox stopped or nothing listens. */
   async #connect(row: SandboxRow, port: number): Promise<Duplex> {
-    if (row.status !== 'running') {
-      throw apiError('SANDBOX_UNAVAILABLE', { id: row.id, port, status: row.status, reason: 'not_running' });
-    }
     try {
       return await this.#app.sandboxes.runtime.connect(row.id, port);
     } catch (err) {
