@@ -71,6 +71,18 @@ describeStores(
       expect(mux.closeCode).toBeNull();
     });
 
+    it('reports a program that cannot run as its exit status: 127 not found, 125 bad cwd', async () => {
+      const mux = await connect();
+      const missing = await mux.open({ type: 'exec', command: 'no-such-program' });
+      const a = await mux.closedChannel(missing.id);
+      expect(a.json(T.EXIT)).toMatchObject({ exit_code: 127 });
+      expect(a.stderr.toString()).toMatch(/no-such-program/);
+      const badCwd = await mux.open({ type: 'exec', command: 'pwd', cwd: '/nonexistent' });
+      const b = await mux.closedChannel(badCwd.id);
+      expect(b.json(T.EXIT)).toMatchObject({ exit_code: 125 });
+      expect(b.stderr.toString()).toMatch(/nonexistent/);
+    });
+
     it('signals a process (SIGNAL) and kills it on CLOSE', async () => {
       const mux = await connect();
       const ch = await mux.open({ type: 'exec', command: 'sleep', args: ['600'] });

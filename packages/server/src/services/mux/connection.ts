@@ -1,4 +1,3 @@
-import type { Duplex } from 'node:stream';
 import type { Runtime } from '@corral/runtime';
 import type { FastifyBaseLogger } from 'fastify';
 import type { WebSocket } from 'ws';
@@ -13,8 +12,9 @@ import {
   MAX_CHANNELS,
   SERVER_WINDOW_BYTES,
 } from './frames.js';
-import { ExecChannel, MUX_SIGNALS, PtyChannel, TcpChannel } from './kinds.js';
-import { clientWindowOf, type OpenRequest, parseOpen } from './open.js';
+import { ExecChannel, MUX_SIGNALS, PtyChannel } from './kinds.js';
+import { parseOpen } from './open.js';
+import { startChannel } from './start.js';
 
 /** Above this many bytes queued on the WebSocket, channels stop sending (1 MiB). */
 export const WS_HIGH_WATER_BYTES = 1024 * 1024;
@@ -108,9 +108,9 @@ export class MuxConnection implements ChannelHost {
     if (this.#channels.get(channel.id) === channel) this.#channels.delete(channel.id);
   }
 
-  violation(code: number, reason: string): void {
+  violation(code: number, reason: string, errorCode: ErrorCode = 'BAD_REQUEST'): void {
     if (this.#ended) return;
-    this.send(encodeJsonFrame(FrameType.ERROR, 0, errorJson('BAD_REQUEST', { reason }, reason)));
+    this.send(encodeJsonFrame(FrameType.ERROR, 0, errorJson(errorCode, { reason }, reason)));
     this.#socket.close(code, reason.slice(0, 120));
     this.#end();
   }
@@ -163,7 +163,7 @@ export class MuxConnection implements ChannelHost {
       this.#dispatch(frame);
     } catch (err) {
       this.#deps.log.error({ err, sandbox_id: this.#deps.sandboxId }, 'mux frame failed');
-      this.violation(1011, 'internal error');
+      this.violation(1011, 'internal error', 'INTERNAL');
     }
   }
 
@@ -174,7 +174,7 @@ export class MuxConnection implements ChannelHost {
         if (payload.length > MAX_PING_BYTES)
           this.violation(1002, `PING payload above ${MAX_PING_BYTES} bytes`);
         else this.send(encodeFrame(FrameType.PONG, 0, payload));
-      } else if (type !== FrameType.PONG) {
+      } else {
         this.violation(1002, `frame type 0x${type.toString(16)} on channel 0`);
       }
       return;
@@ -255,7 +255,7 @@ export class MuxConnection implements ChannelHost {
       return;
     }
     this.#opening.set(id, false);
-    this.#start(id, request).then(
+    startChannel(this, id, request, this.#deps).then(
       (channel) => {
         const cancelled = this.#opening.get(id) === true;
         this.#opening.delete(id);
@@ -287,40 +287,5 @@ export class MuxConnection implements ChannelHost {
         this.send(encodeJsonFrame(FrameType.OPEN_ERROR, id, { error: errorBody(apiErr, '').error }));
       },
     );
-  }
-
-  /** Starts what `request` asks for; the channel holds its output until OPEN_OK is sent. */
-  async #start(id: number, request: OpenRequest): Promise<Channel> {
-    const window = clientWindowOf(request);
-    const runtime = this.#deps.runtime();
-    const sandboxId = this.#deps.sandboxId;
-    if (request.type === 'tcp') {
-      const socket: Duplex = await runtime.connect(sandboxId, request.port);
-      return new TcpChannel(this, id, window, socket);
-    }
-    const secretEnv = await this.#deps.envFor(sandboxId);
-    const common = {
-      args: request.args ?? [],
-      ...(request.cwd === undefined ? {} : { cwd: request.cwd }),
-      user: request.user ?? 'user',
-      timeoutMs: Math.round((request.timeout_seconds ?? 0) * 1000),
-    } as const;
-    if (request.type === 'exec') {
-      const proc = await runtime.exec(sandboxId, {
-        ...common,
-        command: request.command,
-        env: { ...secretEnv, ...request.env },
-      });
-      return new ExecChannel(this, id, window, proc);
-    }
-    const pty = await runtime.pty(sandboxId, {
-      ...common,
-      command: request.command ?? '/bin/bash',
-      args: request.command === undefined ? ['-l'] : (request.args ?? []),
-      env: { ...secretEnv, TERM: 'xterm-256color', ...request.env },
-      cols: request.cols ?? 80,
-      rows: request.rows ?? 24,
-    });
-    return new PtyChannel(this, id, window, pty);
   }
 }
