@@ -19,9 +19,14 @@ export interface ServerProcess {
   kill(): Promise<void>;
 }
 
-/** Starts `node dist/main.js` with exactly `env` (plus PATH). */
+/**
+ * Starts `node dist/main.js` with exactly `env` (plus PATH, and CORRAL_SSH_PORT=0 unless `env`
+ * sets it: test servers running side by side would all want port 2222).
+ */
 export function spawnServer(env: Record<string, string>): ServerProcess {
-  const child = spawn('node', [MAIN_JS], { env: { PATH: process.env.PATH ?? '', ...env } });
+  const child = spawn('node', [MAIN_JS], {
+    env: { PATH: process.env.PATH ?? '', CORRAL_SSH_PORT: '0', ...env },
+  });
   let out = '';
   child.stdout.on('data', (d) => {
     out += String(d);

@@ -55,12 +55,8 @@ export function handleSession(conn: SshConnection, session: Session): void {
   };
   session.on('shell', (accept) => start(accept(), null));
   session.on('exec', (accept, _reject, info) => start(accept(), info.command));
-  session.on('sftp', (accept, reject) => {
-    conn.unavailable().then(
-      (problem) => (problem === null ? serveSftp(conn, accept()) : reject()),
-      () => reject(),
-    );
-  });
+  // Accepted at once: the client's first packet may follow the request immediately.
+  session.on('sftp', (accept) => serveSftp(conn, accept()));
 }
 
 /** Ends the channel with `message` on stderr and exit status 1. */

@@ -10,6 +10,12 @@ const { STATUS_CODE, OPEN_MODE } = ssh2.utils.sftp;
 /** Handles one SFTP session may hold open at once. */
 const MAX_HANDLES = 256;
 
+/** ssh2's SFTP server has no `exit()`; these are the channel internals it would use. */
+interface SftpChannelInternals {
+  outgoing?: { id: number; state: string };
+  _protocol?: { exitStatus(channelId: number, status: number): void };
+}
+
 type Handle =
   | { kind: 'read'; reader: FileReader; queue: Promise<void> }
   | { kind: 'write'; writer: FileWriter; queue: Promise<void> }
@@ -40,7 +46,8 @@ function resolvePath(path: string): string {
 /**
  * Serves SFTP (version 3, what OpenSSH's `sftp` and `scp` speak) on `sftp` from the sandbox's
  * filesystem through `runtime.files`, as the sandbox user: stat/lstat/fstat, directories,
- * reading (streamed) and writing (streamed into an atomic write, in place on close), mkdir,
+ * reading (streamed) and writing (streamed into an atomic write that replaces the file on
+ * close — what `put` and `scp` do; rewriting part of a file is not supported), mkdir,
  * rmdir, remove, rename, realpath. Attribute changes are accepted and ignored; links are not
  * supported. Everything open is dropped when the session ends.
  */
@@ -50,6 +57,12 @@ export function serveSftp(conn: SshConnection, sftp: SFTPWrapper): void {
   const handles = new Map<number, Handle>();
   let nextHandle = 1;
 
+  // Every request waits for this check; a sandbox that is not running fails them all.
+  const ready = conn.unavailable().then((problem) => {
+    if (problem !== null) throw new SftpFailure(STATUS_CODE.FAILURE, problem);
+  });
+  ready.catch(() => undefined);
+
   const fail = (reqId: number, err: unknown) => {
     const { code, message } = statusOf(err);
     sftp.status(reqId, code, message);
@@ -57,7 +70,7 @@ export function serveSftp(conn: SshConnection, sftp: SFTPWrapper): void {
   /** Runs a request; errors become a status answer. */
   const run = (reqId: number, work: () => Promise<void>) => {
     conn.touch();
-    work().catch((err: unknown) => fail(reqId, err));
+    ready.then(work).catch((err: unknown) => fail(reqId, err));
   };
   const ok = (reqId: number) => sftp.status(reqId, STATUS_CODE.OK);
   const handleOf = (raw: Buffer): [number, Handle] | null => {
@@ -102,11 +115,8 @@ export function serveSftp(conn: SshConnection, sftp: SFTPWrapper): void {
         if (existing && flags & OPEN_MODE.EXCL) throw new SftpFailure(STATUS_CODE.FAILURE, 'the file exists');
         if (!existing && !(flags & OPEN_MODE.CREAT))
           throw new SftpFailure(STATUS_CODE.NO_SUCH_FILE, 'no such file');
-        if (existing && existing.size > 0 && !(flags & OPEN_MODE.TRUNC))
-          throw new SftpFailure(
-            STATUS_CODE.OP_UNSUPPORTED,
-            'only whole-file writes are supported (open with TRUNC)',
-          );
+        // Without TRUNC too the writes replace the file: OpenSSH's scp opens without it, writes
+        // the whole file from 0 and truncates at the end. Partial rewrites are not supported.
         const writer = new FileWriter(
           files,
           id,
@@ -244,9 +254,13 @@ export function serveSftp(conn: SshConnection, sftp: SFTPWrapper): void {
     }),
   );
 
-  sftp.on('SETSTAT', (reqId) => ok(reqId));
+  sftp.on('SETSTAT', (reqId) => run(reqId, async () => ok(reqId)));
   for (const unsupported of ['READLINK', 'SYMLINK', 'EXTENDED'] as const) {
-    sftp.on(unsupported, (reqId: number) => sftp.status(reqId, STATUS_CODE.OP_UNSUPPORTED));
+    sftp.on(unsupported, (reqId: number) =>
+      run(reqId, async () => {
+        throw new SftpFailure(STATUS_CODE.OP_UNSUPPORTED, 'not supported');
+      }),
+    );
   }
 
   const release = () => {
@@ -257,5 +271,11 @@ export function serveSftp(conn: SshConnection, sftp: SFTPWrapper): void {
     handles.clear();
   };
   sftp.on('close', release);
+  // The client's EOF ends the session: exit status 0 (scp fails without one), then close.
+  sftp.on('end', () => {
+    const channel = sftp as unknown as SftpChannelInternals;
+    if (channel.outgoing?.state === 'open') channel._protocol?.exitStatus(channel.outgoing.id, 0);
+    sftp.end();
+  });
   conn.onClose(release);
 }
