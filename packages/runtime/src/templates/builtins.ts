@@ -32,6 +32,10 @@ export const BUILTIN_DEFINITIONS: Readonly<Record<string, TemplateDefinition>> =
   gui: {
     name: 'gui',
     packages: ['xvfb', 'openbox', 'x11vnc', 'novnc', 'websockify', 'x11-xserver-utils', 'xterm'],
+    // noVNC's directory root opens the viewer, connected (a port-forward URL ends in `/`).
+    run: [
+      `printf '%s\\n' '<!doctype html><meta http-equiv="refresh" content="0; url=vnc.html?autoconnect=1&amp;resize=remote">' > /usr/share/novnc/index.html`,
+    ],
   },
 };
 

@@ -152,7 +152,7 @@ describe('desktop: gui sandboxes serve a VNC desktop at vnc_url', () => {
     expect(out.trim()).toBe('1');
   });
 
-  it('stop then start brings the desktop back', async () => {
+  it('stop then start brings the desktop back; the port-forward URL opens it', async () => {
     const stopped = await api('POST', `/v1/sandboxes/${gui}/stop`);
     expect(stopped.statusCode, stopped.body).toBe(200);
     expect(stopped.json().status).toBe('stopped');
@@ -160,7 +160,16 @@ describe('desktop: gui sandboxes serve a VNC desktop at vnc_url', () => {
     expect(started.statusCode, started.body).toBe(200);
     expect(started.json()).toMatchObject({ status: 'running', error: null });
     expect(await listening(gui)).toEqual(expect.arrayContaining([VNC_PORT, RFB_PORT]));
-    expectDesktop(await viewDesktop(browser, await browserUrl(gui, vncUrl), DESKTOP));
+    // This time as the API hands it out: the port-forward URL (the preview root with a token)
+    // opens noVNC's index, which goes on to the connected viewer.
+    const forward = await api('POST', `/v1/sandboxes/${gui}/port-forward`, { port: VNC_PORT });
+    expect(forward.statusCode, forward.body).toBe(201);
+    const url = new URL(forward.json().url);
+    expect(url.pathname).toBe('/');
+    url.port = String(appPort);
+    const view = await viewDesktop(browser, url.toString(), DESKTOP);
+    expectDesktop(view);
+    expect(new URL(view.url).pathname).toBe('/vnc.html');
   }, 120_000);
 
   it('hibernate then resume brings the desktop back', async () => {
