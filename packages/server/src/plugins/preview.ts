@@ -25,8 +25,8 @@ import { PreviewProxy } from '../services/preview/handler.js';
  *   (its row is re-checked at most every 2 s, so revoking the token ends its cookies) or a
  *   fingerprint of the port's password hash (changing/removing the password ends them);
  * - a protected port's password: `Authorization: Basic` (any user name), or the HTML form
- *   (browsers get **401** with a password page) posting `password` and `next` as
- *   `application/x-www-form-urlencoded` to the reserved path **`/__corral/auth`** → **303**
+ *   (browsers — `Accept: text/html` — get **401** with a password page) posting `password`
+ *   and `next` as `application/x-www-form-urlencoded` to the reserved path **`/__corral/auth`** → **303**
  *   to `next` with the cookie (12 h). Wrong password → **401** (`reason: wrong_password`);
  *   after 5 wrong passwords per (sandbox, port, client IP) within a minute → **429
  *   RATE_LIMITED** with `Retry-After` until the minute ends.
@@ -36,8 +36,11 @@ import { PreviewProxy } from '../services/preview/handler.js';
  * Other answers: unknown/deleted sandbox → **404 SANDBOX_NOT_FOUND** (even without
  * credentials); sandbox not running → **502 SANDBOX_UNAVAILABLE** `{status, reason:
  * "not_running"}` (after the access check); nothing listening → **502 SANDBOX_UNAVAILABLE**
- * `{reason: "not_listening"}`. Forwarded requests lose Corral's credentials (the
- * `corral_preview` cookie, `X-Corral-Token`, `corral_token`, a Corral `Authorization`) and get
+ * `{reason: "not_listening"}` (and `"connection_failed"` when the server dropped the connection
+ * before answering). Connections into the sandbox are kept alive between requests (4 s idle).
+ * The request target is forwarded as sent (only `corral_token` removed). Forwarded requests
+ * lose Corral's credentials (the `corral_preview` cookie, `X-Corral-Token`, `corral_token`, a
+ * Corral `Authorization`, the `Basic` password of a protected port) and get
  * `X-Forwarded-For/-Proto/-Host`; the Host header is kept. Proxied traffic is activity for the
  * idle timeout; metric `corral_preview_requests_total{kind, status}`; one log line per request.
  */
