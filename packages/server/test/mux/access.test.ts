@@ -134,6 +134,31 @@ describeStores(
       expect(events.length).toBeGreaterThanOrEqual(2);
     });
 
+    it("counts the connection's traffic as the sandbox's activity", async () => {
+      const mux = await MuxClient.connect(url(id), owner.headers);
+      await ctx.store.db
+        .updateTable('sandboxes')
+        .set({ last_activity_at: '2000-01-01T00:00:00.000Z' })
+        .where('id', '=', id)
+        .execute();
+      // Output keeps coming for longer than the activity write's one-second throttle.
+      const ch = await mux.open({
+        type: 'exec',
+        command: 'sh',
+        args: ['-c', 'for i in 1 2 3; do echo $i; sleep 0.6; done'],
+      });
+      await mux.closedChannel(ch.id);
+      const row = await ctx.store.db
+        .selectFrom('sandboxes')
+        .select('last_activity_at')
+        .where('id', '=', id)
+        .executeTakeFirstOrThrow();
+      expect(new Date(row.last_activity_at as string | Date).getTime()).toBeGreaterThan(
+        Date.parse('2001-01-01'),
+      );
+      await mux.close();
+    });
+
     it('ends the channels of a sandbox that stops, then refuses it (409)', async () => {
       const mux = await MuxClient.connect(url(id), owner.headers);
       const ch = await mux.open({ type: 'exec', command: 'sleep', args: ['600'] });
