@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { muxOf } from '../../src/services/mux/index.js';
 import { registerAccount } from '../auth/helpers.js';
 import { describeStores, expectError, type StoreContext } from '../support/app.js';
 import { createSandbox, memberOf, refusal, wsBase } from '../terminal/helpers.js';
@@ -132,6 +133,25 @@ describeStores(
         .where('action', '=', 'sandbox.ws.open')
         .execute();
       expect(events.length).toBeGreaterThanOrEqual(2);
+    });
+
+    it('allows 32 connections per sandbox; the 33rd is a 409 before the upgrade', async () => {
+      const open = await Promise.all(
+        Array.from({ length: 32 }, () => MuxClient.connect(url(id), owner.headers)),
+      );
+      try {
+        const refusal33 = expectError(await refused(url(id), owner.headers, MUX), 'CONFLICT');
+        expect(refusal33.error.details).toMatchObject({ max: 32 });
+      } finally {
+        await Promise.all(open.map((c) => c.close()));
+      }
+      const deadline = Date.now() + 20_000;
+      while (muxOf(ctx.app).countFor(id) > 0) {
+        if (Date.now() > deadline) throw new Error('connections were not released');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const again = await MuxClient.connect(url(id), owner.headers);
+      await again.close();
     });
 
     it("counts the connection's traffic as the sandbox's activity", async () => {

@@ -4,7 +4,7 @@ import type { App } from '../../app.js';
 import { apiError } from '../../errors.js';
 import { requireAuth } from '../../services/access.js';
 import { MAX_CHANNELS, MAX_FRAME_BYTES, MUX_PROTOCOL } from '../../services/mux/frames.js';
-import { muxOf } from '../../services/mux/index.js';
+import { MAX_CONNECTIONS_PER_SANDBOX, muxOf } from '../../services/mux/index.js';
 import { requireState } from '../../services/sandboxes/states.js';
 import { SandboxParams, SECURITY } from './schemas.js';
 
@@ -17,7 +17,7 @@ const WsQuery = Type.Object(
   { additionalProperties: false },
 );
 
-const DESCRIPTION = `Upgrades to a binary WebSocket (subprotocol \`${MUX_PROTOCOL}\`, which the client must offer in Sec-WebSocket-Protocol) carrying many channels at once: commands (stdin, stdout, stderr, exit), terminals (input, output, resize, exit) and TCP streams to ports inside the sandbox, each with its own credit-based flow control. Frames are \`u8 type | u32 channel | payload\`, at most ${MAX_FRAME_BYTES} bytes; up to ${MAX_CHANNELS} channels per connection; see docs/ws-protocol.md. Closing the connection kills everything it started. Credentials: the Authorization header, or \`?token=\` (an access JWT). Every refusal (401, 403, 404, 409, and 400 without an upgrade or without the subprotocol) is an ordinary HTTP answer in the error shape, before any upgrade.`;
+const DESCRIPTION = `Upgrades to a binary WebSocket (subprotocol \`${MUX_PROTOCOL}\`, which the client must offer in Sec-WebSocket-Protocol) carrying many channels at once: commands (stdin, stdout, stderr, exit), terminals (input, output, resize, exit) and TCP streams to ports inside the sandbox, each with its own credit-based flow control. Frames are \`u8 type | u32 channel | payload\`, at most ${MAX_FRAME_BYTES} bytes; up to ${MAX_CHANNELS} channels per connection; see docs/ws-protocol.md. Closing the connection kills everything it started. Credentials: the Authorization header, or \`?token=\` (an access JWT). At most ${MAX_CONNECTIONS_PER_SANDBOX} connections per sandbox. Every refusal (401, 403, 404, 409, and 400 without an upgrade or without the subprotocol) is an ordinary HTTP answer in the error shape, before any upgrade.`;
 
 /** Sandboxes that passed the checks before the upgrade, by request. */
 const prepared = new WeakMap<FastifyRequest, string>();
@@ -55,6 +55,12 @@ export function registerSandboxWsRoutes(app: App): void {
         throw apiError('BAD_REQUEST', {
           reason: `offer the WebSocket subprotocol ${MUX_PROTOCOL}`,
           supported: [MUX_PROTOCOL],
+        });
+      }
+      if (connections.countFor(row.id) >= MAX_CONNECTIONS_PER_SANDBOX) {
+        throw apiError('CONFLICT', {
+          reason: 'too many multiplexed connections to this sandbox',
+          max: MAX_CONNECTIONS_PER_SANDBOX,
         });
       }
       // The WebSocket server picks the first protocol offered: leave it only ours.

@@ -3,6 +3,8 @@ import type { WebSocket } from 'ws';
 import type { SandboxService } from '../sandboxes/service.js';
 import { MuxConnection } from './connection.js';
 
+/** Multiplexed connections one sandbox may have open at once. */
+export const MAX_CONNECTIONS_PER_SANDBOX = 32;
 /** How often connections are pinged (a client that misses a ping is cut off): 30 s. */
 const HEARTBEAT_MS = 30_000;
 
@@ -19,6 +21,13 @@ export class MuxConnections {
   /** The connections open now. */
   get all(): readonly MuxConnection[] {
     return [...this.#open];
+  }
+
+  /** The connections open now to sandbox `sandboxId`. */
+  countFor(sandboxId: string): number {
+    let n = 0;
+    for (const c of this.#open) if (c.sandboxId === sandboxId) n++;
+    return n;
   }
 
   /** Serves `socket` as a multiplexed connection to sandbox `sandboxId`. */
