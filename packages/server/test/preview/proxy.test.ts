@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { request } from 'node:http';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -121,6 +122,36 @@ describeStores(
         expect(answer.status).toBe(200);
         expect(answer.text).toBe(`hello from 3000 GET /n/${i}`);
       });
+    });
+
+    it('cuts the connection inside when the client goes away mid-download', async () => {
+      const pid = await new Promise<string>((resolve, reject) => {
+        const req = request(
+          {
+            host: '127.0.0.1',
+            port: serverPort,
+            path: `/big?n=${8 * 1024 ** 3}`,
+            headers: { ...owner.headers, host: host() },
+          },
+          (res) => {
+            res.once('data', () => {
+              req.destroy();
+              resolve(String(res.headers['x-pid']));
+            });
+          },
+        );
+        req.on('error', () => {});
+        req.on('close', () => {});
+        req.once('response', (res) => res.once('error', () => {}));
+        req.end();
+        setTimeout(() => reject(new Error('no answer')), 20_000).unref();
+      });
+      expect(pid).toMatch(/^\d+$/);
+      // The server's child, blocked writing 8 GiB, dies of the closed connection.
+      await waitFor(async () => {
+        const probe = await ctx.engine.runtime.exec(id, { command: 'kill', args: ['-0', pid] });
+        return (await probe.wait()).exitCode !== 0;
+      }, 'the server child to exit');
     });
 
     it('proxies WebSockets: text and a 2 MiB binary message echo back', async () => {

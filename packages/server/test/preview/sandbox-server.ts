@@ -6,7 +6,7 @@ import type { StoreContext } from '../support/app.js';
  * Digest::SHA and MIME::Base64), one forked child per connection:
  * - `GET /headers` answers the request head it received (to see what the proxy forwarded);
  * - `POST /sha256` streams the body through SHA-256 and answers `{hex} {length}`;
- * - `GET /big?n=N` streams N bytes of the pattern `i % 251` (then closes);
+ * - `GET /big?n=N` streams N bytes of the pattern `i % 251` (then closes), its pid in `X-Pid`;
  * - `GET /pid` answers the pid of the child serving this connection (same pid = same connection);
  * - `GET /bye` answers with `Connection: keep-alive` and closes anyway (a server's idle timeout);
  * - connections are kept alive unless the request says `Connection: close`;
@@ -48,7 +48,7 @@ sub handle {
   }
   if ($path =~ m{^/big\?n=(\d+)$}) {
     my $n = $1;
-    print $c "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: $n\r\nConnection: close\r\n\r\n";
+    print $c "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: $n\r\nConnection: close\r\nX-Pid: $$\r\n\r\n";
     while ($n > 0) { my $k = $n > 65536 ? 65536 : $n; print $c substr($block, 0, $k); $n -= $k; }
     return 0;
   }
