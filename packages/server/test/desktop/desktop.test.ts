@@ -6,6 +6,7 @@ import { startDesktop } from '../../src/services/sandboxes/desktop.js';
 import { DESKTOP_BACKGROUND, RFB_PORT } from '../../src/services/sandboxes/desktop-script.js';
 import { VNC_PORT } from '../../src/services/sandboxes/view.js';
 import { createOwnerKey, createTestApp, expectError, type OwnerKey, type TestApp } from '../support/app.js';
+import { runIn } from '../templates/support.js';
 import { type DesktopView, launchBrowser, openDesktop, viewDesktop } from './browser.js';
 import { getVia, importTemplate } from './helpers.js';
 
@@ -136,20 +137,37 @@ describe('desktop: gui sandboxes serve a VNC desktop at vnc_url', () => {
     expect(page.body).toContain('noVNC');
   });
 
-  it('leaves nothing that keeps the sandbox awake, and starting it again changes nothing', async () => {
+  it('leaves nothing that keeps the sandbox awake; starting it again restarts only what is missing', async () => {
     const runtime = t.engine!.runtime;
+    const sh = async (script: string) => (await runIn(runtime, gui, 'sh', ['-c', script])).stdout.trim();
+    const pids = () =>
+      sh('for p in Xvfb openbox xterm x11vnc websockify; do printf "%s " "$(pgrep -o -x $p)"; done');
     // No API-started command runs on behalf of the desktop: the idle timeout still applies.
     expect((await runtime.processes(gui)).filter((p) => !p.tty)).toEqual([]);
+    const before = await pids();
+    expect(
+      before.split(' ').every((pid) => /^[0-9]+$/.test(pid)),
+      before,
+    ).toBe(true);
+
     const row = (await t.app.sandboxes.find(gui))!;
-    const again = await startDesktop(t.app.sandboxes, row, 'system');
-    expect(again).toMatchObject({ status: 'ready', alreadyRunning: true });
-    const count = await runtime.exec(gui, { command: 'pgrep', args: ['-c', '-x', 'Xvfb'] });
-    let out = '';
-    count.stdout.on('data', (chunk) => {
-      out += String(chunk);
+    expect(await startDesktop(t.app.sandboxes, row, 'system')).toMatchObject({
+      status: 'ready',
+      alreadyRunning: true,
     });
-    await count.wait();
-    expect(out.trim()).toBe('1');
+    expect(await pids()).toBe(before);
+
+    // noVNC's server dies: the next start brings back that piece alone, on the same display.
+    await sh('pkill -x websockify; while pgrep -x websockify >/dev/null; do sleep 0.05; done');
+    expect(await listening(gui)).not.toContain(VNC_PORT);
+    expect(await startDesktop(t.app.sandboxes, row, 'system')).toMatchObject({
+      status: 'ready',
+      alreadyRunning: false,
+    });
+    expect(await listening(gui)).toEqual(expect.arrayContaining([VNC_PORT, RFB_PORT]));
+    const after = (await pids()).split(' ');
+    expect(after.slice(0, 4)).toEqual(before.split(' ').slice(0, 4));
+    expect(after[4]).not.toBe(before.split(' ')[4]);
   });
 
   it('stop then start brings the desktop back; the port-forward URL opens it', async () => {
