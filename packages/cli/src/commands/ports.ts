@@ -2,8 +2,9 @@ import { spawn } from 'node:child_process';
 import type { Command } from 'commander';
 import { type JsonOption, standard } from '../command.js';
 import { client } from '../config.js';
-import { CliError, EXIT } from '../errors.js';
+import { CliError } from '../errors.js';
 import { printJson, printTable } from '../output.js';
+import { sshCommand } from './ssh.js';
 
 function port(value: string): number {
   const n = Number(value);
@@ -18,7 +19,7 @@ function access(p: { public: boolean; protected: boolean }): string {
   return p.protected ? 'password' : 'private';
 }
 
-/** `corral ports`, `corral open` (preview URLs) and `corral ssh` (not on this server yet). */
+/** `corral ports`, `corral open` (preview URLs) and `corral ssh` (the SSH gateway, in ssh.ts). */
 export function portCommands(program: Command): void {
   standard(
     program
@@ -64,15 +65,5 @@ export function portCommands(program: Command): void {
     }
   });
 
-  standard(
-    program.command('ssh').argument('<sandbox-id>').description('SSH into a sandbox (needs the SSH gateway)'),
-    ['corral ssh sbx_…   # for now: corral shell sbx_…'],
-    false,
-  ).action(async (id: string) => {
-    throw new CliError(
-      'SSH is not available on this server yet (it has no SSH gateway).',
-      `use \`corral shell ${id}\` for an interactive shell`,
-      EXIT.unsupported,
-    );
-  });
+  sshCommand(program);
 }
