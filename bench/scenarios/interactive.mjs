@@ -152,7 +152,7 @@ async function run(ctx = {}) {
         'server: node packages/server/dist/main.js (child process), SQLite, local isolation, team plan, log level warn',
         'in-process: the server’s own openSandboxEngine on its own network, in a process of its own (as the server is)',
         'app: node:http in a nodejs sandbox on each side (GET / → 2 bytes; GET /big streams from one 1 MiB buffer)',
-        `echo: ${knobs.echoN} one-byte round trips after 50 warm-ups (bash → stty raw -echo; exec cat); HTTP: ${knobs.httpN} serial GETs after 20, ${knobs.connections} connections × ${knobs.seconds} s, ${knobs.mib} MiB × ${knobs.reps}; shells: ${knobs.sshN} opens; exec: ${knobs.execN} of each after 10`,
+        `echo: ${knobs.echoN} one-byte round trips after 50 warm-ups (bash → stty raw -echo; exec cat); HTTP (the three paths taking turns): ${knobs.httpN} serial GETs after 20, ${knobs.connections} connections in ${knobs.seconds} bursts of 1 s, ${knobs.mib} MiB × ${knobs.reps}; shells: ${knobs.sshN} opens; exec: ${knobs.execN} of each after 10`,
       ].join('; '),
     ),
   );
