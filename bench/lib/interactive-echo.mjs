@@ -43,10 +43,11 @@ export const RAW_CAT_LINE = 'stty raw -echo; echo RE""ADY; exec cat\n';
 
 /**
  * Types RAW_CAT_LINE into `channel` (`send(buffer)` writes, `onData(listener)` delivers every
- * output chunk), waits for the marker, then times `n` one-byte round trips (after `warmup`
- * untimed ones): from `send` until that byte comes back. Resolves with the samples in ms.
+ * output chunk) and waits for the marker. Resolves with `samples(n, warmup)`: `n` one-byte round
+ * trips timed after `warmup` untimed ones, from `send` until that byte comes back (ms); it may
+ * be called again (blocks taking turns with another channel).
  */
-export async function echoSamples(channel, { n, warmup, deadlineMs = 30_000 }) {
+export async function rawCat(channel, deadlineMs = 30_000) {
   let text = '';
   let waiter = null;
   channel.onData((chunk) => {
@@ -73,15 +74,20 @@ export async function echoSamples(channel, { n, warmup, deadlineMs = 30_000 }) {
   // Let the prompt and the marker's line settle before the first keystroke.
   await new Promise((r) => setTimeout(r, 200));
   text = '';
-  const samples = [];
-  for (let i = -warmup; i < n; i++) {
-    const byte = String.fromCharCode(97 + (((i % 26) + 26) % 26));
-    const start = performance.now();
-    channel.send(Buffer.from(byte, 'latin1'));
-    await waitFor(() => text.endsWith(byte));
-    const ms = performance.now() - start;
-    text = '';
-    if (i >= 0) samples.push(ms);
-  }
-  return samples;
+  let next = 0;
+  return {
+    async samples(n, warmup = 0) {
+      const samples = [];
+      for (let i = -warmup; i < n; i++) {
+        const byte = String.fromCharCode(97 + (next++ % 26));
+        const start = performance.now();
+        channel.send(Buffer.from(byte, 'latin1'));
+        await waitFor(() => text.endsWith(byte));
+        const ms = performance.now() - start;
+        text = '';
+        if (i >= 0) samples.push(ms);
+      }
+      return samples;
+    },
+  };
 }

@@ -1,7 +1,8 @@
 // The in-process baseline of the interactive scenario, in a process of its own (as the server
 // is): it opens the runtime exactly as the server does (its own network), makes one sandbox
 // (nodejs template) running the same HTTP app as the server side's, and answers over IPC:
-//   ptyEcho {n, warmup}        → {samples}: one-byte echo through runtime.pty (bash → raw cat)
+//   ptyEchoOpen, ptyEchoBlock {n, warmup} → {samples}, ptyEchoClose: one-byte echo through
+//                                runtime.pty (bash → raw cat), in blocks
 //   ptyFirstOutput {n}         → {samples}: runtime.pty('/bin/bash -l') → its first output byte
 //   forward                    → {port}: a loopback TCP port whose connections are piped to
 //                                the app through runtime.connect (the "direct" HTTP path)
@@ -12,7 +13,7 @@ import { createServer } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
 import { execOnce } from '../scenarios/runtime-corral.mjs';
-import { APP_PATH, APP_PORT, APP_SOURCE, APP_START, echoSamples } from './interactive-echo.mjs';
+import { APP_PATH, APP_PORT, APP_SOURCE, APP_START, rawCat } from './interactive-echo.mjs';
 import { openServerRuntime } from './server-runtime.mjs';
 
 /** The pty the server's terminal opens (services/terminals/manager.ts): a login bash as `user`. */
@@ -33,20 +34,27 @@ async function main() {
   await runtime.files.write(id, APP_PATH, Readable.from([Buffer.from(APP_SOURCE)]));
   await execOnce(runtime, id, 'bash', ['-c', APP_START]);
   let forwarder = null;
+  /** The echo pty and its raw-cat session, between ptyEchoOpen and ptyEchoClose. */
+  let echo = null;
 
   const ops = {
-    async ptyEcho({ n, warmup }) {
-      const pty = await runtime.pty(id, SHELL);
-      try {
-        const samples = await echoSamples(
-          { send: (b) => pty.write(b), onData: (listener) => pty.output.on('data', listener) },
-          { n, warmup },
-        );
-        return { samples };
-      } finally {
-        pty.kill('SIGKILL');
-        await pty.wait().catch(() => undefined);
-      }
+    async ptyEchoOpen() {
+      echo = { pty: await runtime.pty(id, SHELL) };
+      const { pty } = echo;
+      echo.session = await rawCat({
+        send: (b) => pty.write(b),
+        onData: (listener) => pty.output.on('data', listener),
+      });
+      return {};
+    },
+    async ptyEchoBlock({ n, warmup }) {
+      return { samples: await echo.session.samples(n, warmup) };
+    },
+    async ptyEchoClose() {
+      echo?.pty.kill('SIGKILL');
+      await echo?.pty.wait().catch(() => undefined);
+      echo = null;
+      return {};
     },
     async ptyFirstOutput({ n }) {
       const samples = [];

@@ -8,16 +8,15 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { createKeys, startCorral } from '../lib/corral-server.mjs';
 import { createClient } from '../lib/http-client.mjs';
-import { APP_PATH, APP_SOURCE, APP_START, echoSamples } from '../lib/interactive-echo.mjs';
-import { connectMux } from '../lib/interactive-mux.mjs';
+import { APP_PATH, APP_SOURCE, APP_START } from '../lib/interactive-echo.mjs';
 import { previewRows } from '../lib/interactive-preview.mjs';
-import { openTerminal, sshFirstOutput, startBaseline } from '../lib/interactive-sides.mjs';
+import { echoRows, firstOutputRows, muxRows, sshRows } from '../lib/interactive-shells.mjs';
+import { startBaseline } from '../lib/interactive-sides.mjs';
 import { freePort } from '../lib/net.mjs';
 import { removeServerNetwork, sweepServerRuntime } from '../lib/server-runtime.mjs';
-import { percentileRows, quantile, row, unavailable } from './runtime-measure.mjs';
+import { row, unavailable } from './runtime-measure.mjs';
 
 const TEMPLATE_DIR = process.env.CORRAL_TEMPLATE_DIR ?? '/var/cache/corral/templates';
 /**
@@ -180,144 +179,6 @@ async function measure(env, rows) {
   for (const [key, [name, work]] of Object.entries(sections)) {
     if (env.knobs.only.length === 0 || env.knobs.only.includes(key)) await section(name, () => work(env));
   }
-}
-
-/** `true` on a /ws exec channel (one connection) and through POST …/exec (one keep-alive connection), alternating. */
-async function muxRows({ url, key, api, box, knobs }) {
-  const mux = await connectMux(url, key, box.id);
-  const ws = [];
-  const http = [];
-  try {
-    for (let i = -10; i < knobs.execN; i++) {
-      const wsMs = await mux.exec('true');
-      const start = performance.now();
-      const answer = await api.must(200, 'POST', `/v1/sandboxes/${box.id}/exec`, {
-        json: { command: 'true' },
-      });
-      const httpMs = performance.now() - start;
-      if (answer.exit_code !== 0) throw new Error(`true exited ${answer.exit_code}`);
-      if (i >= 0) {
-        ws.push(wsMs);
-        http.push(httpMs);
-      }
-    }
-  } finally {
-    await mux.close();
-  }
-  return [
-    ...percentileRows(
-      '/ws exec channel: true, OPEN → CLOSE',
-      ws,
-      {},
-      'one multiplexed connection, a channel per command',
-    ),
-    ...percentileRows(
-      'HTTP POST …/exec: true',
-      http,
-      {},
-      'one keep-alive connection, same sandbox, alternating with the /ws samples',
-    ),
-  ];
-}
-
-/** p50 and p99 rows in microseconds (echo round trips are well under a millisecond). */
-function microRows(metric, samplesMs, goalP50, note) {
-  const n = `n=${samplesMs.length}; ${note}`;
-  const us = (q) => Math.round(quantile(samplesMs, q) * 1000);
-  return [row(`${metric} p50`, us(0.5), 'µs', goalP50, n), row(`${metric} p99`, us(0.99), 'µs', '', n)];
-}
-
-async function echoRows({ url, key, api, box, baseline, knobs }) {
-  const terminal = await openTerminal(url, key, box.id);
-  let ws;
-  try {
-    ws = await echoSamples(terminal.channel, { n: knobs.echoN, warmup: 50 });
-  } finally {
-    await terminal.close();
-    await api.call('DELETE', `/v1/sandboxes/${box.id}/terminal/sessions/${terminal.sessionId}`);
-  }
-  const { samples: pty } = await baseline.call('ptyEcho', { n: knobs.echoN, warmup: 50 });
-  return [
-    ...microRows(
-      'terminal WebSocket: keystroke echo',
-      ws,
-      '≤ 2,000 µs (2 ms)',
-      'GET …/terminal (ws client, API key header), 1 byte out → the same byte back',
-    ),
-    ...microRows(
-      'runtime.pty in-process: keystroke echo',
-      pty,
-      '',
-      'the same shell and cat on the runtime’s pty, no HTTP/WebSocket',
-    ),
-    row(
-      'terminal overhead over the pty (p50)',
-      (quantile(ws, 0.5) - quantile(pty, 0.5)) * 1000,
-      'µs',
-      '',
-      'WebSocket p50 minus pty p50',
-    ),
-  ];
-}
-
-async function firstOutputRows({ url, key, api, box, baseline, knobs }) {
-  const ws = [];
-  for (let i = 0; i < knobs.sshN; i++) {
-    const terminal = await openTerminal(url, key, box.id);
-    ws.push(terminal.firstOutputMs);
-    await terminal.close();
-    await api.call('DELETE', `/v1/sandboxes/${box.id}/terminal/sessions/${terminal.sessionId}`);
-  }
-  const { samples: pty } = await baseline.call('ptyFirstOutput', { n: knobs.sshN });
-  return [
-    ...percentileRows(
-      'terminal WebSocket: open → first output',
-      ws,
-      {},
-      'new session each time: upgrade, auth, bash -l, its prompt',
-    ),
-    ...percentileRows(
-      'runtime.pty in-process: start → first output',
-      pty,
-      {},
-      'runtime.pty(bash -l) → its first byte',
-    ),
-  ];
-}
-
-async function sshRows({ api, box, baseline, knobs, sshPort }) {
-  const minted = await api.call('POST', `/v1/sandboxes/${box.id}/tunnel`, { json: { kind: 'ssh' } });
-  if (minted.status !== 201) {
-    return [
-      unavailable(
-        'SSH gateway: time to prompt',
-        `POST …/tunnel {kind: ssh} → ${minted.status} (the gateway/tunnel route is not on this server)`,
-      ),
-    ];
-  }
-  const samples = [];
-  for (let i = -2; i < knobs.sshN; i++) {
-    const { token } = await api.must(201, 'POST', `/v1/sandboxes/${box.id}/tunnel`, {
-      json: { kind: 'ssh' },
-    });
-    const ms = await sshFirstOutput({ port: sshPort, token });
-    if (i >= 0) samples.push(ms);
-  }
-  const { samples: pty } = await baseline.call('ptyFirstOutput', { n: knobs.sshN });
-  return [
-    ...percentileRows(
-      'SSH gateway: ssh -tt token@host → first output',
-      samples,
-      {},
-      'OpenSSH client process start, handshake, token auth, pty + shell, first byte',
-    ),
-    ...percentileRows(
-      'runtime.pty in-process: start → first output',
-      pty,
-      {},
-      'runtime.pty(bash -l) → its first byte (same run)',
-    ),
-  ];
 }
 
 export const name = 'interactive';
