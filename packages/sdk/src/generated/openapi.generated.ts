@@ -3392,7 +3392,7 @@ export interface paths {
         };
         /**
          * The multiplexed WebSocket (exec, PTY and TCP channels) of a running sandbox
-         * @description Upgrades to a binary WebSocket (subprotocol `corral.mux.v1`, which the client must offer in Sec-WebSocket-Protocol) carrying many channels at once: commands (stdin, stdout, stderr, exit), terminals (input, output, resize, exit) and TCP streams to ports inside the sandbox, each with its own credit-based flow control. Frames are `u8 type | u32 channel | payload`, at most 1048576 bytes; up to 64 channels per connection; see docs/ws-protocol.md. Closing the connection kills everything it started. Credentials: the Authorization header, or `?token=` (an access JWT). Every refusal (401, 403, 404, 409, and 400 without an upgrade or without the subprotocol) is an ordinary HTTP answer in the error shape, before any upgrade.
+         * @description Upgrades to a binary WebSocket (subprotocol `corral.mux.v1`, which the client must offer in Sec-WebSocket-Protocol) carrying many channels at once: commands (stdin, stdout, stderr, exit), terminals (input, output, resize, exit) and TCP streams to ports inside the sandbox, each with its own credit-based flow control. Frames are `u8 type | u32 channel | payload`, at most 1048576 bytes; up to 64 channels per connection; see docs/ws-protocol.md. Closing the connection kills everything it started. Credentials: the Authorization header, or `?token=` (an access JWT). At most 32 connections per sandbox. Every refusal (401, 403, 404, 409, and 400 without an upgrade or without the subprotocol) is an ordinary HTTP answer in the error shape, before any upgrade.
          */
         get: {
             parameters: {
@@ -4780,7 +4780,7 @@ export interface components {
                  * @description A code from the error catalogue.
                  * @enum {unknown}
                  */
-                code: "VALIDATION_ERROR" | "BAD_REQUEST" | "UNAUTHORIZED" | "FORBIDDEN" | "PLAN_LIMIT" | "NOT_FOUND" | "ROUTE_NOT_FOUND" | "USER_NOT_FOUND" | "WORKSPACE_NOT_FOUND" | "MEMBER_NOT_FOUND" | "KEY_NOT_FOUND" | "SESSION_NOT_FOUND" | "SANDBOX_NOT_FOUND" | "TEMPLATE_NOT_FOUND" | "SNAPSHOT_NOT_FOUND" | "FILE_NOT_FOUND" | "PROCESS_NOT_FOUND" | "PORT_NOT_FOUND" | "ALERT_NOT_FOUND" | "NOTIFICATION_NOT_FOUND" | "EVENT_NOT_FOUND" | "CONFLICT" | "INVALID_STATE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "RATE_LIMITED" | "INTERNAL" | "SANDBOX_UNAVAILABLE" | "CAPACITY_EXHAUSTED";
+                code: "VALIDATION_ERROR" | "BAD_REQUEST" | "UNAUTHORIZED" | "FORBIDDEN" | "PLAN_LIMIT" | "NOT_FOUND" | "ROUTE_NOT_FOUND" | "USER_NOT_FOUND" | "WORKSPACE_NOT_FOUND" | "MEMBER_NOT_FOUND" | "KEY_NOT_FOUND" | "SESSION_NOT_FOUND" | "SANDBOX_NOT_FOUND" | "TEMPLATE_NOT_FOUND" | "SNAPSHOT_NOT_FOUND" | "FILE_NOT_FOUND" | "PROCESS_NOT_FOUND" | "PORT_NOT_FOUND" | "TOKEN_NOT_FOUND" | "ALERT_NOT_FOUND" | "NOTIFICATION_NOT_FOUND" | "EVENT_NOT_FOUND" | "CONFLICT" | "INVALID_STATE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "RATE_LIMITED" | "INTERNAL" | "SANDBOX_UNAVAILABLE" | "CAPACITY_EXHAUSTED";
                 /** @description Human readable; do not parse. */
                 message: string;
                 details: {
