@@ -5,8 +5,8 @@ import { decodePng, shareOfColour } from './png.js';
 const CHROMIUM = '/usr/bin/chromium';
 /** The browser window: the desktop's own size, so the whole screen is in view. */
 const VIEWPORT = { width: 1280, height: 800 };
-/** How long noVNC may take to connect and draw. */
-const WAIT_MS = 30_000;
+/** How long noVNC may take to connect and draw (generous: under gVisor on a loaded host it is slow). */
+const WAIT_MS = 60_000;
 
 /** Headless Chromium (as root it needs --no-sandbox). */
 export function launchBrowser(): Promise<Browser> {

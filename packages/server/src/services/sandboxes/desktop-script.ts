@@ -14,6 +14,8 @@ export const DESKTOP_LOG_DIR = '/tmp/.corral-desktop';
 export const MISSING_PROGRAM_EXIT = 3;
 
 const displayNumber = DESKTOP_DISPLAY.slice(1);
+/** The terminal window a fresh desktop opens. */
+const XTERM = 'xterm -geometry 80x24+60+60 -fa Monospace -fs 11 -bg black -fg white -ls';
 
 /**
  * Run as root first: the X socket directory owned by root with the sticky bit (as X expects),
@@ -69,14 +71,16 @@ export const LAUNCH_SCRIPT = [
   // A fresh display gets the background and a terminal; a running one keeps what it shows.
   'if [ "$fresh" = 1 ]; then',
   `  if command -v xsetroot >/dev/null 2>&1; then xsetroot -solid '${DESKTOP_BACKGROUND}' || true; fi`,
+  // An xterm whose pty cannot be opened (as under gVisor) retries for ever, eating the CPU:
+  // a first one that must exit on its own within seconds decides whether the real one starts.
   '  if command -v xterm >/dev/null 2>&1; then',
-  '    detach xterm xterm -geometry 80x24+60+60 -fa Monospace -fs 11 -bg black -fg white -ls',
+  `    detach xterm sh -c 'timeout -s KILL 5 xterm -e true && exec ${XTERM}'`,
   '  fi',
   'fi',
   'if ! running x11vnc; then',
-  `  detach x11vnc x11vnc -display ${DESKTOP_DISPLAY} -localhost -forever -shared -nopw -rfbport ${RFB_PORT} -quiet`,
+  `  detach x11vnc x11vnc -display ${DESKTOP_DISPLAY} -localhost -forever -shared -nopw -rfbport ${RFB_PORT} -noipv6 -noxrecord -noscr -nowf -quiet`,
   'fi',
   'if ! running websockify; then',
-  `  detach websockify websockify --web /usr/share/novnc ${VNC_PORT} localhost:${RFB_PORT}`,
+  `  detach websockify websockify --web /usr/share/novnc ${VNC_PORT} 127.0.0.1:${RFB_PORT}`,
   'fi',
 ].join('\n');
