@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { connect } from 'node:net';
 import type { ExecProcess } from '@corral/runtime';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -7,7 +8,7 @@ import { eventually, freePort, type SshFixture, sshFixture, TOKEN_ONLY } from '.
 
 /** A tiny HTTP/1.0 server in perl (in every Debian base): answers each request with its first line. */
 const PERL_SERVER = `
-use IO::Socket::INET;
+use IO::Socket::INET; $SIG{PIPE} = "IGNORE";
 my $s = IO::Socket::INET->new(LocalAddr => "127.0.0.1", LocalPort => $ARGV[0], Listen => 16, ReuseAddr => 1) or die "listen: $!";
 while (my $c = $s->accept) { my $l = <$c>; print $c "HTTP/1.0 200 OK\\r\\nContent-Type: text/plain\\r\\n\\r\\nfrom-sandbox: $l"; close $c; }
 `;
@@ -74,19 +75,12 @@ describeStores(
         `127.0.0.1:${local}:${spec}`,
         `${token}@127.0.0.1`,
       ]);
-      // Listening locally once ssh has logged in.
-      await eventually(
-        () =>
-          new Promise<boolean>((resolve) => {
-            const probe = connect(local, '127.0.0.1');
-            probe.on('connect', () => {
-              probe.destroy();
-              resolve(true);
-            });
-            probe.on('error', () => resolve(false));
-          }),
-        'ssh -L to listen',
-      );
+      // Listening locally once ssh has logged in (checked without connecting: a probe would be
+      // forwarded too, and the one-at-a-time server inside would be busy with it).
+      await eventually(async () => {
+        const out = execFileSync('ss', ['-Hltn', `sport = :${local}`], { encoding: 'utf8' });
+        return out.trim() !== '';
+      }, 'ssh -L to listen');
       return { local, child };
     };
 

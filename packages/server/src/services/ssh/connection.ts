@@ -30,6 +30,11 @@ export class SshConnection {
    */
   async unavailable(): Promise<string | null> {
     const id = this.login.sandboxId;
+    if (this.login.via === 'token') {
+      // A revoked token opens nothing more (what it opened already keeps running).
+      const token = await this.app.sandboxTokens.get(id, this.login.credentialId);
+      if (!token || token.revoked_at !== null) return 'corral: the SSH token of this connection was revoked';
+    }
     const row = await this.app.sandboxes.find(id);
     if (!row) return `corral: sandbox ${id} no longer exists`;
     if (row.status === 'running') return null;

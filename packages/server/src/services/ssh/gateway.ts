@@ -11,6 +11,13 @@ import { handleSession } from './session.js';
 const LOGIN_DEADLINE_MS = 30_000;
 /** Refused authentication attempts one connection may make before it is cut off. */
 const MAX_FAILED_ATTEMPTS = 10;
+/** Connections not yet logged in, at most (more are closed at once). */
+const MAX_PENDING_LOGINS = 256;
+/** Channels (sessions, forwards) one connection may hold open at once. */
+export const MAX_CHANNELS_PER_CONNECTION = 64;
+/** Keepalive probes every 30 s; a client silent for 3 of them is cut off (and its processes killed). */
+const KEEPALIVE_INTERVAL_MS = 30_000;
+const KEEPALIVE_COUNT_MAX = 3;
 
 /** Where the gateway listens, and its host key (default: `<dataDir>/ssh/host_ed25519`). */
 export interface SshGatewayOptions {
@@ -36,11 +43,33 @@ export interface SshGateway {
 export async function startSshGateway(app: App, options: SshGatewayOptions): Promise<SshGateway> {
   const hostKey = options.hostKey ?? loadOrCreateHostKey(app.config.dataDir);
   const clients = new Set<Connection>();
-  const server = new ssh2.Server({ hostKeys: [hostKey], ident: 'Corral' }, (client, info) => {
-    clients.add(client);
-    handleClient(app, client, info.ip);
-    client.on('close', () => clients.delete(client));
-  });
+  let pending = 0;
+  const server = new ssh2.Server(
+    {
+      hostKeys: [hostKey],
+      ident: 'Corral',
+      keepaliveInterval: KEEPALIVE_INTERVAL_MS,
+      keepaliveCountMax: KEEPALIVE_COUNT_MAX,
+    },
+    (client, info) => {
+      clients.add(client);
+      client.on('close', () => clients.delete(client));
+      if (pending >= MAX_PENDING_LOGINS) {
+        client.on('error', () => {});
+        client.end();
+        return;
+      }
+      pending++;
+      let counted = true;
+      const settle = () => {
+        if (counted) pending--;
+        counted = false;
+      };
+      client.once('ready', settle);
+      client.once('close', settle);
+      handleClient(app, client, info.ip);
+    },
+  );
   await new Promise<void>((resolve, reject) => {
     const onError = (err: Error) => reject(err);
     server.once('error', onError);
@@ -118,9 +147,28 @@ function handleClient(app: App, client: Connection, ip: string): void {
       })
       .catch((err: unknown) => app.log.warn({ err }, 'could not record the ssh login'));
     conn.touch();
-    client.on('session', (accept) => handleSession(conn, accept()));
+    let channels = 0;
+    /** Counts a channel until it closes; false (and the open refused) over the limit. */
+    const admit = <T extends { once(event: 'close', fn: () => void): unknown }>(
+      open: () => T | undefined,
+    ) => {
+      if (channels >= MAX_CHANNELS_PER_CONNECTION) return null;
+      const channel = open();
+      if (!channel) return null;
+      channels++;
+      channel.once('close', () => {
+        channels--;
+      });
+      return channel;
+    };
+    client.on('session', (accept, reject) => {
+      const session = channels < MAX_CHANNELS_PER_CONNECTION ? admit(accept) : null;
+      if (session) handleSession(conn, session);
+      else reject();
+    });
     client.on('tcpip', (accept, reject, info) => {
-      void forwardTcp(conn, accept, reject, info);
+      if (channels >= MAX_CHANNELS_PER_CONNECTION) return reject();
+      void forwardTcp(conn, () => admit(accept)!, reject, info);
     });
     client.on('request', (_accept, reject) => reject?.());
   });

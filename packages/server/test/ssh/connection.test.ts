@@ -1,0 +1,104 @@
+import ssh2 from 'ssh2';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { MAX_CHANNELS_PER_CONNECTION } from '../../src/services/ssh/gateway.js';
+import { describeStores, type StoreContext } from '../support/app.js';
+import { createSandbox } from '../terminal/helpers.js';
+import { type SshFixture, sshFixture } from './helpers.js';
+
+/** A logged-in ssh2 client (the token as user name, method `none`). */
+function login(port: number, token: string): Promise<ssh2.Client> {
+  return new Promise((resolve, reject) => {
+    const client = new ssh2.Client();
+    client.on('ready', () => resolve(client));
+    client.on('error', reject);
+    client.connect({ host: '127.0.0.1', port, username: token, readyTimeout: 20_000 });
+  });
+}
+
+/** Runs `command` on an open connection: stdout, stderr and the exit code. */
+function exec(
+  client: ssh2.Client,
+  command: string,
+): Promise<{ stdout: string; stderr: string; code: number | null }> {
+  return new Promise((resolve, reject) => {
+    client.exec(command, (err, stream) => {
+      if (err) return reject(err);
+      let stdout = '';
+      let stderr = '';
+      let code: number | null = null;
+      stream.on('data', (d: Buffer) => {
+        stdout += String(d);
+      });
+      stream.stderr.on('data', (d: Buffer) => {
+        stderr += String(d);
+      });
+      stream.on('exit', (c: number | null) => {
+        code = c;
+      });
+      stream.on('close', () => resolve({ stdout, stderr, code }));
+    });
+  });
+}
+
+describeStores(
+  'ssh gateway: one connection over time',
+  (ctx) => {
+    let owner: Awaited<ReturnType<StoreContext['createCaller']>>;
+    let id: string;
+    let ssh: SshFixture;
+    const clients: ssh2.Client[] = [];
+    const mint = () =>
+      ctx.app.sandboxTokens.mint({
+        sandboxId: id,
+        workspaceId: owner.workspaceId,
+        kind: 'ssh',
+        createdBy: owner.userId,
+      });
+    beforeAll(async () => {
+      owner = await ctx.createCaller();
+      id = await createSandbox(ctx, owner.headers);
+      ssh = await sshFixture(ctx);
+    });
+    afterAll(async () => {
+      for (const client of clients) client.end();
+      await ssh?.close();
+    });
+
+    it('opens nothing more once its token is revoked', async () => {
+      const minted = await mint();
+      const client = await login(ssh.gateway.port, minted.token);
+      clients.push(client);
+      expect(await exec(client, 'echo before')).toEqual({ stdout: 'before\n', stderr: '', code: 0 });
+      await ctx.app.sandboxTokens.revoke(id, minted.id);
+      const after = await exec(client, 'echo after');
+      expect(after.stdout).toBe('');
+      expect(after.stderr).toContain('revoked');
+      expect(after.code).toBe(1);
+    });
+
+    it(`holds at most ${MAX_CHANNELS_PER_CONNECTION} channels per connection`, async () => {
+      const client = await login(ssh.gateway.port, (await mint()).token);
+      clients.push(client);
+      const open = () =>
+        new Promise<ssh2.ClientChannel | Error>((resolve) =>
+          client.exec('sleep 60', (err, stream) => resolve(err ?? stream)),
+        );
+      const opened: ssh2.ClientChannel[] = [];
+      for (let i = 0; i < MAX_CHANNELS_PER_CONNECTION; i++) {
+        const channel = await open();
+        expect(channel).not.toBeInstanceOf(Error);
+        opened.push(channel as ssh2.ClientChannel);
+      }
+      expect(await open()).toBeInstanceOf(Error);
+      // Closing one makes room again.
+      const closed = new Promise((resolve) => opened[0]!.once('close', resolve));
+      opened[0]!.resume();
+      opened[0]!.close();
+      await closed;
+      const again = await open();
+      expect(again).not.toBeInstanceOf(Error);
+      client.end();
+    });
+  },
+  { runtime: true },
+);
