@@ -70,7 +70,12 @@ export const CreateSandboxBody = Type.Object(
     ports: Type.Optional(
       Type.Array(Type.Integer({ minimum: 1, maximum: 65_535 }), { maxItems: 32, uniqueItems: true }),
     ),
-    gui: Type.Optional(Type.Boolean()),
+    gui: Type.Optional(
+      Type.Boolean({
+        description:
+          'Start a VNC desktop (Xvfb, openbox, x11vnc, noVNC on port 6080) served at vnc_url; default true with the gui template',
+      }),
+    ),
     metadata: Type.Optional(Metadata),
     budget_usd: Type.Optional(BudgetInput),
     network: Type.Optional(NetworkInput),
