@@ -46,6 +46,9 @@ export function handleSession(conn: SshConnection, session: Session): void {
     accept?.();
   });
   const start = (channel: ServerChannel, command: string | null) => {
+    // Writes racing a close must not throw out of the SSH parser.
+    channel.on('error', () => {});
+    channel.stderr.on('error', () => {});
     run(conn, channel, command, pty).then(
       (started) => {
         running = started;
@@ -56,7 +59,15 @@ export function handleSession(conn: SshConnection, session: Session): void {
   session.on('shell', (accept) => start(accept(), null));
   session.on('exec', (accept, _reject, info) => start(accept(), info.command));
   // Accepted at once: the client's first packet may follow the request immediately.
-  session.on('sftp', (accept) => serveSftp(conn, accept()));
+  session.on('sftp', (accept) => {
+    const sftp = accept();
+    try {
+      serveSftp(conn, sftp);
+    } catch (err) {
+      conn.app.log.warn({ err, sandbox_id: conn.sandboxId }, 'ssh: could not serve sftp');
+      sftp.end();
+    }
+  });
 }
 
 /** Ends the channel with `message` on stderr and exit status 1. */
