@@ -76,6 +76,33 @@ describeStores(
       expect(after.code).toBe(1);
     });
 
+    it('resizes the PTY on window-change', async () => {
+      const client = await login(ssh.gateway.port, (await mint()).token);
+      clients.push(client);
+      const stream = await new Promise<ssh2.ClientChannel>((resolve, reject) =>
+        client.shell({ rows: 30, cols: 100, term: 'xterm' }, (err, s) => (err ? reject(err) : resolve(s))),
+      );
+      let out = '';
+      stream.on('data', (d: Buffer) => {
+        out += String(d);
+      });
+      const waitFor = async (pattern: RegExp) => {
+        const deadline = Date.now() + 20_000;
+        while (!pattern.test(out)) {
+          if (Date.now() > deadline) throw new Error(`no ${pattern} in ${JSON.stringify(out.slice(-500))}`);
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      };
+      stream.write('stty size\n');
+      await waitFor(/\r30 100\r\n/);
+      stream.setWindow(43, 132, 0, 0);
+      stream.write('stty size\n');
+      await waitFor(/\r43 132\r\n/);
+      const closed = new Promise((resolve) => stream.once('close', resolve));
+      stream.write('exit\n');
+      await closed;
+    });
+
     it(`holds at most ${MAX_CHANNELS_PER_CONNECTION} channels per connection`, async () => {
       const client = await login(ssh.gateway.port, (await mint()).token);
       clients.push(client);

@@ -76,6 +76,26 @@ describeStores(
       await eventually(async () => !(await sleeping()), 'the sleep to be killed');
     });
 
+    it('counts SSH traffic as activity for the idle timeout', async () => {
+      const old = '2000-01-01T00:00:00.000Z';
+      await ctx.store.db
+        .updateTable('sandboxes')
+        .set({ last_activity_at: old })
+        .where('id', '=', id)
+        .execute();
+      // Output after more than the 1 s activity write interval since anything else touched it.
+      const ran = await ssh.ssh(token, ['sleep 1.5; echo tick']);
+      expect(ran.stdout).toBe('tick\n');
+      await eventually(async () => {
+        const row = await ctx.store.db
+          .selectFrom('sandboxes')
+          .select('last_activity_at')
+          .where('id', '=', id)
+          .executeTakeFirstOrThrow();
+        return row.last_activity_at !== null && row.last_activity_at > old;
+      }, 'last_activity_at to move');
+    });
+
     it('records the login in the audit log (who, which token, from where) without the token', async () => {
       await ssh.ssh(token, ['true']);
       const events = await ctx.store.db
