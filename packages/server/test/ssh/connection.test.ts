@@ -3,7 +3,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { MAX_CHANNELS_PER_CONNECTION } from '../../src/services/ssh/gateway.js';
 import { describeStores, type StoreContext } from '../support/app.js';
 import { createSandbox } from '../terminal/helpers.js';
-import { type SshFixture, sshFixture } from './helpers.js';
+import { eventually, type SshFixture, sshFixture } from './helpers.js';
 
 /** A logged-in ssh2 client (the token as user name, method `none`). */
 function login(port: number, token: string): Promise<ssh2.Client> {
@@ -101,6 +101,44 @@ describeStores(
       const closed = new Promise((resolve) => stream.once('close', resolve));
       stream.write('exit\n');
       await closed;
+    });
+
+    it('leaves no file behind when the connection drops in the middle of an SFTP upload', async () => {
+      const client = await login(ssh.gateway.port, (await mint()).token);
+      const sftp = await new Promise<ssh2.SFTPWrapper>((resolve, reject) =>
+        client.sftp((err, s) => (err ? reject(err) : resolve(s))),
+      );
+      const handle = await new Promise<Buffer>((resolve, reject) =>
+        sftp.open('/tmp/half.bin', 'w', (err, h) => (err ? reject(err) : resolve(h))),
+      );
+      // More than the runtime takes whole (1 MiB): from there on the upload streams.
+      const chunk = Buffer.alloc(32 * 1024, 7);
+      for (let offset = 0; offset < 1.5 * 1024 * 1024; offset += chunk.length) {
+        await new Promise<void>((resolve, reject) =>
+          sftp.write(handle, chunk, 0, chunk.length, offset, (err) => (err ? reject(err) : resolve())),
+        );
+      }
+      const temps = async () => {
+        const proc = await ctx.app.sandboxes.runtime.exec(id, {
+          command: 'sh',
+          args: ['-c', 'ls -a /tmp | grep -c "^.corral-tmp-" || true'],
+        });
+        proc.stdin.end();
+        let out = '';
+        proc.stdout.on('data', (d: Buffer) => {
+          out += String(d);
+        });
+        await proc.wait();
+        return Number(out.trim());
+      };
+      // The upload streams into a temporary file beside the target …
+      await eventually(async () => (await temps()) === 1, 'the temporary upload file');
+      client.end();
+      // … which is dropped with the connection: the target never appears.
+      await eventually(async () => (await temps()) === 0, 'the temporary file to go');
+      await expect(ctx.app.sandboxes.runtime.files.stat(id, '/tmp/half.bin')).rejects.toMatchObject({
+        code: 'FILE_NOT_FOUND',
+      });
     });
 
     it(`holds at most ${MAX_CHANNELS_PER_CONNECTION} channels per connection`, async () => {

@@ -1,4 +1,4 @@
-import type { AcceptConnection, RejectConnection, ServerChannel, TcpipRequestInfo } from 'ssh2';
+import type { RejectConnection, ServerChannel, TcpipRequestInfo } from 'ssh2';
 import type { SshConnection } from './connection.js';
 
 /**
@@ -9,7 +9,8 @@ import type { SshConnection } from './connection.js';
  */
 export async function forwardTcp(
   conn: SshConnection,
-  accept: AcceptConnection<ServerChannel>,
+  /** Accepts the channel; null when the connection may hold no more channels now. */
+  accept: () => ServerChannel | null | undefined,
   reject: RejectConnection,
   info: TcpipRequestInfo,
 ): Promise<void> {
@@ -23,6 +24,10 @@ export async function forwardTcp(
     return reject();
   }
   const channel = accept();
+  if (!channel) {
+    socket.destroy();
+    return reject();
+  }
   const forget = conn.onClose(() => {
     socket.destroy();
     channel.destroy();

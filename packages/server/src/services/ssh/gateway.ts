@@ -168,7 +168,7 @@ function handleClient(app: App, client: Connection, ip: string): void {
     });
     client.on('tcpip', (accept, reject, info) => {
       if (channels >= MAX_CHANNELS_PER_CONNECTION) return reject();
-      void forwardTcp(conn, () => admit(accept)!, reject, info);
+      void forwardTcp(conn, () => admit(accept), reject, info);
     });
     client.on('request', (_accept, reject) => reject?.());
   });
