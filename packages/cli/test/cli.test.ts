@@ -278,9 +278,9 @@ describe('corral CLI against a real server', () => {
     const open = await corralJson<{ url: string }>(env, ['open', id, '3000']);
     expect(open.url).toContain('3000');
     expect((await corral(env, ['ports', id])).code).toBe(0);
-    const ssh = await corral(env, ['ssh', id]);
-    expect(ssh.code).toBe(2);
-    expect(ssh.stderr).toContain('SSH is not available on this server yet');
+    const ssh = await corral(env, ['ssh', '--help']);
+    expect(ssh.code).toBe(0);
+    expect(ssh.stdout).toContain('SSH into a sandbox');
   });
 
   it('lifecycle and rm; a bad option is a usage error (exit 1); --help shows an example; completion prints a script', async () => {

@@ -24,7 +24,9 @@ interface Started {
 
 /** Starts the built server and resolves once its stdout contains `marker`. */
 async function start(env: Record<string, string>, marker: RegExp, deadlineMs = 30_000): Promise<Started> {
-  const child = spawn('node', [mainJs], { env: { PATH: process.env.PATH ?? '', ...env } });
+  const child = spawn('node', [mainJs], {
+    env: { PATH: process.env.PATH ?? '', CORRAL_SSH_PORT: '0', ...env },
+  });
   let out = '';
   child.stdout.on('data', (d) => {
     out += String(d);
@@ -144,7 +146,9 @@ describe('main: first start and restart', () => {
     const first = await start(firstEnv, /"msg":"listening"/);
     children.push(first.child);
     const secondEnv = await envFor();
-    const second = spawn('node', [mainJs], { env: { PATH: process.env.PATH ?? '', ...secondEnv } });
+    const second = spawn('node', [mainJs], {
+      env: { PATH: process.env.PATH ?? '', CORRAL_SSH_PORT: '0', ...secondEnv },
+    });
     children.push(second);
     let err = '';
     second.stderr.on('data', (d) => {
