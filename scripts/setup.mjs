@@ -30,7 +30,16 @@ const RUNTIME_PACKAGES = [
   'procps',
 ];
 /** Extra packages the test suites start for real (throwaway PostgreSQL and Redis, tmux, curl). */
-const TEST_PACKAGES = ['postgresql', 'redis-server', 'tmux', 'curl', 'perl', 'wrk', 'chromium', 'openssh-client'];
+const TEST_PACKAGES = [
+  'postgresql',
+  'redis-server',
+  'tmux',
+  'curl',
+  'perl',
+  'wrk',
+  'chromium',
+  'openssh-client',
+];
 
 function checkNode() {
   const [major, minor] = process.versions.node.split('.').map(Number);
