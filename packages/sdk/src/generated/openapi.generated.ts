@@ -1269,6 +1269,7 @@ export interface paths {
                             [key: string]: string;
                         };
                         ports?: number[];
+                        /** @description Start a VNC desktop (Xvfb, openbox, x11vnc, noVNC on port 6080) served at vnc_url; default true with the gui template */
                         gui?: boolean;
                         metadata?: {
                             [key: string]: string;
