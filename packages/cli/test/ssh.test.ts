@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import ssh2 from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SdkTestServer, startServer, waitFor } from '../../sdk/test/support/server.js';
 import { type SshGateway, startSshGateway } from '../../server/src/services/ssh/gateway.js';
+import { generateHostKeyPair } from '../../server/src/services/ssh/host-key.js';
 import { freePort } from '../../server/test/support/services.js';
 import { type CliEnv, corral, corralJson, MAIN, tempConfigHome } from './support.js';
 
@@ -14,7 +14,7 @@ describe('corral ssh, through the SSH gateway with the system ssh', () => {
   let sshPort: number;
   let env: CliEnv;
   let id: string;
-  const hostKey = ssh2.utils.generateKeyPairSync('ed25519');
+  const hostKey = generateHostKeyPair();
 
   beforeAll(async () => {
     sshPort = await freePort();
@@ -96,7 +96,7 @@ describe('corral ssh, through the SSH gateway with the system ssh', () => {
     gateway = await startSshGateway(server.test.app, {
       port: sshPort,
       host: '127.0.0.1',
-      hostKey: ssh2.utils.generateKeyPairSync('ed25519').private,
+      hostKey: generateHostKeyPair().private,
     });
     const ran = await corral(env, ['ssh', id, '--', 'echo should-not-run']);
     expect(ran.code).toBe(255);

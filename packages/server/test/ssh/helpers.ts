@@ -3,8 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import ssh2 from 'ssh2';
 import { type SshGateway, startSshGateway } from '../../src/services/ssh/gateway.js';
+import { generateHostKeyPair } from '../../src/services/ssh/host-key.js';
 import type { StoreContext } from '../support/app.js';
 
 /** Deadline of one ssh/scp/sftp run (generous: the host may be loaded). */
@@ -50,7 +50,7 @@ export function keyOnly(keyFile: string): string[] {
 
 /** Starts the gateway for `ctx.app` on a free loopback port. */
 export async function sshFixture(ctx: StoreContext): Promise<SshFixture> {
-  const hostKey = ssh2.utils.generateKeyPairSync('ed25519').private;
+  const hostKey = generateHostKeyPair().private;
   const gateway = await startSshGateway(ctx.app, { port: 0, host: '127.0.0.1', hostKey });
   const dir = mkdtempSync(join(tmpdir(), 'corral-ssh-test-'));
   const children = new Set<ChildProcess>();
