@@ -13,6 +13,17 @@ export type { ByteRange, ReadOptions, WriteOptions } from './files.js';
 export { SandboxFiles } from './files.js';
 export type { paths as ApiPaths } from './generated/openapi.generated.js';
 export type { RetryInfo } from './http.js';
+export {
+  InteractiveAccess,
+  type ObserverToken,
+  type PortForward,
+  type PortInfo,
+  type PortSettings,
+  type SandboxToken,
+  type TokenOptions,
+  type Tunnel,
+  type TunnelParams,
+} from './interactive.js';
 export { Page } from './page.js';
 export type { ListSandboxesOptions } from './resources.js';
 export { Sandboxes, Snapshots, Templates } from './resources.js';
