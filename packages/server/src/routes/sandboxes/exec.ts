@@ -11,6 +11,7 @@ import {
   type ExecMode,
   ExecResultSchema,
   finishExec,
+  SIGNALS,
   type StartedExec,
   startExec,
 } from '../../services/sandboxes/exec.js';
@@ -18,19 +19,6 @@ import { STREAM_CONTENT_TYPES, streamExec, streamFormatOf } from '../../services
 import { requireState } from '../../services/sandboxes/states.js';
 import type { SandboxRow } from '../../store/schema.js';
 import { SandboxParams, SECURITY } from './schemas.js';
-
-/** The signals a caller may send to a process it started. */
-export const SIGNALS = [
-  'SIGTERM',
-  'SIGKILL',
-  'SIGINT',
-  'SIGHUP',
-  'SIGUSR1',
-  'SIGUSR2',
-  'SIGSTOP',
-  'SIGCONT',
-  'SIGQUIT',
-] as const;
 
 const ProcessSchema = Type.Object({
   pid: Type.Integer({ description: 'The id of the process inside the sandbox.' }),

@@ -13,6 +13,7 @@ import {
 } from '../../services/terminals/manager.js';
 import { MAX_TERMINAL_SIZE, MIN_TERMINAL_SIZE } from '../../services/terminals/protocol.js';
 import type { TerminalSession } from '../../services/terminals/session.js';
+import { requireSameOriginWebSocket } from '../../services/websocket-origin.js';
 import { SandboxParams, SECURITY } from './schemas.js';
 import { registerTerminalObserveRoute } from './terminal-observe.js';
 import { registerTerminalSessionRoutes } from './terminal-sessions.js';
@@ -132,11 +133,7 @@ export function registerSandboxTerminalRoutes(app: App): void {
 
   async function prepareCaller(request: FastifyRequest, id: string, query: TerminalQuery): Promise<Attach> {
     const auth = requireAuth(request);
-    // A browser sends the session cookie on a cross-site WebSocket too (CSWSH): the page
-    // opening it must be on this origin.
-    if (auth.kind === 'session' && !sameOrigin(request)) {
-      throw apiError('FORBIDDEN', { reason: 'cross-origin WebSocket with a session cookie' });
-    }
+    requireSameOriginWebSocket(request, auth);
     const row = await app.sandboxes.load(request, id, 'developer');
     requireState(row.status, 'exec');
     const session = await openOrReattach(id, query);
@@ -197,15 +194,4 @@ export function registerSandboxTerminalRoutes(app: App): void {
 
   registerTerminalSessionRoutes(app, sessions);
   registerTerminalObserveRoute(app, sessions);
-}
-
-/** True when the request's Origin (if any) is this server's own host. */
-function sameOrigin(request: FastifyRequest): boolean {
-  const origin = request.headers.origin;
-  if (origin === undefined) return true;
-  try {
-    return new URL(origin).host === request.host;
-  } catch {
-    return false;
-  }
 }

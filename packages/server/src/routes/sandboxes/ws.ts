@@ -6,6 +6,7 @@ import { requireAuth } from '../../services/access.js';
 import { MAX_CHANNELS, MAX_FRAME_BYTES, MUX_PROTOCOL } from '../../services/mux/frames.js';
 import { MAX_CONNECTIONS_PER_SANDBOX, muxOf } from '../../services/mux/index.js';
 import { requireState } from '../../services/sandboxes/states.js';
+import { requireSameOriginWebSocket } from '../../services/websocket-origin.js';
 import { SandboxParams, SECURITY } from './schemas.js';
 
 const WsQuery = Type.Object(
@@ -44,11 +45,7 @@ export function registerSandboxWsRoutes(app: App): void {
       if (!request.ws) throw apiError('BAD_REQUEST', { reason: 'this route needs a WebSocket upgrade' });
       const { id } = request.params as { id: string };
       const auth = requireAuth(request);
-      // A browser sends the session cookie on a cross-site WebSocket too (CSWSH): the page
-      // opening it must be on this origin.
-      if (auth.kind === 'session' && !sameOrigin(request)) {
-        throw apiError('FORBIDDEN', { reason: 'cross-origin WebSocket with a session cookie' });
-      }
+      requireSameOriginWebSocket(request, auth);
       const row = await app.sandboxes.load(request, id, 'developer');
       requireState(row.status, 'exec');
       if (!offeredProtocols(request).includes(MUX_PROTOCOL)) {
@@ -90,15 +87,4 @@ function offeredProtocols(request: FastifyRequest): string[] {
     .split(',')
     .map((p) => p.trim())
     .filter(Boolean);
-}
-
-/** True when the request's Origin (if any) is this server's own host. */
-function sameOrigin(request: FastifyRequest): boolean {
-  const origin = request.headers.origin;
-  if (origin === undefined) return true;
-  try {
-    return new URL(origin).host === request.host;
-  } catch {
-    return false;
-  }
 }

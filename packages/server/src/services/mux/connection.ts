@@ -2,6 +2,7 @@ import type { Runtime } from '@corral/runtime';
 import type { FastifyBaseLogger } from 'fastify';
 import type { WebSocket } from 'ws';
 import { ApiError, type ErrorCode, errorBody, toApiError } from '../../errors.js';
+import { SIGNAL_NAMES } from '../sandboxes/exec.js';
 import type { Channel, ChannelHost, ChannelStats } from './channel.js';
 import {
   decodeFrame,
@@ -12,7 +13,7 @@ import {
   MAX_CHANNELS,
   SERVER_WINDOW_BYTES,
 } from './frames.js';
-import { ExecChannel, MUX_SIGNALS, PtyChannel } from './kinds.js';
+import { ExecChannel, PtyChannel } from './kinds.js';
 import { parseOpen } from './open.js';
 import { startChannel } from './start.js';
 
@@ -231,7 +232,7 @@ export class MuxConnection implements ChannelHost {
   }
 
   #signal(channel: Channel, name: string): void {
-    if (!MUX_SIGNALS.has(name)) {
+    if (!SIGNAL_NAMES.has(name)) {
       this.#channelError(channel.id, 'VALIDATION_ERROR', `unknown signal ${name.slice(0, 16)}`);
     } else if (!channel.signal(name as NodeJS.Signals)) {
       this.#channelError(channel.id, 'BAD_REQUEST', `a ${channel.kind} channel has no process`);

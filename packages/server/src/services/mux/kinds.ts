@@ -3,19 +3,6 @@ import type { ExecProcess, ExitStatus, PtyProcess } from '@corral/runtime';
 import { Channel, type ChannelHost } from './channel.js';
 import { FrameType, Stream } from './frames.js';
 
-/** The signals a client may send (SIGNAL frames), as in `POST …/processes/{pid}/signal`. */
-export const MUX_SIGNALS: ReadonlySet<string> = new Set([
-  'SIGTERM',
-  'SIGKILL',
-  'SIGINT',
-  'SIGHUP',
-  'SIGUSR1',
-  'SIGUSR2',
-  'SIGSTOP',
-  'SIGCONT',
-  'SIGQUIT',
-]);
-
 /** The EXIT payload of a status. */
 function exitBody(status: ExitStatus): object {
   return { exit_code: status.exitCode, signal: status.signal, timed_out: status.timedOut };

@@ -14,6 +14,22 @@ import { EnvName } from './spec.js';
  * activity, one audit event). The streaming answer is in exec-stream.ts.
  */
 
+/** The signals a caller may send to a process it started. */
+export const SIGNALS = [
+  'SIGTERM',
+  'SIGKILL',
+  'SIGINT',
+  'SIGHUP',
+  'SIGUSR1',
+  'SIGUSR2',
+  'SIGSTOP',
+  'SIGCONT',
+  'SIGQUIT',
+] as const;
+
+/** Signals as a set, for checking a name. */
+export const SIGNAL_NAMES: ReadonlySet<string> = new Set(SIGNALS);
+
 export const DEFAULT_EXEC_TIMEOUT_SECONDS = 30;
 export const MAX_EXEC_TIMEOUT_SECONDS = 86_400;
 
