@@ -152,6 +152,25 @@ export class SandboxTokens {
     return member !== undefined && roleAtLeast(member.role, 'developer');
   }
 
+  /**
+   * True when token `id` of `sandboxId` (found by id, as a cookie naming it does) is still
+   * live — the same checks as `verify` except the secret: kind, not revoked, not expired,
+   * sandbox not deleted, creator still a developer.
+   */
+  async stillValid(sandboxId: string, id: string, kind: TokenKind, nowMs = Date.now()): Promise<boolean> {
+    const row = await this.#db
+      .selectFrom('sandbox_tokens')
+      .innerJoin('sandboxes', 'sandboxes.id', 'sandbox_tokens.sandbox_id')
+      .selectAll('sandbox_tokens')
+      .where('sandbox_tokens.id', '=', id)
+      .where('sandbox_tokens.sandbox_id', '=', sandboxId)
+      .where('sandboxes.deleted_at', 'is', null)
+      .executeTakeFirst();
+    if (!row || row.kind !== kind || row.revoked_at !== null) return false;
+    if (Date.parse(row.expires_at) <= nowMs) return false;
+    return this.#creatorMayStill(row, nowMs);
+  }
+
   /** One token of a sandbox by id, or null. */
   async get(sandboxId: string, id: string): Promise<SandboxTokenRow | null> {
     const row = await this.#db

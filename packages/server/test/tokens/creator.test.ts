@@ -74,6 +74,26 @@ describeStores(
       expect(await opens(shell.token)).toBeNull();
     });
 
+    it('a port token named by a preview cookie (checked by id) follows its creator too', async () => {
+      const dev = await developer();
+      const minted = await ctx.app.sandboxTokens.mint({
+        sandboxId: id,
+        workspaceId: owner.workspaceId,
+        kind: 'port',
+        port: 3000,
+        createdBy: dev.keyId,
+      });
+      const live = () => ctx.app.sandboxTokens.stillValid(id, minted.id, 'port');
+      expect(await live()).toBe(true);
+      expect(await ctx.app.sandboxTokens.stillValid(id, minted.id, 'shell')).toBe(false);
+      await setRole(dev.userId, 'viewer');
+      expect(await live()).toBe(false);
+      await setRole(dev.userId, 'developer');
+      expect(await live()).toBe(true);
+      await ctx.app.sandboxTokens.revoke(id, minted.id);
+      expect(await live()).toBe(false);
+    });
+
     it('revoking the API key that minted a token stops the token too', async () => {
       const dev = await developer();
       const shell = await mintShell(dev.headers);

@@ -203,9 +203,7 @@ export class PreviewAccess {
     const now = Date.now();
     const cached = this.#tokenRows.get(id);
     if (cached && cached.until > now) return cached.live;
-    const row = await this.#deps.tokens.get(sandboxId, id);
-    const live =
-      row !== null && row.kind === 'port' && row.revoked_at === null && Date.parse(row.expires_at) > now;
+    const live = await this.#deps.tokens.stillValid(sandboxId, id, 'port', now);
     if (this.#tokenRows.size > 10_000) this.#tokenRows.clear();
     this.#tokenRows.set(id, { live, until: now + TOKEN_CACHE_MS });
     return live;
