@@ -6,7 +6,7 @@
 // runtime.pty). Run: `npm run bench -- interactive [--echoN=500 --httpN=500 --connections=8
 // --seconds=5 --mib=256 --reps=5 --sshN=20 --execN=200 --only=echo,shell,preview,ssh,mux]`. Needs root (namespaces, cgroups, bridge, nftables).
 import { mkdtemp, rm } from 'node:fs/promises';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createKeys, startCorral } from '../lib/corral-server.mjs';
 import { createClient } from '../lib/http-client.mjs';
@@ -16,7 +16,7 @@ import { echoRows, firstOutputRows, muxRows, sshRows } from '../lib/interactive-
 import { startBaseline } from '../lib/interactive-sides.mjs';
 import { freePort } from '../lib/net.mjs';
 import { removeServerNetwork, sweepServerRuntime } from '../lib/server-runtime.mjs';
-import { row, unavailable } from './runtime-measure.mjs';
+import { loadRow, row, unavailable } from './runtime-measure.mjs';
 
 const TEMPLATE_DIR = process.env.CORRAL_TEMPLATE_DIR ?? '/var/cache/corral/templates';
 /**
@@ -44,17 +44,6 @@ function settings(options = {}) {
     sshN: num('sshN', 20),
     execN: num('execN', 200),
   };
-}
-
-function loadRow(metric) {
-  const [one, five] = loadavg();
-  return row(
-    metric,
-    one,
-    '',
-    '',
-    `5 min ${five.toFixed(2)}; ${cpus().length} cores; other work on the machine inflates every latency`,
-  );
 }
 
 /** A nodejs sandbox through the API, running the bench app on APP_PORT. */

@@ -1,5 +1,6 @@
 // Timing, percentiles, rows and child processes for the runtime scenario.
 import { spawn } from 'node:child_process';
+import { cpus, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 
 /** Milliseconds `work` took (resolves with [ms, result]). */
@@ -26,6 +27,13 @@ export function round(value) {
 /** One result row. `value` null means not measured; `note` then says why. */
 export function row(metric, value, unit, goal = '', note = '') {
   return { metric, value: value === null ? null : round(value), unit, goal, note };
+}
+
+/** The machine's load as a row: other work on it inflates every latency in the table. */
+export function loadRow(metric) {
+  const [one, five] = loadavg();
+  const note = `5 min ${five.toFixed(2)}; ${cpus().length} cores; other work on the machine inflates every latency`;
+  return row(metric, one, '', '', note);
 }
 
 /** p50 and p99 rows for a sample set, goals given as { p50, p99 } strings. */

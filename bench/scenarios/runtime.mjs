@@ -5,12 +5,12 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { baselineRows } from './runtime-baselines.mjs';
 import { benchSpec, createRows } from './runtime-corral.mjs';
-import { row, unavailable } from './runtime-measure.mjs';
+import { loadRow, unavailable } from './runtime-measure.mjs';
 import { corralRows } from './runtime-suite.mjs';
 
 const DIST = fileURLToPath(new URL('../../packages/runtime/dist/', import.meta.url));
@@ -53,13 +53,6 @@ async function gvisorRuntime(options) {
   const gvisor = existsSync(gvisorPath) ? await import(pathToFileURL(gvisorPath).href) : {};
   if (typeof gvisor.createGvisorRuntime === 'function') return gvisor.createGvisorRuntime(options);
   return factory.createRuntime({ ...options, isolation: 'gvisor' });
-}
-
-/** The machine's load: other work on it inflates every latency in the table. */
-function loadRow(metric) {
-  const [one, five] = loadavg();
-  const note = `5 min ${five.toFixed(2)}; ${cpus().length} cores; other work on the machine inflates every latency`;
-  return row(metric, one, '', '', note);
 }
 
 /** Remove the bench network's host objects (bridge, nft tables, leftover netns). */

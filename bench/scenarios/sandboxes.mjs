@@ -7,14 +7,14 @@
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createKeys, startCorral } from '../lib/corral-server.mjs';
 import { createClient } from '../lib/http-client.mjs';
 import { freePort, stopChild, waitForPort } from '../lib/net.mjs';
 import { removeServerNetwork, sweepServerRuntime } from '../lib/server-runtime.mjs';
-import { row, timed, unavailable } from './runtime-measure.mjs';
+import { loadRow, row, timed, unavailable } from './runtime-measure.mjs';
 import { createWorkspaces } from './sandboxes-accounts.mjs';
 import {
   bareTransferRows,
@@ -47,17 +47,6 @@ function settings(options = {}) {
     fileReps: num('fileReps', 5),
     settleSeconds: num('settleSeconds', 10),
   };
-}
-
-function loadRow(metric) {
-  const [one, five] = loadavg();
-  return row(
-    metric,
-    one,
-    '',
-    '',
-    `5 min ${five.toFixed(2)}; ${cpus().length} cores; other work on the machine inflates every latency`,
-  );
 }
 
 /** Deletes, through the API, every sandbox still listed in the workspaces of `keys` (all the bench's own). */
