@@ -33,6 +33,9 @@ describe('corral shell, driven through tmux', () => {
     const { key } = await server.newKey();
     env = { CORRAL_URL: server.url, CORRAL_API_KEY: key, XDG_CONFIG_HOME: await tempConfigHome() };
     id = (await corralJson<{ id: string }>(env, ['sandbox', 'create'])).id;
+    // tmux's server exits with its last session: a test's new-session could then race the dying
+    // server ("server exited unexpectedly"). A session that outlives the tests keeps it up.
+    await tmux('new-session', '-d', '-s', 'keeper', 'sleep 3600');
   });
 
   afterAll(async () => {
