@@ -16,6 +16,9 @@ export const DEFAULT_TOKEN_TTL_SECONDS = 3600;
 /** Longest lifetime of a sandbox token: 24 hours. */
 export const MAX_TOKEN_TTL_SECONDS = 24 * 3600;
 
+/** How often (at most) a token's `last_used_at` is written. */
+const LAST_USED_WRITE_INTERVAL_MS = 60_000;
+
 /** The shape of a sandbox token; anything else is refused before the store is asked. */
 const TOKEN_SHAPE = /^crl_tk_[0-9A-Za-z]{40}$/;
 
@@ -116,11 +119,15 @@ export class SandboxTokens {
     if (check.sandboxId !== undefined && row.sandbox_id !== check.sandboxId) return null;
     if (check.port !== undefined && row.port !== check.port) return null;
     if (!(await this.#creatorMayStill(row, nowMs))) return null;
-    await this.#db
-      .updateTable('sandbox_tokens')
-      .set({ last_used_at: isoNow() })
-      .where('id', '=', row.id)
-      .execute();
+    // `X-Corral-Token` is checked on every proxied request: write the use at most once a minute.
+    const lastUsed = row.last_used_at === null ? 0 : Date.parse(row.last_used_at);
+    if (nowMs - lastUsed >= LAST_USED_WRITE_INTERVAL_MS) {
+      await this.#db
+        .updateTable('sandbox_tokens')
+        .set({ last_used_at: isoNow() })
+        .where('id', '=', row.id)
+        .execute();
+    }
     return row;
   }
 
