@@ -25,6 +25,7 @@ import { registerRuntimeReadiness } from './plugins/runtime-readiness.js';
 import { registerSandboxJobs } from './plugins/sandbox-jobs.js';
 import { registerSessionCleanup } from './plugins/session-cleanup.js';
 import { registerValidation } from './plugins/validation.js';
+import type { RateLimitStore } from './ratelimit/index.js';
 import { registerRoutes } from './routes/index.js';
 import type { ReadinessCheck } from './routes/ops/health.js';
 import { SandboxTokens } from './services/sandbox-tokens.js';
@@ -58,6 +59,8 @@ declare module 'fastify' {
     sandboxes: SandboxService;
     /** Tunnel, observe and port-forward tokens: scoped to one sandbox, hashed, expiring, revocable. */
     sandboxTokens: SandboxTokens;
+    /** The rate-limit store (Redis when configured, else memory) for per-key limits beyond the API's own. */
+    rateLimitStore: RateLimitStore;
     /** The HTTP server's front door: handlers that claim requests by Host before routing (preview proxy). */
     frontDoor: FrontDoor;
   }

@@ -109,6 +109,8 @@ export async function registerRateLimit(
     }
   }
 
+  // Other per-key limits (preview passwords) share the store, so they hold across replicas with Redis.
+  app.decorate('rateLimitStore', store);
   app.decorateRequest('rateLimit', null);
 
   app.addHook('onRequest', async (request) => {
