@@ -84,48 +84,57 @@ export function sshCommand(program: Command): void {
       'corral ssh sbx_… -N -L 3000:localhost:3000   # then http://localhost:3000',
     ],
     false,
-  ).action(async (id: string, command: string[], opts: { forward?: string[]; N?: boolean }) => {
-    const tunnel = await mintSshToken(id);
-    const { url } = await resolveCredentials();
-    const { host, port } = gatewayAddress(tunnel.command, url);
-    await mkdir(configDir(), { recursive: true, mode: 0o700 });
-    await chmod(configDir(), 0o700);
-    const args = [
-      '-p',
-      String(port),
-      '-o',
-      'StrictHostKeyChecking=accept-new',
-      '-o',
-      `UserKnownHostsFile=${knownHostsPath()}`,
-      // The token is the whole login: no keys offered, no password prompt.
-      '-o',
-      'PubkeyAuthentication=no',
-      '-o',
-      'PasswordAuthentication=no',
-      '-o',
-      'KbdInteractiveAuthentication=no',
-      ...(opts.forward ?? []).flatMap((spec) => ['-L', spec]),
-      ...(opts.N ? ['-N'] : []),
-      `${tunnel.token}@${host}`,
-      ...command,
-    ];
-    const code = await new Promise<number>((resolve, reject) => {
-      const child = spawn('ssh', args, { stdio: 'inherit' });
-      child.once('error', (err: NodeJS.ErrnoException) =>
-        reject(
-          err.code === 'ENOENT'
-            ? new CliError(
-                'ssh is not installed here.',
-                `install OpenSSH, or use \`corral shell ${id}\``,
-                EXIT.unsupported,
-              )
-            : err,
-        ),
-      );
-      child.once('exit', (exitCode, signal) =>
-        resolve(exitCode ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0)),
-      );
+  )
+    .addHelpText(
+      'after',
+      `
+Each run mints a short-lived ssh token as the login (no key needed). To use plain ssh, scp,
+sftp or an editor's remote mode instead, register your public key once with
+\`corral ssh-key add\`: then \`ssh -p <gateway port> <sandbox-id>@<server host>\` logs in with it.
+`,
+    )
+    .action(async (id: string, command: string[], opts: { forward?: string[]; N?: boolean }) => {
+      const tunnel = await mintSshToken(id);
+      const { url } = await resolveCredentials();
+      const { host, port } = gatewayAddress(tunnel.command, url);
+      await mkdir(configDir(), { recursive: true, mode: 0o700 });
+      await chmod(configDir(), 0o700);
+      const args = [
+        '-p',
+        String(port),
+        '-o',
+        'StrictHostKeyChecking=accept-new',
+        '-o',
+        `UserKnownHostsFile=${knownHostsPath()}`,
+        // The token is the whole login: no keys offered, no password prompt.
+        '-o',
+        'PubkeyAuthentication=no',
+        '-o',
+        'PasswordAuthentication=no',
+        '-o',
+        'KbdInteractiveAuthentication=no',
+        ...(opts.forward ?? []).flatMap((spec) => ['-L', spec]),
+        ...(opts.N ? ['-N'] : []),
+        `${tunnel.token}@${host}`,
+        ...command,
+      ];
+      const code = await new Promise<number>((resolve, reject) => {
+        const child = spawn('ssh', args, { stdio: 'inherit' });
+        child.once('error', (err: NodeJS.ErrnoException) =>
+          reject(
+            err.code === 'ENOENT'
+              ? new CliError(
+                  'ssh is not installed here.',
+                  `install OpenSSH, or use \`corral shell ${id}\``,
+                  EXIT.unsupported,
+                )
+              : err,
+          ),
+        );
+        child.once('exit', (exitCode, signal) =>
+          resolve(exitCode ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0)),
+        );
+      });
+      process.exitCode = code;
     });
-    process.exitCode = code;
-  });
 }
