@@ -1,8 +1,8 @@
-import { Type } from 'typebox';
+import { type Static, Type } from 'typebox';
 import type { App } from '../../app.js';
 import { hashPassword } from '../../services/passwords.js';
 import { type PortView, portsView } from '../../services/preview/ports-list.js';
-import { allPortSettings, updatePortSettings } from '../../services/preview/settings.js';
+import { allPortSettings, type PortSettings, updatePortSettings } from '../../services/preview/settings.js';
 import { previewUrl } from '../../services/sandboxes/view.js';
 import { SandboxParams, SECURITY } from './schemas.js';
 
@@ -74,101 +74,96 @@ export function registerSandboxPortRoutes(app: App): void {
     );
   }
 
-  const settingsView = (id: string, port: number, s: { public: boolean; passwordHash: string | null }) => ({
-    port,
-    preview_url: previewUrl(app.config, id, port),
-    public: s.public,
-    protected: s.passwordHash !== null,
+  for (const route of SETTING_ROUTES) registerPortSettingRoute(app, route);
+}
+
+type ProtectBodyValue = Static<typeof ProtectBody>;
+
+/** One `…/ports/{port}/{protect|public}` route: the parts that differ between the four. */
+interface PortSettingRoute {
+  method: 'POST' | 'PUT' | 'DELETE';
+  setting: 'protect' | 'public';
+  summary: string;
+  description?: string;
+  /** The request body schema (only setting a password has one). */
+  body?: typeof ProtectBody;
+  /** The audit event's action. */
+  action: string;
+  /** The change to write, from the validated body. */
+  patch: (body: ProtectBodyValue | undefined) => Promise<Partial<PortSettings>> | Partial<PortSettings>;
+  /** 200 with the port's settings, or 204 for the (idempotent) removals. */
+  answer: 200 | 204;
+}
+
+const SETTING_ROUTES: PortSettingRoute[] = [
+  {
+    method: 'POST',
+    setting: 'protect',
+    summary: 'Password-protect a preview port',
+    description:
+      'Visitors without other access get a password page (or use `Authorization: Basic` with any user ' +
+      'name); wrong passwords are throttled (5 per minute per client IP, then 429). Setting it again ' +
+      'replaces the password and signs out everyone who entered the old one.',
+    body: ProtectBody,
+    action: 'sandbox.port.protect',
+    patch: async (body) => ({ passwordHash: await hashPassword(body!.password) }),
+    answer: 200,
+  },
+  {
+    method: 'DELETE',
+    setting: 'protect',
+    summary: "Remove a preview port's password (idempotent)",
+    action: 'sandbox.port.unprotect',
+    patch: () => ({ passwordHash: null }),
+    answer: 204,
+  },
+  {
+    method: 'PUT',
+    setting: 'public',
+    summary: 'Make a preview port public (anyone with the URL, no credentials)',
+    description: 'Previews are private by default; `DELETE` makes the port private again.',
+    action: 'sandbox.port.public',
+    patch: () => ({ public: true }),
+    answer: 200,
+  },
+  {
+    method: 'DELETE',
+    setting: 'public',
+    summary: 'Make a preview port private again (idempotent)',
+    action: 'sandbox.port.private',
+    patch: () => ({ public: false }),
+    answer: 204,
+  },
+];
+
+/** Registers one port-settings route: developer role, scope sandbox:write, audited. */
+function registerPortSettingRoute(app: App, route: PortSettingRoute): void {
+  app.route({
+    method: route.method,
+    url: `/v1/sandboxes/:id/ports/:port/${route.setting}`,
+    config: { scope: 'sandbox:write' },
+    schema: {
+      tags: ['sandboxes'],
+      summary: route.summary,
+      ...(route.description ? { description: route.description } : {}),
+      security: SECURITY,
+      params: PortParams,
+      ...(route.body ? { body: route.body } : {}),
+      response: route.answer === 200 ? { 200: PortSettingsSchema } : { 204: Type.Null() },
+    },
+    handler: async (request, reply) => {
+      const { id, port } = request.params as Static<typeof PortParams>;
+      const row = await app.sandboxes.load(request, id, 'developer');
+      const patch = await route.patch(request.body as ProtectBodyValue | undefined);
+      const settings = await updatePortSettings(app.store.db, row.id, port, patch);
+      await app.sandboxes.record(request, row, route.action, { port });
+      if (route.answer === 204) return reply.code(204).send(null);
+      return {
+        port,
+        preview_url: previewUrl(app.config, row.id, port),
+        public: settings.public,
+        protected: settings.passwordHash !== null,
+      };
+    },
   });
-
-  app.post(
-    '/v1/sandboxes/:id/ports/:port/protect',
-    {
-      config: { scope: 'sandbox:write' },
-      schema: {
-        tags: ['sandboxes'],
-        summary: 'Password-protect a preview port',
-        description:
-          'Visitors without other access get a password page (or use `Authorization: Basic` with any user ' +
-          'name); wrong passwords are throttled (5 per minute per client IP, then 429). Setting it again ' +
-          'replaces the password and signs out everyone who entered the old one.',
-        security: SECURITY,
-        params: PortParams,
-        body: ProtectBody,
-        response: { 200: PortSettingsSchema },
-      },
-    },
-    async (request) => {
-      const row = await app.sandboxes.load(request, request.params.id, 'developer');
-      const passwordHash = await hashPassword(request.body.password);
-      const port = request.params.port;
-      const s = await updatePortSettings(app.store.db, row.id, port, { passwordHash });
-      await app.sandboxes.record(request, row, 'sandbox.port.protect', { port });
-      return settingsView(row.id, port, s);
-    },
-  );
-
-  app.delete(
-    '/v1/sandboxes/:id/ports/:port/protect',
-    {
-      config: { scope: 'sandbox:write' },
-      schema: {
-        tags: ['sandboxes'],
-        summary: "Remove a preview port's password (idempotent)",
-        security: SECURITY,
-        params: PortParams,
-        response: { 204: Type.Null() },
-      },
-    },
-    async (request, reply) => {
-      const row = await app.sandboxes.load(request, request.params.id, 'developer');
-      const port = request.params.port;
-      await updatePortSettings(app.store.db, row.id, port, { passwordHash: null });
-      await app.sandboxes.record(request, row, 'sandbox.port.unprotect', { port });
-      return reply.code(204).send(null);
-    },
-  );
-
-  app.put(
-    '/v1/sandboxes/:id/ports/:port/public',
-    {
-      config: { scope: 'sandbox:write' },
-      schema: {
-        tags: ['sandboxes'],
-        summary: 'Make a preview port public (anyone with the URL, no credentials)',
-        description: 'Previews are private by default; `DELETE` makes the port private again.',
-        security: SECURITY,
-        params: PortParams,
-        response: { 200: PortSettingsSchema },
-      },
-    },
-    async (request) => {
-      const row = await app.sandboxes.load(request, request.params.id, 'developer');
-      const port = request.params.port;
-      const s = await updatePortSettings(app.store.db, row.id, port, { public: true });
-      await app.sandboxes.record(request, row, 'sandbox.port.public', { port });
-      return settingsView(row.id, port, s);
-    },
-  );
-
-  app.delete(
-    '/v1/sandboxes/:id/ports/:port/public',
-    {
-      config: { scope: 'sandbox:write' },
-      schema: {
-        tags: ['sandboxes'],
-        summary: 'Make a preview port private again (idempotent)',
-        security: SECURITY,
-        params: PortParams,
-        response: { 204: Type.Null() },
-      },
-    },
-    async (request, reply) => {
-      const row = await app.sandboxes.load(request, request.params.id, 'developer');
-      const port = request.params.port;
-      await updatePortSettings(app.store.db, row.id, port, { public: false });
-      await app.sandboxes.record(request, row, 'sandbox.port.private', { port });
-      return reply.code(204).send(null);
-    },
-  );
 }
