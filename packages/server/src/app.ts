@@ -31,6 +31,7 @@ import type { ReadinessCheck } from './routes/ops/health.js';
 import { SandboxTokens } from './services/sandbox-tokens.js';
 import { SandboxService } from './services/sandboxes/service.js';
 import { loadSecretsKey, SecretBox } from './services/secrets.js';
+import { createTokenConnections, type TokenConnections } from './services/token-connections.js';
 import { AuditLog } from './store/audit.js';
 import type { Store } from './store/db.js';
 
@@ -63,6 +64,8 @@ declare module 'fastify' {
     rateLimitStore: RateLimitStore;
     /** The HTTP server's front door: handlers that claim requests by Host before routing (preview proxy). */
     frontDoor: FrontDoor;
+    /** Connections opened with sandbox tokens or SSH keys, closed when the credential ends. */
+    tokenConnections: TokenConnections;
   }
 }
 
@@ -130,6 +133,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   app.decorate('sandboxes', sandboxes);
   app.decorate('sandboxTokens', new SandboxTokens(store.db));
   app.decorate('frontDoor', frontDoor);
+  app.decorate('tokenConnections', createTokenConnections(app));
 
   registerRequestId(app);
   registerValidation(app);

@@ -53,6 +53,12 @@ export interface TokenCheck {
   port?: number;
 }
 
+/** What became of a token, for connections it opened: see `SandboxTokens.states`. */
+export type TokenState = 'live' | 'revoked' | 'expired' | 'refused';
+
+/** Token ids looked up per query by `states`. */
+const STATE_BATCH = 500;
+
 /** SHA-256 hex of a token: what the store keeps and looks up. */
 export function hashToken(token: string): string {
   return createHash('sha256').update(token).digest('hex');
@@ -176,6 +182,58 @@ export class SandboxTokens {
     if (!row || row.kind !== kind || row.revoked_at !== null) return false;
     if (Date.parse(row.expires_at) <= nowMs) return false;
     return this.#creatorMayStill(row, nowMs);
+  }
+
+  /**
+   * What became of each of the tokens `ids` (found by id, any sandbox): `live` when `stillValid`
+   * would say so, else why not — `revoked`, `expired`, or `refused` (unknown token, sandbox or
+   * workspace deleted, creator no longer a developer, minting key revoked or expired). One
+   * query per 500 ids, for the periodic re-check of open connections.
+   */
+  async states(ids: readonly string[], nowMs = Date.now()): Promise<Map<string, TokenState>> {
+    const states = new Map<string, TokenState>(ids.map((id) => [id, 'refused']));
+    const unique = [...states.keys()];
+    for (let start = 0; start < unique.length; start += STATE_BATCH) {
+      const rows = await this.#db
+        .selectFrom('sandbox_tokens as t')
+        .innerJoin('sandboxes as s', 's.id', 't.sandbox_id')
+        .innerJoin('workspaces as w', 'w.id', 't.workspace_id')
+        .leftJoin('api_keys as k', 'k.id', 't.created_by')
+        .leftJoin('members as m', (join) =>
+          join
+            .onRef('m.workspace_id', '=', 't.workspace_id')
+            .on((eb) => eb('m.user_id', '=', eb.fn.coalesce('k.user_id', 't.created_by'))),
+        )
+        .select([
+          't.id as id',
+          't.created_by as created_by',
+          't.expires_at as expires_at',
+          't.revoked_at as revoked_at',
+          'k.id as key_id',
+          'k.revoked_at as key_revoked_at',
+          'k.expires_at as key_expires_at',
+          'm.role as role',
+        ])
+        .where('t.id', 'in', unique.slice(start, start + STATE_BATCH))
+        .where('s.deleted_at', 'is', null)
+        .where('w.deleted_at', 'is', null)
+        .execute();
+      for (const row of rows) {
+        let state: TokenState = 'live';
+        if (row.revoked_at !== null) state = 'revoked';
+        else if (Date.parse(row.expires_at) <= nowMs) state = 'expired';
+        else if (row.role === null || !roleAtLeast(row.role, 'developer')) state = 'refused';
+        else if (row.created_by.startsWith('key_')) {
+          const keyLive =
+            row.key_id !== null &&
+            row.key_revoked_at === null &&
+            (row.key_expires_at === null || Date.parse(row.key_expires_at) > nowMs);
+          if (!keyLive) state = 'refused';
+        }
+        states.set(row.id, state);
+      }
+    }
+    return states;
   }
 
   /** One token of a sandbox by id, or null. */

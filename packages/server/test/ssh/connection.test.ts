@@ -1,6 +1,7 @@
 import ssh2 from 'ssh2';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { MAX_CHANNELS_PER_CONNECTION } from '../../src/services/ssh/gateway.js';
+import { DEFAULT_CHECK_INTERVAL_MS } from '../../src/services/token-connections.js';
 import { describeStores, type StoreContext } from '../support/app.js';
 import { createSandbox } from '../terminal/helpers.js';
 import { eventually, type SshFixture, sshFixture } from './helpers.js';
@@ -64,16 +65,22 @@ describeStores(
       await ssh?.close();
     });
 
-    it('opens nothing more once its token is revoked', async () => {
-      const minted = await mint();
-      const client = await login(ssh.gateway.port, minted.token);
-      clients.push(client);
-      expect(await exec(client, 'echo before')).toEqual({ stdout: 'before\n', stderr: '', code: 0 });
-      await ctx.app.sandboxTokens.revoke(id, minted.id);
-      const after = await exec(client, 'echo after');
-      expect(after.stdout).toBe('');
-      expect(after.stderr).toContain('revoked');
-      expect(after.code).toBe(1);
+    it('opens nothing more once its token is revoked elsewhere, even before the re-check cuts it', async () => {
+      // The periodic re-check would end the connection (test/ssh/cut.test.ts); hold it off here.
+      ctx.app.tokenConnections.checkEvery(3_600_000);
+      try {
+        const minted = await mint();
+        const client = await login(ssh.gateway.port, minted.token);
+        clients.push(client);
+        expect(await exec(client, 'echo before')).toEqual({ stdout: 'before\n', stderr: '', code: 0 });
+        await ctx.app.sandboxTokens.revoke(id, minted.id);
+        const after = await exec(client, 'echo after');
+        expect(after.stdout).toBe('');
+        expect(after.stderr).toContain('revoked');
+        expect(after.code).toBe(1);
+      } finally {
+        ctx.app.tokenConnections.checkEvery(DEFAULT_CHECK_INTERVAL_MS);
+      }
     });
 
     it('resizes the PTY on window-change', async () => {

@@ -13,6 +13,7 @@ import {
 } from '../../services/terminals/manager.js';
 import { MAX_TERMINAL_SIZE, MIN_TERMINAL_SIZE } from '../../services/terminals/protocol.js';
 import type { TerminalSession } from '../../services/terminals/session.js';
+import { TOKEN_CLOSE_CODE } from '../../services/token-connections.js';
 import { requireSameOriginWebSocket } from '../../services/websocket-origin.js';
 import { SandboxParams, SECURITY } from './schemas.js';
 import { registerTerminalObserveRoute } from './terminal-observe.js';
@@ -75,7 +76,7 @@ const DESCRIPTION = `Upgrades to a WebSocket attached to a login shell (bash as 
  * (`?tunnel=`); observer tokens (`?observe=`) only watch.
  */
 export function registerSandboxTerminalRoutes(app: App): void {
-  const { sessions, tokenSockets } = terminalsOf(app);
+  const { sessions } = terminalsOf(app);
   app.addHook('onClose', async () => sessions.closeAll());
 
   /** The observer's session after its token checked out (the token is checked first: nothing leaks). */
@@ -187,7 +188,10 @@ export function registerSandboxTerminalRoutes(app: App): void {
         socket.close(1011, 'not prepared');
         return;
       }
-      if (attach.token) tokenSockets.add(attach.token.id, socket, attach.token.expiresAt);
+      if (attach.token) {
+        const close = (reason: string) => socket.close(TOKEN_CLOSE_CODE, reason);
+        socket.once('close', app.tokenConnections.track(attach.token, close));
+      }
       attach.session.attach(socket, attach.observer);
     },
   });

@@ -10,7 +10,6 @@ import {
   terminalUrl,
   toTokenView,
 } from '../../services/terminals/grants.js';
-import { terminalsOf } from '../../services/terminals/index.js';
 import { SandboxParams, SECURITY } from './schemas.js';
 
 const Ttl = Type.Optional(
@@ -81,12 +80,10 @@ const TokenParams = Type.Object({
 /**
  * `POST …/tunnel` and `POST …/port-forward` (mint ssh/shell/port tokens: developer, scope
  * sandbox:exec, running sandbox), `GET …/tokens` (developer, scope sandbox:read: the record,
- * never a secret) and `DELETE …/tokens/{token_id}` (revoke: refused at once, and terminals it
- * opened are closed).
+ * never a secret) and `DELETE …/tokens/{token_id}` (revoke: refused at once, and the
+ * connections it opened — terminals, SSH — are closed).
  */
 export function registerSandboxTokenRoutes(app: App): void {
-  const { tokenSockets } = terminalsOf(app);
-
   app.post(
     '/v1/sandboxes/:id/tunnel',
     {
@@ -203,7 +200,7 @@ export function registerSandboxTokenRoutes(app: App): void {
       const token = await app.sandboxTokens.get(row.id, request.params.token_id);
       if (!token) throw apiError('TOKEN_NOT_FOUND', { token_id: request.params.token_id });
       const revoked = await app.sandboxTokens.revoke(row.id, token.id);
-      const closed = tokenSockets.closeAll(token.id);
+      const closed = app.tokenConnections.revoked(token.id);
       if (revoked) {
         await app.sandboxes.record(request, row, 'sandbox.token.revoke', {
           token_id: token.id,

@@ -99,6 +99,8 @@ export async function registerSshKeyRoutes(app: App): Promise<void> {
       const auth = requireAuth(request);
       if (!(await deleteSshKey(app.store.db, auth.userId, request.params.id)))
         throw apiError('NOT_FOUND', { id: request.params.id }, 'SSH key not found');
+      // SSH connections logged in with it end now (on other servers: at their next check).
+      const closed = app.tokenConnections.keyDeleted(request.params.id);
       const actor = actorOf(request);
       await app.audit.record({
         actorType: actor.actorType,
@@ -107,7 +109,7 @@ export async function registerSshKeyRoutes(app: App): Promise<void> {
         targetType: 'ssh_key',
         targetId: request.params.id,
         ip: actor.ip,
-        details: { ...actor.details, user_id: auth.userId },
+        details: { ...actor.details, user_id: auth.userId, closed_connections: closed },
       });
       return reply.code(204).send(null);
     },

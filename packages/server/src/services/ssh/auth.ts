@@ -19,6 +19,8 @@ export interface SshLogin {
   via: 'token' | 'key';
   /** The sandbox token (via token) or the registered key (via key). */
   credentialId: string;
+  /** When the token runs out (via token); null for a key. */
+  expiresAt: string | null;
 }
 
 /** Methods offered after a refusal. */
@@ -58,6 +60,7 @@ export async function authenticate(app: App, ctx: AuthContext): Promise<AuthDeci
       actorId: row.created_by,
       via: 'token',
       credentialId: row.id,
+      expiresAt: row.expires_at,
     };
     return { kind: 'accept', login };
   }
@@ -78,6 +81,7 @@ export async function authenticate(app: App, ctx: AuthContext): Promise<AuthDeci
     actorId: found.userId,
     via: 'key',
     credentialId: found.keyId,
+    expiresAt: null,
   };
   return { kind: 'accept', login };
 }

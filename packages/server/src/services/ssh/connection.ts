@@ -1,5 +1,7 @@
+import type { Connection, ServerChannel } from 'ssh2';
 import type { App } from '../../app.js';
 import type { SshLogin } from './auth.js';
+import { liveKeyLogins } from './keys.js';
 
 /**
  * One authenticated SSH connection: the sandbox it opens, who opened it, and the cleanups of
@@ -7,12 +9,15 @@ import type { SshLogin } from './auth.js';
  */
 export class SshConnection {
   readonly #cleanups = new Set<() => void>();
+  /** Channels running a shell or command: told why when the connection is ended. */
+  readonly #terminals = new Set<ServerChannel>();
   #closed = false;
 
   constructor(
     readonly app: App,
     readonly login: SshLogin,
     readonly ip: string,
+    readonly client: Connection,
   ) {}
 
   get sandboxId(): string {
@@ -30,10 +35,14 @@ export class SshConnection {
    */
   async unavailable(): Promise<string | null> {
     const id = this.login.sandboxId;
+    // A credential that ended opens nothing more (the connection is cut at the next check).
     if (this.login.via === 'token') {
-      // A revoked token opens nothing more (what it opened already keeps running).
-      const token = await this.app.sandboxTokens.get(id, this.login.credentialId);
-      if (!token || token.revoked_at !== null) return 'corral: the SSH token of this connection was revoked';
+      if (!(await this.app.sandboxTokens.stillValid(id, this.login.credentialId, 'ssh')))
+        return 'corral: the SSH token of this connection was revoked or has expired';
+    } else {
+      const login = { keyId: this.login.credentialId, sandboxId: id };
+      if ((await liveKeyLogins(this.app.store.db, [login])).size === 0)
+        return 'corral: the SSH key of this connection was removed, or its user may no longer open this sandbox';
     }
     const row = await this.app.sandboxes.find(id);
     if (!row) return `corral: sandbox ${id} no longer exists`;
@@ -52,6 +61,29 @@ export class SshConnection {
     return () => this.#cleanups.delete(cleanup);
   }
 
+  /** Tells `channel` (a shell or command) why, should the connection be ended; returns a function that forgets it. */
+  notify(channel: ServerChannel): () => void {
+    this.#terminals.add(channel);
+    return () => this.#terminals.delete(channel);
+  }
+
+  /**
+   * Ends the connection (its credential ended): `corral: <reason>` on the stderr of every open
+   * shell or command, then a disconnect; `close` follows when the socket closes.
+   */
+  end(reason: string): void {
+    if (this.#closed) return;
+    for (const channel of this.#terminals) {
+      try {
+        channel.stderr.write(`\r\ncorral: ${reason}\r\n`);
+      } catch {
+        // the channel is closing already
+      }
+    }
+    this.#terminals.clear();
+    this.client.end();
+  }
+
   /** The connection has closed: kills and drops everything it started. */
   close(): void {
     if (this.#closed) return;
@@ -64,5 +96,6 @@ export class SshConnection {
       }
     }
     this.#cleanups.clear();
+    this.#terminals.clear();
   }
 }

@@ -128,8 +128,15 @@ function handleClient(app: App, client: Connection, ip: string): void {
       client.end();
       return;
     }
-    const conn = new SshConnection(app, login, ip);
+    const conn = new SshConnection(app, login, ip, client);
     connection = conn;
+    // Cut when its token or key ends (revoked, expired, deleted, access lost), here or elsewhere.
+    const end = (reason: string) => conn.end(reason);
+    conn.onClose(
+      login.expiresAt !== null
+        ? app.tokenConnections.track({ id: login.credentialId, expiresAt: login.expiresAt }, end)
+        : app.tokenConnections.trackKey({ id: login.credentialId, sandboxId: login.sandboxId }, end),
+    );
     app.log.info({ sandbox_id: login.sandboxId, via: login.via, ip }, 'ssh session opened');
     app.audit
       .record({

@@ -5,6 +5,7 @@ import { apiError } from '../../errors.js';
 import { newId } from '../../ids.js';
 import { isoNow } from '../../store/db.js';
 import type { Database } from '../../store/schema.js';
+import { roleAtLeast } from '../access.js';
 
 /** A public key larger than this is refused (16 KiB; an RSA-16384 key is ~2.8 KiB). */
 export const MAX_PUBLIC_KEY_BYTES = 16 * 1024;
@@ -178,4 +179,41 @@ export function keysWithFingerprint(db: Kysely<Database>, fingerprint: string) {
 /** Marks a key used (after a login with it). */
 export async function markSshKeyUsed(db: Kysely<Database>, id: string): Promise<void> {
   await db.updateTable('ssh_keys').set({ last_used_at: isoNow() }).where('id', '=', id).execute();
+}
+
+/** A connection logged in with a registered key: which key, into which sandbox. */
+export interface KeyLogin {
+  keyId: string;
+  sandboxId: string;
+}
+
+/**
+ * Of `logins`, those still allowed (as `${keyId} ${sandboxId}`): the key is still registered,
+ * its user is still developer or more in the sandbox's workspace, and neither the sandbox nor
+ * the workspace is deleted. One query per batch, for the periodic re-check of open connections.
+ */
+export async function liveKeyLogins(db: Kysely<Database>, logins: readonly KeyLogin[]): Promise<Set<string>> {
+  const live = new Set<string>();
+  const wanted = new Set(logins.map((login) => `${login.keyId} ${login.sandboxId}`));
+  const keyIds = [...new Set(logins.map((login) => login.keyId))];
+  const sandboxIds = [...new Set(logins.map((login) => login.sandboxId))];
+  // Connections are few per server; keys × sandboxes stays small, but batch the keys anyway.
+  for (let start = 0; start < keyIds.length; start += 200) {
+    const rows = await db
+      .selectFrom('ssh_keys as k')
+      .innerJoin('members as m', 'm.user_id', 'k.user_id')
+      .innerJoin('sandboxes as s', 's.workspace_id', 'm.workspace_id')
+      .innerJoin('workspaces as w', 'w.id', 's.workspace_id')
+      .select(['k.id as key_id', 's.id as sandbox_id', 'm.role as role'])
+      .where('k.id', 'in', keyIds.slice(start, start + 200))
+      .where('s.id', 'in', sandboxIds)
+      .where('s.deleted_at', 'is', null)
+      .where('w.deleted_at', 'is', null)
+      .execute();
+    for (const row of rows) {
+      const login = `${row.key_id} ${row.sandbox_id}`;
+      if (wanted.has(login) && roleAtLeast(row.role, 'developer')) live.add(login);
+    }
+  }
+  return live;
 }

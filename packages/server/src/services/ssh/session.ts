@@ -49,6 +49,7 @@ export function handleSession(conn: SshConnection, session: Session): void {
     // Writes racing a close must not throw out of the SSH parser.
     channel.on('error', () => {});
     channel.stderr.on('error', () => {});
+    channel.once('close', conn.notify(channel));
     run(conn, channel, command, pty).then(
       (started) => {
         running = started;

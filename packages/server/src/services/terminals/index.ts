@@ -1,21 +1,19 @@
 import type { FastifyInstance } from 'fastify';
 import type { SandboxService } from '../sandboxes/service.js';
 import { TerminalSessions } from './manager.js';
-import { TokenSockets } from './token-sockets.js';
 
-/** The terminal sessions of one app, and the connections opened with sandbox tokens. */
+/**
+ * The terminal sessions of one app. (Connections opened with sandbox tokens are tracked by
+ * `app.tokenConnections`, which closes them when their token ends.)
+ */
 export interface Terminals {
   sessions: TerminalSessions;
-  tokenSockets: TokenSockets;
 }
 
 // Keyed by the app's sandbox service, which every encapsulated context shares.
 const terminals = new WeakMap<SandboxService, Terminals>();
 
-/**
- * The app's terminal sessions (made on first use, killed when the app closes) and the
- * terminal connections opened with sandbox tokens (closed when their token is revoked).
- */
+/** The app's terminal sessions (made on first use, killed when the app closes). */
 export function terminalsOf(app: FastifyInstance): Terminals {
   let found = terminals.get(app.sandboxes);
   if (!found) {
@@ -26,7 +24,7 @@ export function terminalsOf(app: FastifyInstance): Terminals {
       touch: (id) => sandboxes.touch(id),
       log: app.log,
     });
-    found = { sessions, tokenSockets: new TokenSockets() };
+    found = { sessions };
     terminals.set(sandboxes, found);
   }
   return found;
