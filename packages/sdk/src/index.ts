@@ -24,6 +24,21 @@ export {
   type Tunnel,
   type TunnelParams,
 } from './interactive.js';
+export {
+  type ConnectOptions,
+  MUX_PROTOCOL,
+  MUX_SIGNALS,
+  type MuxCloseInfo,
+  type MuxExecOptions,
+  type MuxExit,
+  type MuxOutput,
+  MuxProcess,
+  MuxPty,
+  type MuxPtyOptions,
+  type MuxSignal,
+  MuxTcpStream,
+  SandboxConnection,
+} from './mux/index.js';
 export { Page } from './page.js';
 export type { ListSandboxesOptions } from './resources.js';
 export { Sandboxes, Snapshots, Templates } from './resources.js';

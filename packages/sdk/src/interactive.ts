@@ -1,5 +1,7 @@
 import type { paths } from './generated/openapi.generated.js';
 import type { Transport } from './http.js';
+import { type ConnectOptions, SandboxConnection } from './mux/index.js';
+import type { WebSocketLike } from './terminal.js';
 import type { RequestOptions } from './types.js';
 
 type Json<R> = R extends { content: { 'application/json': infer B } } ? B : never;
@@ -33,10 +35,12 @@ export interface TokenOptions extends RequestOptions {
 export class InteractiveAccess {
   readonly #transport: Transport;
   readonly #sandboxId: string;
+  readonly #webSocket: WebSocketLike | undefined;
 
-  constructor(transport: Transport, sandboxId: string) {
+  constructor(transport: Transport, sandboxId: string, webSocket?: WebSocketLike) {
     this.#transport = transport;
     this.#sandboxId = sandboxId;
+    this.#webSocket = webSocket;
   }
 
   #path(suffix: string): string {
@@ -50,6 +54,18 @@ export class InteractiveAccess {
       json,
       signal: options.signal,
     });
+  }
+
+  /**
+   * Opens one multiplexed WebSocket to the sandbox (`corral.mux.v1`): run commands, terminals
+   * and TCP streams over it, many at once (`conn.exec`, `conn.pty`, `conn.tcp`). Close it when done.
+   */
+  connect(options: ConnectOptions = {}): Promise<SandboxConnection> {
+    // Until Sandbox hands its client's WebSocket to this constructor, take it from its context.
+    const fromContext = (this as { context?: { WebSocket?: WebSocketLike } }).context?.WebSocket;
+    const global = (globalThis as { WebSocket?: WebSocketLike }).WebSocket;
+    const impl = this.#webSocket ?? fromContext ?? global;
+    return SandboxConnection.open(this.#transport, impl, this.#sandboxId, options);
   }
 
   /** Ports listening inside now (with process and preview URL), then declared ones nothing listens on. */

@@ -35,6 +35,12 @@ export async function downloadArchiveStream(
 }
 
 export * from './index.js';
+export {
+  type Connectable,
+  type ForwardPortOptions,
+  forwardPort,
+  type PortForwarder,
+} from './mux/forward.js';
 
 /** The Corral client for Node: as the main entry's, with `ws` as the WebSocket when Node has no global one. */
 export class Corral extends BaseCorral {
