@@ -1,6 +1,7 @@
+import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Config } from '../../config.js';
-import { type ApiError, apiError } from '../../errors.js';
+import { ApiError, apiError } from '../../errors.js';
 import type { Store } from '../../store/db.js';
 import type { SandboxRow } from '../../store/schema.js';
 import { type Auth, roleAtLeast, scopeAllows } from '../access.js';
@@ -9,6 +10,7 @@ import { verifyPassword } from '../passwords.js';
 import type { SandboxTokens } from '../sandbox-tokens.js';
 import type { UrlSigner } from '../signed-urls.js';
 import { looksLikeJwt } from '../tokens.js';
+import { ExpiringCache } from './cache.js';
 import { decodePreviewCookie, passwordCredential, previewCookieOf } from './cookie.js';
 import type { PortSettings } from './settings.js';
 import type { PasswordThrottle } from './throttle.js';
@@ -19,8 +21,13 @@ export const TOKEN_PARAM = 'corral_token';
 export const TOKEN_HEADER = 'x-corral-token';
 /** Scope a key/JWT needs to open a private preview. */
 export const PREVIEW_SCOPE = 'sandbox:exec';
-/** How long a cookie's token row check is trusted before it is read again. */
-const TOKEN_CACHE_MS = 2_000;
+/**
+ * How long a checked credential (a Bearer key/JWT, an `X-Corral-Token`, a cookie's token row)
+ * is trusted before the store is read again: a change made on another replica (a revoked key or
+ * token, a member's new role) applies within this. This server's own changes apply at once
+ * (`forgetSandbox`, `forgetCredentials`).
+ */
+export const ACCESS_CACHE_MS = 5_000;
 
 /** How the request got in (for the log line and metrics). */
 export type AccessVia = 'public' | 'bearer' | 'token' | 'cookie' | 'password';
@@ -88,7 +95,12 @@ function basicPassword(value: string): string | null {
  */
 export class PreviewAccess {
   readonly #deps: AccessDeps;
-  readonly #tokenRows = new Map<string, { live: boolean; until: number }>();
+  /** Cookie grants: `${sandbox}:${token id}` → still live. */
+  readonly #tokenRows = new ExpiringCache<boolean>();
+  /** `X-Corral-Token`: `${sandbox}:${port}:${sha256}` → the token's expiry (ms), or null when refused. */
+  readonly #headerTokens = new ExpiringCache<number | null>();
+  /** Bearer credentials: sha256 → the caller, or 'invalid' (a bad Corral key/JWT). */
+  readonly #bearers = new ExpiringCache<Auth | 'invalid' | null>();
 
   constructor(deps: AccessDeps) {
     this.#deps = deps;
@@ -118,7 +130,9 @@ export class PreviewAccess {
     }
     const header = req.headers[TOKEN_HEADER];
     if (typeof header === 'string') {
-      if (!(await tokens.verify(header, check))) return deny('UNAUTHORIZED', { reason: 'invalid_token' });
+      if (!(await this.#headerTokenLive(header, row.id, port))) {
+        return deny('UNAUTHORIZED', { reason: 'invalid_token' });
+      }
       return { kind: 'allow', via: 'token', stripAuthorization };
     }
     if (bearer === 'invalid') return deny('UNAUTHORIZED');
@@ -152,34 +166,77 @@ export class PreviewAccess {
    */
   async checkPassword(input: AccessRequest, password: string): Promise<Denied | null> {
     const { throttle } = this.#deps;
-    const key = `${input.row.id}:${input.port}:${input.clientIp}`;
-    const wait = throttle.retryAfter(key);
+    const hash = input.settings.passwordHash;
+    const wrong: Denied = {
+      ...deny('UNAUTHORIZED', { reason: 'wrong_password' }, true),
+      headers: BASIC_CHALLENGE,
+    };
+    if (hash === null || password.length > 1024) return wrong;
+    if (throttle.knownRight(hash, password)) return null;
+    let wait: number;
+    try {
+      wait = await throttle.attempt(input.row.id, input.port, input.clientIp);
+    } catch (err) {
+      // Never unthrottled guessing: without the store, unknown passwords are refused.
+      throw new ApiError('CAPACITY_EXHAUSTED', { reason: 'throttle_unavailable' }, undefined, { cause: err });
+    }
     if (wait > 0) {
       return {
         ...deny('RATE_LIMITED', { retry_after_seconds: wait }, true),
         headers: { 'retry-after': String(wait) },
       };
     }
-    const hash = input.settings.passwordHash;
-    if (hash !== null && password.length <= 1024 && (await verifyPassword(hash, password))) {
-      throttle.succeed(key);
-      return null;
-    }
-    throttle.fail(key);
-    return { ...deny('UNAUTHORIZED', { reason: 'wrong_password' }, true), headers: BASIC_CHALLENGE };
+    if (!(await verifyPassword(hash, password))) return wrong;
+    throttle.rememberRight(hash, password);
+    return null;
+  }
+
+  /** Forgets what was cached about `sandboxId` (its tokens were revoked, a port's settings changed). */
+  forgetSandbox(sandboxId: string): void {
+    const prefix = `${sandboxId}:`;
+    this.#tokenRows.deletePrefix(prefix);
+    this.#headerTokens.deletePrefix(prefix);
+  }
+
+  /** Forgets every cached credential (a key revoked, a member's role changed or removed). */
+  forgetCredentials(): void {
+    this.#tokenRows.clear();
+    this.#headerTokens.clear();
+    this.#bearers.clear();
   }
 
   /** The Corral caller of a `Bearer` header: an Auth, 'invalid' for a bad Corral key, null when not Corral's. */
   async #bearer(req: IncomingMessage): Promise<Auth | 'invalid' | null> {
     const credential = authorizationOf(req);
     if (credential?.scheme !== 'bearer') return null;
-    const { store, jwtSecret } = this.#deps;
-    if (credential.value.startsWith('crl_sk_')) {
-      return (await authenticateApiKey(store, credential.value)) ?? 'invalid';
-    }
+    const value = credential.value;
+    const isKey = value.startsWith('crl_sk_');
     // A JWT Corral did not sign belongs to the app inside: it is forwarded untouched.
-    if (looksLikeJwt(credential.value)) return authenticateJwt(store, jwtSecret, credential.value);
-    return null;
+    if (!isKey && !looksLikeJwt(value)) return null;
+    const key = sha256(value);
+    const cached = this.#bearers.get(key);
+    if (cached !== undefined) return cached;
+    const epoch = this.#bearers.epoch;
+    const { store, jwtSecret } = this.#deps;
+    const auth = isKey
+      ? ((await authenticateApiKey(store, value)) ?? 'invalid')
+      : await authenticateJwt(store, jwtSecret, value);
+    this.#bearers.set(key, auth, ACCESS_CACHE_MS, epoch);
+    return auth;
+  }
+
+  /** True when `token` is a live port token of this sandbox and port (cached ACCESS_CACHE_MS). */
+  async #headerTokenLive(token: string, sandboxId: string, port: number): Promise<boolean> {
+    const key = `${sandboxId}:${port}:${sha256(token)}`;
+    const now = Date.now();
+    let expires = this.#headerTokens.get(key, now);
+    if (expires === undefined) {
+      const epoch = this.#headerTokens.epoch;
+      const row = await this.#deps.tokens.verify(token, { kind: 'port', sandboxId, port }, now);
+      expires = row ? Date.parse(row.expires_at) : null;
+      this.#headerTokens.set(key, expires, ACCESS_CACHE_MS, epoch, now);
+    }
+    return expires !== null && expires > now;
   }
 
   async #cookieValid(
@@ -198,16 +255,20 @@ export class PreviewAccess {
     return this.#tokenLive(sandboxId, grant.credential);
   }
 
-  /** True when token `id` is neither revoked nor expired (read at most every TOKEN_CACHE_MS). */
+  /** True when token `id` is neither revoked nor expired (read at most every ACCESS_CACHE_MS). */
   async #tokenLive(sandboxId: string, id: string): Promise<boolean> {
-    const now = Date.now();
-    const cached = this.#tokenRows.get(id);
-    if (cached && cached.until > now) return cached.live;
-    const live = await this.#deps.tokens.stillValid(sandboxId, id, 'port', now);
-    if (this.#tokenRows.size > 10_000) this.#tokenRows.clear();
-    this.#tokenRows.set(id, { live, until: now + TOKEN_CACHE_MS });
+    const key = `${sandboxId}:${id}`;
+    const cached = this.#tokenRows.get(key);
+    if (cached !== undefined) return cached;
+    const epoch = this.#tokenRows.epoch;
+    const live = await this.#deps.tokens.stillValid(sandboxId, id, 'port');
+    this.#tokenRows.set(key, live, ACCESS_CACHE_MS, epoch);
     return live;
   }
+}
+
+function sha256(value: string): string {
+  return createHash('sha256').update(value).digest('base64url');
 }
 
 /** Asks API clients for Basic credentials on a protected port (browsers get the page instead). */

@@ -8,6 +8,7 @@ import { requestIdFor } from '../../plugins/request-id.js';
 import type { SandboxRow } from '../../store/schema.js';
 import { UrlSigner } from '../signed-urls.js';
 import { type AccessRequest, type Allowed, type Denied, PreviewAccess, TOKEN_HEADER } from './access.js';
+import { ExpiringCache } from './cache.js';
 import {
   encodePreviewCookie,
   PASSWORD_COOKIE_TTL_SECONDS,
@@ -19,10 +20,11 @@ import { readPasswordForm } from './form.js';
 import { type PreviewTarget, parsePreviewHost, pathWithoutToken } from './host.js';
 import { AUTH_PATH, passwordPage, privatePage, safeNext, wantsHtml } from './page.js';
 import { UpstreamPool } from './pool.js';
-import { forwardableHeaders, forwardHttp, forwardUpgrade } from './proxy.js';
+import { forwardableHeaders, forwardHttp, forwardUpgrade, UpstreamTimeout } from './proxy.js';
 import { refuseUpgrade, sendError, sendHtml, sendRedirect } from './respond.js';
-import { portSettings } from './settings.js';
+import { onPortSettingsChange, type PortSettings, portSettings } from './settings.js';
 import { PasswordThrottle } from './throttle.js';
+import { activityIntervalMs, previewTimeoutSeconds } from './timing.js';
 
 /** 502 SANDBOX_UNAVAILABLE `{status, reason: not_running}` unless the sandbox is running. */
 function requireRunning(row: SandboxRow, port: number): void {
@@ -31,8 +33,8 @@ function requireRunning(row: SandboxRow, port: number): void {
   }
 }
 
-/** A long exchange's traffic counts as activity at most this often (its start always does). */
-const ACTIVITY_INTERVAL_MS = 10_000;
+/** How long a port's settings are trusted (changes made on this server apply at once). */
+const SETTINGS_CACHE_MS = 5_000;
 
 /** One claimed request, resolved: its sandbox, port settings and parsed URL. */
 interface Claimed extends AccessRequest {
@@ -50,9 +52,21 @@ export class PreviewProxy implements FrontDoorHandler {
   readonly #secure: boolean;
   readonly #requests: Counter<'kind' | 'status'>;
   readonly #pool = new UpstreamPool();
+  readonly #settings = new ExpiringCache<PortSettings>();
+  readonly #unsubscribe: () => void;
+  /**
+   * How long the app inside may take to start answering (response head, or a WebSocket
+   * handshake) before the client gets 502 SANDBOX_UNAVAILABLE `{reason: timeout}`; 0 = no limit.
+   */
+  headersTimeoutMs: number;
 
   constructor(app: App) {
     this.#app = app;
+    this.headersTimeoutMs = previewTimeoutSeconds(app.config) * 1000;
+    this.#unsubscribe = onPortSettingsChange((sandboxId, port) => {
+      this.#settings.delete(`${sandboxId}:${port}`);
+      this.#access.forgetSandbox(sandboxId);
+    });
     this.#signer = UrlSigner.fromSecret(app.config.jwtSecret);
     this.#secure = app.config.publicUrl.startsWith('https:');
     this.#access = new PreviewAccess({
@@ -60,7 +74,7 @@ export class PreviewProxy implements FrontDoorHandler {
       store: app.store,
       tokens: app.sandboxTokens,
       signer: this.#signer,
-      throttle: new PasswordThrottle(),
+      throttle: new PasswordThrottle(app.rateLimitStore),
       jwtSecret: new TextEncoder().encode(app.config.jwtSecret),
     });
     this.#requests = new Counter({
@@ -99,10 +113,11 @@ export class PreviewProxy implements FrontDoorHandler {
   }
 
   async #claim(req: IncomingMessage, target: PreviewTarget, requestId: string): Promise<Claimed> {
-    // Both reads at once (settings of an unknown sandbox are simply not used).
+    // Both reads at once (settings of an unknown sandbox are simply not used). The row is read
+    // every time: its status must be current (a paused sandbox answers 502 at once).
     const [row, settings] = await Promise.all([
       this.#app.sandboxes.find(target.sandboxId),
-      portSettings(this.#app.store.db, target.sandboxId, target.port),
+      this.#portSettings(target.sandboxId, target.port),
     ]);
     if (!row) throw apiError('SANDBOX_NOT_FOUND', { id: target.sandboxId });
     const url = new URL(req.url ?? '/', 'http://preview.invalid');
@@ -130,8 +145,13 @@ export class PreviewProxy implements FrontDoorHandler {
         'set-cookie': previewSetCookie(value, expires, this.#secure),
       });
     }
-    this.#app.sandboxes.touch(claimed.row.id);
-    const status = await this.#forward(claimed, res, decision);
+    const stop = this.#keepActive(claimed.row);
+    let status: number;
+    try {
+      status = await this.#forward(claimed, res, decision);
+    } finally {
+      stop();
+    }
     this.#count('http', status);
     this.#app.log.info(
       {
@@ -168,7 +188,8 @@ export class PreviewProxy implements FrontDoorHandler {
       upstream.destroy();
       return;
     }
-    this.#app.sandboxes.touch(claimed.row.id);
+    const stop = this.#keepActive(claimed.row);
+    socket.once('close', stop);
     forwardUpgrade(
       req,
       socket,
@@ -176,7 +197,11 @@ export class PreviewProxy implements FrontDoorHandler {
       upstream,
       pathWithoutToken(claimed.req.url),
       this.#headers(claimed, decision),
-      this.#activity(claimed.row.id),
+      this.headersTimeoutMs,
+      () => {
+        this.#count('ws', 502);
+        refuseUpgrade(socket, this.#timeoutError(claimed), requestId);
+      },
     );
     this.#count('ws', 101);
     this.#app.log.info(
@@ -202,7 +227,6 @@ export class PreviewProxy implements FrontDoorHandler {
     const path = pathWithoutToken(claimed.req.url);
     const headers = this.#headers(claimed, decision);
     const release = (socket: Duplex) => this.#pool.release(key, socket);
-    const activity = this.#activity(row.id);
     const bodiless =
       req.headers['transfer-encoding'] === undefined && Number(req.headers['content-length'] ?? 0) === 0;
     // Checked before a kept connection is taken too: a paused sandbox's server would never answer.
@@ -210,8 +234,9 @@ export class PreviewProxy implements FrontDoorHandler {
     let upstream = await this.#pool.acquire(key, () => this.#connect(row, port));
     for (;;) {
       try {
-        return await forwardHttp(req, res, upstream.socket, path, headers, release, activity);
-      } catch {
+        return await forwardHttp(req, res, upstream.socket, path, headers, release, this.headersTimeoutMs);
+      } catch (err) {
+        if (err instanceof UpstreamTimeout) throw this.#timeoutError(claimed);
         if (!upstream.reused || !bodiless)
           throw apiError('SANDBOX_UNAVAILABLE', { id: row.id, port, reason: 'connection_failed' });
         upstream = await this.#pool.acquire(key, () => this.#connect(row, port));
@@ -310,19 +335,57 @@ export class PreviewProxy implements FrontDoorHandler {
     sendError(res, error, requestId, denied.headers ?? {});
   }
 
-  /** An activity callback for a long-lived exchange (streams, WebSockets): touches the sandbox at most every 10 s. */
-  #activity(id: string): () => void {
-    let last = Date.now();
-    return () => {
-      const now = Date.now();
-      if (now - last < ACTIVITY_INTERVAL_MS) return;
-      last = now;
-      this.#app.sandboxes.touch(id);
-    };
+  /**
+   * Counts an exchange as activity: now, and while it stays open (a WebSocket, a streamed or
+   * long-polled answer — traffic or not) every `activityIntervalMs` of the sandbox's idle
+   * timeout, so an open browser tab keeps it from pausing. Returns the stop (call on close).
+   */
+  #keepActive(row: SandboxRow): () => void {
+    const id = row.id;
+    this.#app.sandboxes.touch(id);
+    const timer = setInterval(() => this.#app.sandboxes.touch(id), activityIntervalMs(row));
+    timer.unref();
+    return () => clearInterval(timer);
+  }
+
+  /** The settings of a port, read at most every SETTINGS_CACHE_MS (dropped at once on a change here). */
+  async #portSettings(sandboxId: string, port: number): Promise<PortSettings> {
+    const key = `${sandboxId}:${port}`;
+    const cached = this.#settings.get(key);
+    if (cached !== undefined) return cached;
+    const epoch = this.#settings.epoch;
+    const settings = await portSettings(this.#app.store.db, sandboxId, port);
+    this.#settings.set(key, settings, SETTINGS_CACHE_MS, epoch);
+    return settings;
+  }
+
+  /** 502 SANDBOX_UNAVAILABLE `{reason: timeout}`: the app accepted the connection but did not answer. */
+  #timeoutError(claimed: Claimed): ApiError {
+    return apiError('SANDBOX_UNAVAILABLE', {
+      id: claimed.row.id,
+      port: claimed.port,
+      reason: 'timeout',
+      timeout_seconds: this.headersTimeoutMs / 1000,
+    });
+  }
+
+  /**
+   * Forgets what was cached about `sandboxId` (port settings, token checks): call after its
+   * tokens are revoked so they are refused at once here (other servers: within 5 s).
+   */
+  invalidateSandbox(sandboxId: string): void {
+    this.#settings.deletePrefix(`${sandboxId}:`);
+    this.#access.forgetSandbox(sandboxId);
+  }
+
+  /** Forgets every cached credential check: call after an API key is revoked or a member's role changes. */
+  invalidateCredentials(): void {
+    this.#access.forgetCredentials();
   }
 
   /** Closes the idle connections into sandboxes (server shutdown). */
   close(): void {
+    this.#unsubscribe();
     this.#pool.close();
   }
 

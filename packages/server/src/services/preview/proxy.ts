@@ -47,14 +47,20 @@ function responseHeaders(raw: string[]): string[] {
   return out;
 }
 
+/** Why a forwarded request failed before its answer's headers: the app took too long. */
+export class UpstreamTimeout extends Error {
+  override readonly name = 'UpstreamTimeout';
+}
+
 /**
  * Forwards one HTTP request over `upstream` (a connection to the port) and streams the answer
  * back: bodies of any size both ways with backpressure (pipes), nothing buffered. The upstream
  * connection is asked to stay open; when the exchange ends cleanly `onFree` gets it back for
  * the next request (otherwise it is closed). Resolves with the upstream status once the
  * exchange ends (499 when the client went away); rejects when the upstream failed before
- * answering (the caller answers 502, or retries a bodiless request on a fresh connection).
- * `onActivity` hears every body chunk either way (the caller throttles it).
+ * answering (the caller answers 502, or retries a bodiless request on a fresh connection), or
+ * with `UpstreamTimeout` when no response head came within `headersTimeoutMs` of the request
+ * being sent whole (0: no limit). Only that wait is limited: a streaming answer runs on.
  */
 export function forwardHttp(
   req: IncomingMessage,
@@ -63,11 +69,12 @@ export function forwardHttp(
   path: string,
   headers: ForwardHeaders,
   onFree: (socket: Duplex) => void,
-  onActivity: () => void,
+  headersTimeoutMs: number,
 ): Promise<number> {
   return new Promise((resolve, reject) => {
     let settled = false;
     let freed = false;
+    let timer: NodeJS.Timeout | undefined;
     const onFreeEvent = () => {
       freed = true;
       onFree(upstream);
@@ -84,6 +91,7 @@ export function forwardHttp(
     const finish = (status: number) => {
       if (settled) return;
       settled = true;
+      clearTimeout(timer);
       // `free` comes on the next tick after a clean end; a connection not freed by then is done.
       setImmediate(() => {
         upstream.off('free', onFreeEvent);
@@ -91,31 +99,44 @@ export function forwardHttp(
       });
       resolve(status);
     };
+    const fail = (err: Error) => {
+      settled = true;
+      clearTimeout(timer);
+      upstream.off('free', onFreeEvent);
+      req.unpipe(upReq);
+      upReq.destroy();
+      upstream.destroy();
+      reject(err);
+    };
+    if (headersTimeoutMs > 0) {
+      upReq.once('finish', () => {
+        if (settled) return;
+        timer = setTimeout(() => {
+          if (!settled && !res.headersSent) fail(new UpstreamTimeout());
+        }, headersTimeoutMs);
+      });
+    }
     upReq.on('error', (err) => {
       if (settled) return;
       if (res.headersSent) {
         res.destroy();
         return finish(502);
       }
-      settled = true;
-      upstream.off('free', onFreeEvent);
-      upstream.destroy();
-      reject(err);
+      fail(err);
     });
     upReq.on('response', (upRes) => {
+      clearTimeout(timer);
       res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, responseHeaders(upRes.rawHeaders));
-      upRes.on('data', onActivity);
       upRes.pipe(res);
       upRes.on('error', () => res.destroy());
       upRes.on('end', () => finish(upRes.statusCode ?? 502));
     });
     res.on('close', () => {
-      if (res.writableFinished) return;
+      if (res.writableFinished || settled) return;
       upReq.destroy();
       upstream.destroy();
       finish(499);
     });
-    req.on('data', onActivity);
     req.pipe(upReq);
     req.on('error', () => upReq.destroy());
   });
@@ -124,7 +145,9 @@ export function forwardHttp(
 /**
  * Hands a WebSocket (or any `Upgrade`) request to `upstream`: writes the request head
  * itself, then pipes both ways — the upstream's handshake answer included — until either
- * side closes. `onActivity` hears every chunk either way (the caller throttles it).
+ * side closes. When the upstream sends nothing within `headersTimeoutMs` (0: no limit) it is
+ * closed and `onTimeout` answers the client instead (nothing was written to it yet); once the
+ * handshake answer started, the connection has no time limit.
  */
 export function forwardUpgrade(
   req: IncomingMessage,
@@ -133,7 +156,8 @@ export function forwardUpgrade(
   upstream: Duplex,
   path: string,
   headers: ForwardHeaders,
-  onActivity: () => void,
+  headersTimeoutMs: number,
+  onTimeout: () => void,
 ): void {
   const lines = [`${req.method ?? 'GET'} ${path} HTTP/1.1`];
   for (const [name, value] of Object.entries(headers)) {
@@ -143,15 +167,26 @@ export function forwardUpgrade(
   upstream.write(`${lines.join('\r\n')}\r\n\r\n`);
   if (head.length > 0) upstream.write(head);
   const close = () => {
+    clearTimeout(timer);
     socket.destroy();
     upstream.destroy();
   };
+  const timer =
+    headersTimeoutMs > 0
+      ? setTimeout(() => {
+          upstream.off('close', close);
+          upstream.off('error', close);
+          upstream.unpipe(socket);
+          socket.unpipe(upstream);
+          upstream.destroy();
+          onTimeout();
+        }, headersTimeoutMs)
+      : undefined;
+  upstream.once('data', () => clearTimeout(timer));
   upstream.on('error', close);
   socket.on('error', close);
   upstream.on('close', close);
   socket.on('close', close);
-  socket.on('data', onActivity);
-  upstream.on('data', onActivity);
   socket.pipe(upstream);
   upstream.pipe(socket);
 }

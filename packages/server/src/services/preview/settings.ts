@@ -10,6 +10,17 @@ export interface PortSettings {
 
 const DEFAULTS: PortSettings = { public: false, passwordHash: null };
 
+/** Hears that a port's settings changed on this server (the proxy drops what it cached). */
+export type PortSettingsListener = (sandboxId: string, port: number) => void;
+
+const listeners = new Set<PortSettingsListener>();
+
+/** Calls `listener` after every `updatePortSettings` of this process; returns the unsubscribe. */
+export function onPortSettingsChange(listener: PortSettingsListener): () => void {
+  listeners.add(listener);
+  return () => listeners.delete(listener);
+}
+
 function toSettings(row: SandboxPortRow | undefined): PortSettings {
   return row ? { public: row.public === 1, passwordHash: row.password_hash } : DEFAULTS;
 }
@@ -40,9 +51,24 @@ export async function allPortSettings(
 
 /**
  * Changes some settings of `port` (an upsert); a row back at the defaults is removed. Returns
- * the settings as stored.
+ * the settings as stored. Listeners (`onPortSettingsChange`) hear of it once it is committed,
+ * so a port made private or protected is refused at once by this server's preview proxy.
  */
 export async function updatePortSettings(
+  db: Kysely<Database>,
+  sandboxId: string,
+  port: number,
+  patch: Partial<PortSettings>,
+): Promise<PortSettings> {
+  try {
+    return await writePortSettings(db, sandboxId, port, patch);
+  } finally {
+    // Also after a failure: the row may have changed anyway (a commit that reported an error).
+    for (const listener of listeners) listener(sandboxId, port);
+  }
+}
+
+async function writePortSettings(
   db: Kysely<Database>,
   sandboxId: string,
   port: number,

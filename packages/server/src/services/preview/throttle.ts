@@ -1,47 +1,64 @@
-/** Wrong passwords allowed per (sandbox, port, client IP) in one window. */
+import { createHash } from 'node:crypto';
+import type { RateLimitStore } from '../../ratelimit/index.js';
+import { ExpiringCache } from './cache.js';
+
+/** Password attempts allowed per (sandbox, port, client IP) in one window. */
 export const PASSWORD_ATTEMPTS = 5;
 /** The throttle window: 1 minute. */
 export const PASSWORD_WINDOW_MS = 60_000;
-/** Keys kept at most (oldest dropped first), so a flood of addresses cannot grow memory without bound. */
-const MAX_KEYS = 10_000;
+/** How long a password found right is taken without the throttle or argon2 again: 10 minutes. */
+const KNOWN_RIGHT_MS = 10 * 60_000;
+
+/** The rate-limit key of one (sandbox, port, client IP). */
+function keyOf(sandboxId: string, port: number, clientIp: string): string {
+  return `preview-password:${sandboxId}:${port}:${clientIp}`;
+}
 
 /**
- * Counts wrong preview passwords per key (`sandbox:port:ip`) in a fixed window: after
- * PASSWORD_ATTEMPTS failures the key is refused until its window ends. In memory, per process.
+ * Throttles preview password attempts on `app.rateLimitStore` (Redis when configured, so the
+ * budget holds across replicas): each attempt checked against the port's hash is one hit, and
+ * after PASSWORD_ATTEMPTS in a sliding minute the next is refused — right or wrong, so a
+ * guesser learns nothing while blocked — until the oldest leaves the window.
+ *
+ * The store records every admitted hit and cannot tell "blocked?" without recording one, so
+ * right passwords would use the budget up too (an API client sending `Basic` on every request
+ * would be blocked after five). Hence a password found right is remembered here for a while
+ * (a salted fingerprint of hash and password; a new hash never matches) and taken without a
+ * hit: only unknown passwords, which are what a guesser sends, use the budget.
  */
 export class PasswordThrottle {
-  readonly #failures = new Map<string, { count: number; resetAt: number }>();
+  readonly #store: RateLimitStore;
+  readonly #right = new ExpiringCache<true>(1000);
 
-  /** Seconds to wait when `key` is blocked now, else 0. */
-  retryAfter(key: string, nowMs = Date.now()): number {
-    const entry = this.#failures.get(key);
-    if (!entry || entry.resetAt <= nowMs) return 0;
-    return entry.count >= PASSWORD_ATTEMPTS ? Math.ceil((entry.resetAt - nowMs) / 1000) : 0;
+  constructor(store: RateLimitStore) {
+    this.#store = store;
   }
 
-  /** Records a wrong password for `key`. */
-  fail(key: string, nowMs = Date.now()): void {
-    const entry = this.#failures.get(key);
-    if (entry && entry.resetAt > nowMs) {
-      entry.count++;
-      return;
-    }
-    this.#failures.delete(key);
-    if (this.#failures.size >= MAX_KEYS) this.#prune(nowMs);
-    this.#failures.set(key, { count: 1, resetAt: nowMs + PASSWORD_WINDOW_MS });
+  /** True when `password` was found right for `passwordHash` lately (no attempt is used). */
+  knownRight(passwordHash: string, password: string): boolean {
+    return this.#right.get(fingerprint(passwordHash, password)) === true;
   }
 
-  /** Forgets `key`'s failures (after a right password). */
-  succeed(key: string): void {
-    this.#failures.delete(key);
+  /** Remembers that `password` is right for `passwordHash`. */
+  rememberRight(passwordHash: string, password: string): void {
+    this.#right.set(fingerprint(passwordHash, password), true, KNOWN_RIGHT_MS);
   }
 
-  #prune(nowMs: number): void {
-    for (const [key, entry] of this.#failures) if (entry.resetAt <= nowMs) this.#failures.delete(key);
-    while (this.#failures.size >= MAX_KEYS) {
-      const oldest = this.#failures.keys().next().value;
-      if (oldest === undefined) break;
-      this.#failures.delete(oldest);
-    }
+  /**
+   * Uses one attempt of (sandbox, port, client IP): 0 when admitted, else the seconds to wait
+   * (≥ 1). Rejects when the store fails (the caller refuses: never unthrottled guessing).
+   */
+  async attempt(sandboxId: string, port: number, clientIp: string): Promise<number> {
+    const result = await this.#store.hit(
+      keyOf(sandboxId, port, clientIp),
+      PASSWORD_ATTEMPTS,
+      PASSWORD_WINDOW_MS,
+    );
+    return result.allowed ? 0 : Math.max(1, Math.ceil(result.retryAfterMs / 1000));
   }
+}
+
+/** SHA-256 of the argon2 hash (salted, per port and password) and the password. */
+function fingerprint(passwordHash: string, password: string): string {
+  return createHash('sha256').update(passwordHash).update('\0').update(password).digest('base64url');
 }

@@ -1,0 +1,34 @@
+import type { Config } from '../../config.js';
+import type { SandboxRow } from '../../store/schema.js';
+
+/**
+ * How long the app inside may take to start answering a proxied request, by default: 5
+ * minutes. nginx's `proxy_read_timeout` is 60 s, but long-polling dev servers hold requests
+ * open for minutes.
+ */
+export const DEFAULT_PREVIEW_TIMEOUT_SECONDS = 300;
+
+/** An open exchange counts as activity at least this often (and more often for short idle timeouts). */
+export const ACTIVITY_INTERVAL_MS = 30_000;
+
+/**
+ * The response-head timeout in seconds: `config.previewTimeoutSeconds`
+ * (`CORRAL_PREVIEW_TIMEOUT_SECONDS`, 0 = none) when the config has it, else the default.
+ */
+export function previewTimeoutSeconds(config: Config): number {
+  const value = (config as Config & { previewTimeoutSeconds?: unknown }).previewTimeoutSeconds;
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0
+    ? value
+    : DEFAULT_PREVIEW_TIMEOUT_SECONDS;
+}
+
+/**
+ * How often an open proxied exchange touches its sandbox: every 30 s, or a third of the idle
+ * timeout when that is shorter (never under 1 s, the rate activity is written at), so the
+ * sandbox is never found idle while a connection to it is open.
+ */
+export function activityIntervalMs(row: Pick<SandboxRow, 'idle_timeout_seconds'>): number {
+  const idle = row.idle_timeout_seconds;
+  if (idle === null || idle <= 0) return ACTIVITY_INTERVAL_MS;
+  return Math.max(1000, Math.min(ACTIVITY_INTERVAL_MS, Math.floor((idle * 1000) / 3)));
+}
