@@ -1,23 +1,11 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createRuntime, createTemplateStore, type Runtime } from '@corral/runtime';
-import pino from 'pino';
+import type { Runtime } from '@corral/runtime';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type App, buildApp } from '../../src/app.js';
+import type { App } from '../../src/app.js';
 import { DESKTOP_BACKGROUND, RFB_PORT } from '../../src/services/sandboxes/desktop-script.js';
 import { VNC_PORT } from '../../src/services/sandboxes/view.js';
-import { openStore, type Store } from '../../src/store/index.js';
-import {
-  createOwnerKey,
-  createTestDatabase,
-  type OwnerKey,
-  type TestDatabase,
-  testConfig,
-} from '../support/app.js';
-import { TEST_TEMPLATE_DIR } from '../support/runtime.js';
+import type { OwnerKey } from '../support/app.js';
+import { createGvisorTestApp, type GvisorTestApp } from '../support/gvisor-app.js';
 import { launchBrowser, viewDesktop } from './browser.js';
 
 /**
@@ -26,10 +14,8 @@ import { launchBrowser, viewDesktop } from './browser.js';
  * (which keeps memory there) finds it still running rather than starting a second one.
  */
 describe('desktop on gvisor', () => {
-  let database: TestDatabase;
-  let store: Store;
+  let gvisor: GvisorTestApp | undefined;
   let runtime: Runtime;
-  let stateDir: string;
   let app: App;
   let owner: OwnerKey;
   let browser: Browser;
@@ -40,37 +26,14 @@ describe('desktop on gvisor', () => {
   const listening = async (id: string) => (await runtime.ports(id)).map((p) => p.port);
 
   beforeAll(async () => {
-    database = await createTestDatabase('sqlite');
-    const config = testConfig({ templateDir: TEST_TEMPLATE_DIR, ...database.overrides });
-    store = openStore(config);
-    await store.migrate();
-    stateDir = await mkdtemp(join(tmpdir(), 'corral-desktop-gv-'));
-    const templates = createTemplateStore({ dir: TEST_TEMPLATE_DIR });
-    runtime = createRuntime({ isolation: 'gvisor', stateDir, templates });
-    app = await buildApp({
-      config,
-      store,
-      logger: pino({ level: 'silent' }),
-      defaultMetrics: false,
-      runtime,
-      templates,
-    });
-    await app.ready();
-    await app.listen({ port: 0, host: '127.0.0.1' });
-    appPort = (app.server.address() as AddressInfo).port;
-    owner = await createOwnerKey(store, app.audit);
+    gvisor = await createGvisorTestApp({ listen: true });
+    ({ app, runtime, owner, port: appPort } = gvisor);
     browser = await launchBrowser();
   }, 600_000);
 
   afterAll(async () => {
     await browser?.close();
-    await app?.close();
-    for (const s of (await runtime?.list().catch(() => [])) ?? [])
-      await runtime.destroy(s.id).catch(() => undefined);
-    await runtime?.close();
-    await store?.close();
-    await database?.drop();
-    if (stateDir) await rm(stateDir, { recursive: true, force: true });
+    await gvisor?.close();
   }, 120_000);
 
   it('serves the desktop, and a hibernate/resume keeps the same one', async () => {

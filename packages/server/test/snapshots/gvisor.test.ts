@@ -1,14 +1,8 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createRuntime, createTemplateStore, type Runtime } from '@corral/runtime';
-import pino from 'pino';
+import type { Runtime } from '@corral/runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type App, buildApp } from '../../src/app.js';
-import { AuditLog, openStore, type Store } from '../../src/store/index.js';
-import { createOwnerKey, createTestDatabase, type TestDatabase, testConfig } from '../support/app.js';
-import { TEST_TEMPLATE_DIR } from '../support/runtime.js';
-import { HOME, keyHeaders, shellOk, snapshot } from './helpers.js';
+import type { App } from '../../src/app.js';
+import { createGvisorTestApp, type GvisorTestApp } from '../support/gvisor-app.js';
+import { HOME, shellOk, snapshot } from './helpers.js';
 
 // A value that lives only in a shell's memory; it writes it to a file on SIGUSR1.
 const KEEPER =
@@ -19,42 +13,19 @@ const KEEPER =
  * here, so SQLite only): what `include_memory` keeps, the running process, comes back.
  */
 describe('snapshots on gvisor: include_memory', () => {
-  let database: TestDatabase;
-  let store: Store;
+  let gvisor: GvisorTestApp | undefined;
   let runtime: Runtime;
-  let stateDir: string;
   let app: App;
   let headers: { authorization: string };
 
   beforeAll(async () => {
-    database = await createTestDatabase('sqlite');
-    const config = testConfig({ templateDir: TEST_TEMPLATE_DIR, ...database.overrides });
-    store = openStore(config);
-    await store.migrate();
-    stateDir = await mkdtemp(join(tmpdir(), 'corral-srv-gv-'));
-    const templates = createTemplateStore({ dir: TEST_TEMPLATE_DIR });
-    runtime = createRuntime({ isolation: 'gvisor', stateDir, templates });
-    app = await buildApp({
-      config,
-      store,
-      logger: pino({ level: 'silent' }),
-      defaultMetrics: false,
-      runtime,
-      templates,
-    });
-    await app.ready();
-    const owner = await createOwner(store);
-    headers = await keyHeaders({ store, app }, owner.userId, owner.workspaceId, ['*']);
+    gvisor = await createGvisorTestApp();
+    ({ app, runtime } = gvisor);
+    headers = gvisor.owner.headers;
   });
 
   afterAll(async () => {
-    await app?.close();
-    for (const s of (await runtime?.list().catch(() => [])) ?? [])
-      await runtime.destroy(s.id).catch(() => undefined);
-    await runtime?.close();
-    await store?.close();
-    await database?.drop();
-    if (stateDir) await rm(stateDir, { recursive: true, force: true });
+    await gvisor?.close();
   });
 
   async function startKeeper(id: string): Promise<number> {
@@ -136,11 +107,6 @@ describe('snapshots on gvisor: include_memory', () => {
     expect(files.json().includes_memory).toBe(false);
   });
 });
-
-/** A user owning a team workspace, straight in the store. */
-async function createOwner(store: Store): Promise<{ userId: string; workspaceId: string }> {
-  return createOwnerKey(store, new AuditLog(store.db));
-}
 
 /** Polls `probe` until it yields a value (10 s deadline). */
 async function waitFor<T>(probe: () => Promise<T | undefined>): Promise<T> {
