@@ -1,9 +1,15 @@
+import { execFile } from 'node:child_process';
 import { request } from 'node:http';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../sdk/src/index.js';
 import { Corral } from '../../sdk/src/node.js';
 import { type SdkTestServer, startServer, waitFor } from '../../sdk/test/support/server.js';
-import { type CliEnv, corral, corralJson, tempConfigHome } from './support.js';
+import { type CliEnv, corral, corralJson, MAIN, tempConfigHome } from './support.js';
+
+const run = promisify(execFile);
+/** Single-quotes `value` for sh. */
+const quote = (value: string) => `'${value.replaceAll("'", `'\\''`)}'`;
 
 const APP = "require('node:http').createServer((q, s) => s.end('shared ' + q.url)).listen(3000)";
 
@@ -60,7 +66,11 @@ describe('corral ports public|private|protect|unprotect against a real server', 
     expect(started.exitCode).toBe(0);
     await waitFor(async () => (await box.ports()).some((p) => p.port === 3000 && p.listening), 'port 3000');
   });
+  const socket = `corral-ports-test-${process.pid}`;
+  const tmux = (...args: string[]) => run('tmux', ['-L', socket, ...args]);
+  const screen = async (session: string) => (await tmux('capture-pane', '-p', '-t', session)).stdout;
   afterAll(async () => {
+    await tmux('kill-server').catch(() => {});
     await server?.close();
   });
 
@@ -101,6 +111,25 @@ describe('corral ports public|private|protect|unprotect against a real server', 
     expect(removed.code, removed.stderr).toBe(0);
     expect(removed.stderr).toContain('(access: private)');
     expect((await preview(server.url, box.id, basic('a long password'))).status).toBe(401);
+  });
+
+  it('protect on a terminal asks twice without echo (driven through tmux)', async () => {
+    // A session that outlives the test keeps tmux's server up (see shell.test.ts).
+    await tmux('new-session', '-d', '-s', 'keeper', 'sleep 3600');
+    const session = 'protect';
+    const script = `env CORRAL_URL=${quote(env.CORRAL_URL ?? '')} CORRAL_API_KEY=${quote(env.CORRAL_API_KEY ?? '')} ${quote(process.execPath)} ${quote(MAIN)} ports protect ${box.id} 3000; echo "exit=$?"; sleep 30`;
+    await tmux('new-session', '-d', '-s', session, '-x', '120', '-y', '40', script);
+    await waitFor(async () => (await screen(session)).includes('Password:'), 'the password prompt', 20_000);
+    await tmux('send-keys', '-t', session, 'typed secret 1', 'Enter');
+    await waitFor(async () => (await screen(session)).includes('Again:'), 'the second prompt', 10_000);
+    await tmux('send-keys', '-t', session, 'typed secret 1', 'Enter');
+    await waitFor(async () => (await screen(session)).includes('exit=0'), 'the command to finish', 20_000);
+    const shown = await screen(session);
+    expect(shown).toContain('Port 3000 asks for the password');
+    expect(shown).not.toContain('typed secret');
+    await tmux('kill-session', '-t', session);
+    expect((await preview(server.url, box.id, basic('typed secret 1'))).status).toBe(200);
+    expect((await corral(env, ['ports', 'unprotect', box.id, '3000'])).code).toBe(0);
   });
 
   it('protect never takes a password it cannot read safely: no TTY and no --password-stdin, or too short (exit 1, unchanged)', async () => {
