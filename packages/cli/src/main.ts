@@ -15,7 +15,9 @@ import { portCommands } from './commands/ports.js';
 import { sandboxCommands } from './commands/sandbox.js';
 import { shellCommand } from './commands/shell.js';
 import { snapshotCommands } from './commands/snapshots.js';
+import { sshKeyCommands } from './commands/ssh-keys.js';
 import { templateCommands } from './commands/templates.js';
+import { tokenCommands } from './commands/tokens.js';
 
 /** The whole command tree. */
 export function buildProgram(): Command {
@@ -55,6 +57,8 @@ Exit codes: 0 ok, 1 API or usage error, 2 not supported; exec exits with the com
   apiKeyCommands(program);
   templateCommands(program);
   portCommands(program);
+  sshKeyCommands(program);
+  tokenCommands(program);
   completionCommand(program);
   // Every subcommand exits through our handler (so usage errors are exit code 1, not process.exit).
   const override = (cmd: Command) => {

@@ -1,4 +1,4 @@
-import { ApiKeys } from './account.js';
+import { ApiKeys, SshKeys } from './account.js';
 import { type RetryInfo, Transport } from './http.js';
 import { Sandboxes, Snapshots, Templates } from './resources.js';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry.js';
@@ -54,6 +54,8 @@ export class Corral {
   readonly templates: Templates;
   /** The caller's API keys: list, create, revoke. */
   readonly apiKeys: ApiKeys;
+  /** Your SSH public keys: list, add, remove. */
+  readonly sshKeys: SshKeys;
   /** The server this client talks to. */
   readonly baseUrl: string;
   private readonly transport: Transport;
@@ -75,6 +77,7 @@ export class Corral {
     this.baseUrl = transport.baseUrl;
     this.transport = transport;
     this.apiKeys = new ApiKeys(transport);
+    this.sshKeys = new SshKeys(transport);
     const context = {
       transport,
       previewDomain: options.previewDomain ?? 'localhost',
