@@ -130,12 +130,9 @@ async function forwardSocket(socket: Socket, pool: ConnectionPool, port: number)
   socket.on('end', () => void stream.end().catch(() => {}));
   socket.on('error', () => {}); // 'close' follows
   socket.on('close', () => void stream.close());
-  // The channel finished (both sides done, reset, or the WebSocket went): end the local side too.
-  void stream.closed.then(() => {
-    if (!socket.destroyed) socket.end();
-  });
   socket.resume();
-  // Sandbox → local: read the next chunk only once the socket took the last one.
+  // Sandbox → local: read the next chunk only once the socket took the last one. The channel's
+  // end (EOF, reset, the WebSocket gone) ends this loop after the bytes already received.
   try {
     for (;;) {
       const chunk = await stream.read();
