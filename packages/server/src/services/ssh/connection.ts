@@ -3,6 +3,9 @@ import type { App } from '../../app.js';
 import type { SshLogin } from './auth.js';
 import { liveKeyLogins } from './keys.js';
 
+/** How long an ended connection's client gets to show the reason before it is disconnected. */
+const END_GRACE_MS = 2_000;
+
 /**
  * One authenticated SSH connection: the sandbox it opens, who opened it, and the cleanups of
  * everything it started (processes, SFTP handles, forwarded sockets), all run when it closes.
@@ -12,6 +15,8 @@ export class SshConnection {
   /** Channels running a shell or command: told why when the connection is ended. */
   readonly #terminals = new Set<ServerChannel>();
   #closed = false;
+  /** Why the connection is being ended (see `end`), or null. */
+  #ending: string | null = null;
 
   constructor(
     readonly app: App,
@@ -19,6 +24,11 @@ export class SshConnection {
     readonly ip: string,
     readonly client: Connection,
   ) {}
+
+  /** True once the connection is being ended or has closed: it opens no more channels. */
+  get ended(): boolean {
+    return this.#closed || this.#ending !== null;
+  }
 
   get sandboxId(): string {
     return this.login.sandboxId;
@@ -35,6 +45,7 @@ export class SshConnection {
    */
   async unavailable(): Promise<string | null> {
     const id = this.login.sandboxId;
+    if (this.#ending !== null) return `corral: ${this.#ending}`;
     // A credential that ended opens nothing more (the connection is cut at the next check).
     if (this.login.via === 'token') {
       if (!(await this.app.sandboxTokens.stillValid(id, this.login.credentialId, 'ssh')))
@@ -68,20 +79,39 @@ export class SshConnection {
   }
 
   /**
-   * Ends the connection (its credential ended): `corral: <reason>` on the stderr of every open
-   * shell or command, then a disconnect; `close` follows when the socket closes.
+   * Ends the connection (its credential ended): every open shell or command gets
+   * `corral: <reason>` on stderr and exit status 1, everything the connection started is
+   * killed, and the client is disconnected once those channels have closed (so it shows the
+   * message first) or after END_GRACE_MS. Nothing new opens meanwhile.
    */
   end(reason: string): void {
-    if (this.#closed) return;
-    for (const channel of this.#terminals) {
+    if (this.#closed || this.#ending !== null) return;
+    this.#ending = reason;
+    const channels = [...this.#terminals];
+    this.#terminals.clear();
+    const disconnect = () => this.client.end();
+    let open = channels.length;
+    const grace = setTimeout(disconnect, END_GRACE_MS);
+    grace.unref();
+    for (const channel of channels) {
+      channel.once('close', () => {
+        if (--open > 0) return;
+        clearTimeout(grace);
+        disconnect();
+      });
       try {
         channel.stderr.write(`\r\ncorral: ${reason}\r\n`);
+        channel.exit(1);
+        channel.end();
       } catch {
         // the channel is closing already
       }
     }
-    this.#terminals.clear();
-    this.client.end();
+    this.close();
+    if (open === 0) {
+      clearTimeout(grace);
+      disconnect();
+    }
   }
 
   /** The connection has closed: kills and drops everything it started. */

@@ -159,7 +159,7 @@ function handleClient(app: App, client: Connection, ip: string): void {
     const admit = <T extends { once(event: 'close', fn: () => void): unknown }>(
       open: () => T | undefined,
     ) => {
-      if (channels >= MAX_CHANNELS_PER_CONNECTION) return null;
+      if (channels >= MAX_CHANNELS_PER_CONNECTION || conn.ended) return null;
       const channel = open();
       if (!channel) return null;
       channels++;
@@ -169,12 +169,12 @@ function handleClient(app: App, client: Connection, ip: string): void {
       return channel;
     };
     client.on('session', (accept, reject) => {
-      const session = channels < MAX_CHANNELS_PER_CONNECTION ? admit(accept) : null;
+      const session = channels < MAX_CHANNELS_PER_CONNECTION && !conn.ended ? admit(accept) : null;
       if (session) handleSession(conn, session);
       else reject();
     });
     client.on('tcpip', (accept, reject, info) => {
-      if (channels >= MAX_CHANNELS_PER_CONNECTION) return reject();
+      if (channels >= MAX_CHANNELS_PER_CONNECTION || conn.ended) return reject();
       void forwardTcp(conn, () => admit(accept), reject, info);
     });
     client.on('request', (_accept, reject) => reject?.());
