@@ -50,7 +50,7 @@ describeStores(
     let id = '';
     let sandbox: Json;
     let serverPort: number;
-    let server: ExecProcess | undefined;
+    const servers: ExecProcess[] = [];
     const minted: string[] = [];
     const api = (
       method: 'GET' | 'POST' | 'PUT' | 'DELETE',
@@ -79,17 +79,22 @@ describeStores(
       sandbox = res.json();
       id = sandbox.id as string;
       serverPort = await listenPort(ctx);
-      server = await ctx.engine.runtime.exec(id, {
-        command: 'python3',
-        args: ['-m', 'http.server', '8000', '--bind', '0.0.0.0'],
-      });
-      await waitFor(
-        async () => (await ctx.engine.runtime.ports(id)).some((p) => p.port === 8000),
-        'python3 -m http.server listening on 8000',
-      );
+      // A real HTTP server on the declared port, and one on opencode's port (4096, `oc-{id}`).
+      for (const port of [8000, 4096]) {
+        servers.push(
+          await ctx.engine.runtime.exec(id, {
+            command: 'python3',
+            args: ['-m', 'http.server', String(port), '--bind', '0.0.0.0'],
+          }),
+        );
+      }
+      await waitFor(async () => {
+        const listening = (await ctx.engine.runtime.ports(id)).map((p) => p.port);
+        return listening.includes(8000) && listening.includes(4096);
+      }, 'python3 -m http.server listening on 8000 and 4096');
     });
     afterAll(async () => {
-      server?.kill('SIGKILL');
+      for (const server of servers) server.kill('SIGKILL');
       if (id) await ctx.app.inject({ method: 'DELETE', url: `/v1/sandboxes/${id}`, headers: owner.headers });
     });
 
@@ -303,6 +308,13 @@ describeStores(
       }
       const refused = await upgrade(`${base}/terminal?token=not-a-jwt`);
       expectError(refused as never, 'UNAUTHORIZED');
+      expectError(
+        (await upgrade(`${base}/terminal?cols=0&token=${encodeURIComponent(jwt)}`)) as never,
+        'VALIDATION_ERROR',
+      );
+      const plain = await api('GET', '/terminal');
+      expect(plain.statusCode, plain.body).toBe(400);
+      expectError(plain);
     });
 
     it('/ws: a ?token= JWT opens the multiplexed socket (subprotocol corral.mux.v1); a bad one is 401 before the upgrade', async () => {
@@ -316,6 +328,19 @@ describeStores(
       expect(socket.protocol).toBe('corral.mux.v1');
       socket.terminate();
       expectError((await upgrade(`${url}?token=nope`, ['corral.mux.v1'])) as never, 'UNAUTHORIZED');
+    });
+
+    it('preview hosts: {port}-{id}.{preview_domain} and oc-{id} reach the ports inside (with a key)', async () => {
+      for (const label of ['8000', 'oc']) {
+        const page = await send(serverPort, previewHost(id, label, serverPort), { headers: owner.headers });
+        expect(page.status, `${label}: ${page.text}`).toBe(200);
+        expect(page.text).toContain('Directory listing');
+      }
+      const other = await send(serverPort, previewHost(id, 'claw', serverPort), { headers: owner.headers });
+      expectError(
+        { statusCode: other.status, headers: other.headers, body: other.text },
+        'SANDBOX_UNAVAILABLE',
+      );
     });
 
     it('a preview of a port nothing listens on answers 502 SANDBOX_UNAVAILABLE in the error shape', async () => {
