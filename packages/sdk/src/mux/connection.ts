@@ -10,6 +10,7 @@ import type { Transport } from '../http.js';
 import type { WebSocketLike } from '../terminal.js';
 import type { SandboxInfo } from '../types.js';
 import { errorFromPayload, MuxChannel } from './channel.js';
+import { type MuxExecOptions, MuxProcess } from './exec.js';
 import {
   DEFAULT_WINDOW_BYTES,
   decodeFrame,
@@ -21,7 +22,6 @@ import {
   MUX_PROTOCOL,
   toBytes,
 } from './frames.js';
-import { type MuxExecOptions, MuxProcess } from './process.js';
 import { MuxPty, type MuxPtyOptions } from './pty.js';
 import { MuxTcpStream } from './tcp.js';
 import { invalid } from './validate.js';

@@ -4,8 +4,8 @@
  */
 export type { MuxExit } from './channel.js';
 export { type ConnectOptions, type MuxCloseInfo, SandboxConnection } from './connection.js';
+export { type MuxExecOptions, type MuxOutput, MuxProcess } from './exec.js';
 export { MUX_PROTOCOL } from './frames.js';
-export { type MuxExecOptions, type MuxOutput, MuxProcess } from './process.js';
 export { MuxPty, type MuxPtyOptions } from './pty.js';
 export { MuxTcpStream } from './tcp.js';
 export { MUX_SIGNALS, type MuxSignal } from './validate.js';

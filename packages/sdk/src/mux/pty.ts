@@ -1,6 +1,6 @@
 import type { MuxChannel, MuxExit } from './channel.js';
+import type { MuxExecOptions } from './exec.js';
 import { FrameType, toBytes, u16Pair } from './frames.js';
-import type { MuxExecOptions } from './process.js';
 import { checkSignal, checkSize, type MuxSignal } from './validate.js';
 
 /** Options of `conn.pty()`. */
