@@ -1,24 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import type { ApiPaths, Corral } from '@corral/sdk';
 import type { Command } from 'commander';
 import { type JsonOption, standard } from '../command.js';
 import { client } from '../config.js';
 import { CliError } from '../errors.js';
 import { printFields, printJson, printTable } from '../output.js';
-
-// TEMPORARY until client.ts exposes `corral.sshKeys` (the lead wires it): its shape, from the generated types.
-type SshKeyInfo =
-  ApiPaths['/v1/account/ssh-keys']['get']['responses'][200]['content']['application/json']['data'][number];
-interface SshKeysApi {
-  list(): Promise<SshKeyInfo[]>;
-  add(params: { name?: string; public_key: string }): Promise<SshKeyInfo>;
-  remove(id: string): Promise<void>;
-}
-async function sshKeys(): Promise<SshKeysApi> {
-  return ((await client()) as Corral & { sshKeys: SshKeysApi }).sshKeys;
-}
 
 /** Key types the SSH gateway accepts (as the server's `SSH_KEY_ALGORITHMS`). */
 const ALGORITHMS = [
@@ -103,7 +90,7 @@ export function sshKeyCommands(program: Command): void {
     'corral ssh-key ls',
     'corral ssh-key ls --json',
   ]).action(async (opts: JsonOption) => {
-    const all = await (await sshKeys()).list();
+    const all = await (await client()).sshKeys.list();
     if (opts.json) printJson(all);
     else
       printTable(
@@ -122,7 +109,7 @@ export function sshKeyCommands(program: Command): void {
     ['corral ssh-key add', 'corral ssh-key add ~/.ssh/work.pub --name work-laptop'],
   ).action(async (file: string | undefined, opts: JsonOption & { name?: string }) => {
     const { line } = await readPublicKey(file);
-    const added = await (await sshKeys()).add({ name: opts.name, public_key: line });
+    const added = await (await client()).sshKeys.add({ name: opts.name, public_key: line });
     if (opts.json) printJson(added);
     else
       printFields([
@@ -136,7 +123,7 @@ export function sshKeyCommands(program: Command): void {
   standard(keys.command('rm').alias('remove').argument('<key-id>').description('remove an SSH key'), [
     'corral ssh-key rm sshk_…',
   ]).action(async (id: string, opts: JsonOption) => {
-    await (await sshKeys()).remove(id);
+    await (await client()).sshKeys.remove(id);
     if (opts.json) printJson({ removed: id });
     else process.stderr.write(`Removed ${id}: it no longer logs in.\n`);
   });
