@@ -9,6 +9,8 @@ import type { StoreContext } from '../support/app.js';
  * - `GET /big?n=N` streams N bytes of the pattern `i % 251` (then closes), its pid in `X-Pid`;
  * - `GET /pid` answers the pid of the child serving this connection (same pid = same connection);
  * - `GET /bye` answers with `Connection: keep-alive` and closes anyway (a server's idle timeout);
+ * - `GET /hang` (a WebSocket upgrade too) reads the request and never answers (30 s);
+ * - `GET /drip?n=N&ms=M` answers its head at once, then N chunks `chunk i\n` M ms apart (then closes);
  * - connections are kept alive unless the request says `Connection: close`;
  * - a WebSocket upgrade on any path echoes every text/binary message (ping → pong, close → close);
  * - anything else answers `hello from {port} {method} {path}`.
@@ -36,6 +38,7 @@ sub handle {
   my ($method, $path) = split / /, $line;
   my %h; my $head = "$line\n";
   while (my $l = <$c>) { $l =~ s/\r?\n$//; last if $l eq ''; $head .= "$l\n"; my ($k, $v) = split /:\s*/, $l, 2; $h{lc $k} = $v; }
+  if ($path eq '/hang') { sleep 30; return 0; }
   if (lc($h{upgrade} // '') eq 'websocket') { ws($c, \%h); return 0; }
   my $keep = lc($h{connection} // '') ne 'close';
   if ($path eq '/headers') { return reply($c, '200 OK', $head, $keep); }
@@ -45,6 +48,12 @@ sub handle {
     my $left = $h{'content-length'} // 0; my $sha = Digest::SHA->new(256); my $n = 0;
     while ($left > 0) { my $r = read($c, my $chunk, $left > 65536 ? 65536 : $left); last unless $r; $sha->add($chunk); $left -= $r; $n += $r; }
     return reply($c, '200 OK', $sha->hexdigest . " $n", $keep);
+  }
+  if ($path =~ m{^/drip\?n=(\d+)&ms=(\d+)$}) {
+    my ($n, $ms) = ($1, $2);
+    print $c "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n";
+    for my $i (1 .. $n) { select(undef, undef, undef, $ms / 1000); print $c "chunk $i\n"; }
+    return 0;
   }
   if ($path =~ m{^/big\?n=(\d+)$}) {
     my $n = $1;
@@ -74,6 +83,29 @@ sub ws {
   }
 }
 `;
+
+/**
+ * Starts the Perl server on `port` in the background of sandbox `id` (`setsid`, output to
+ * /dev/null): not a command the runtime tracks, so the sandbox can go idle while it runs.
+ * Waits until it listens.
+ */
+export async function startDetachedSandboxServer(ctx: StoreContext, id: string, port: number): Promise<void> {
+  const script = 'setsid perl -e "$0" "$1" </dev/null >/dev/null 2>&1 &';
+  const launcher = await ctx.engine.runtime.exec(id, {
+    command: 'sh',
+    args: ['-c', script, SERVER, String(port)],
+  });
+  launcher.stdin.end();
+  const { exitCode } = await launcher.wait();
+  if (exitCode !== 0) throw new Error(`could not start the sandbox server (exit ${exitCode})`);
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const ports = await ctx.engine.runtime.ports(id);
+    if (ports.some((p) => p.port === port)) return;
+    if (Date.now() > deadline) throw new Error('the detached sandbox server did not start');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
 
 /** A server running in a sandbox; `stop()` kills it. */
 export interface SandboxServer {
