@@ -3,7 +3,7 @@
  * browsers (only fetch, web streams, TextDecoder and AbortController on this path); Node
  * stream helpers are in `@corral/sdk/node`.
  */
-export { ApiKeys, SshKeys } from './account.js';
+export { type AddSshKeyParams, ApiKeys, defaultSshKeyName, type SshKeyInfo, SshKeys } from './account.js';
 export type { UploadData } from './body.js';
 export { Corral, type CorralOptions, DEFAULT_BASE_URL } from './client.js';
 export * from './errors.js';
