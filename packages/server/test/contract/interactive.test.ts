@@ -1,6 +1,6 @@
 import type { ExecProcess } from '@corral/runtime';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 import { listenPort, previewHost, send, waitFor } from '../preview/helpers.js';
 import { describeStores, expectError, memberHeaders, type StoreContext } from '../support/app.js';
 import {
@@ -10,33 +10,11 @@ import {
   RFC3339_UTC,
   SANDBOX_FIELDS,
   SANDBOX_TOKEN,
-} from './shapes.js';
+  upgrade,
+} from './helpers.js';
 
 type Headers = Record<string, string>;
 type Json = Record<string, unknown>;
-
-/** Opens `url` (offering `protocols`): the open socket, or the refused upgrade's HTTP answer. */
-function upgrade(url: string, protocols: string[] = []) {
-  return new Promise<
-    | { socket: WebSocket }
-    | { statusCode: number; headers: Record<string, string | string[] | undefined>; body: string }
-  >((resolve, reject) => {
-    const socket = new WebSocket(url, protocols);
-    socket.once('open', () => resolve({ socket }));
-    socket.once('unexpected-response', (_req, res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        body += chunk;
-      });
-      res.on('end', () => {
-        res.socket?.destroy();
-        resolve({ statusCode: res.statusCode ?? 0, headers: res.headers, body });
-      });
-    });
-    socket.once('error', reject);
-  });
-}
 
 /**
  * The interactive-access rows of API.md (terminal, ws, ports, services, protect, tunnel,
@@ -349,41 +327,6 @@ describeStores(
       expectError(
         { statusCode: closed.status, headers: closed.headers, body: closed.text },
         'SANDBOX_UNAVAILABLE',
-      );
-    });
-
-    it('the OpenAPI document has these routes with the documented statuses and fields', async () => {
-      const doc = (await ctx.app.inject({ method: 'GET', url: '/v1/openapi.json' })).json();
-      const op = (path: string, method: string) => {
-        const found = doc.paths[`/v1/sandboxes/{id}${path}`]?.[method];
-        expect(found, `${method.toUpperCase()} ${path}`).toBeDefined();
-        return found;
-      };
-      const props = (schema: { properties?: Json }) => Object.keys(schema.properties ?? {});
-      const json = (
-        o: { responses: Record<string, { content?: Record<string, { schema: Json }> }> },
-        s: string,
-      ) =>
-        o.responses[s]?.content?.['application/json']?.schema as { properties?: Json; required?: string[] };
-      op('/terminal', 'get');
-      op('/ws', 'get');
-      expect(op('/terminal/sessions', 'get').responses['200']).toBeDefined();
-      expect(op('/terminal/sessions/{sid}', 'delete').responses['204']).toBeDefined();
-      const ports = json(op('/ports', 'get'), '200') as { properties: { data: { items: Json } } };
-      expect(props(ports.properties.data.items)).toEqual(
-        expect.arrayContaining(['port', 'protocol', 'process', 'preview_url', 'protected']),
-      );
-      op('/services', 'get');
-      expect(json(op('/ports/{port}/protect', 'post'), '200')).toBeDefined();
-      expect(op('/ports/{port}/protect', 'delete').responses['204']).toBeDefined();
-      expect(props(json(op('/tunnel', 'post'), '201'))).toEqual(
-        expect.arrayContaining(['token', 'expires_at', 'command', 'url']),
-      );
-      expect(json(op('/observe', 'post'), '201').required).toEqual(
-        expect.arrayContaining(['token', 'expires_at']),
-      );
-      expect(json(op('/port-forward', 'post'), '201').required).toEqual(
-        expect.arrayContaining(['url', 'token', 'expires_at']),
       );
     });
   },

@@ -1,4 +1,5 @@
 import { expect } from 'vitest';
+import WebSocket from 'ws';
 
 /** RFC 3339 UTC, as API.md's conventions require of every timestamp. */
 export const RFC3339_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
@@ -45,4 +46,27 @@ export const SANDBOX_FIELDS = [
 export function previewUrlOf(publicUrl: string, previewDomain: string, label: string, id: string): string {
   const base = new URL(publicUrl);
   return `${base.protocol}//${label}-${id}.${previewDomain}${base.port ? `:${base.port}` : ''}`;
+}
+
+/** Opens `url` (offering `protocols`): the open socket, or the refused upgrade's HTTP answer. */
+export function upgrade(url: string, protocols: string[] = []) {
+  return new Promise<
+    | { socket: WebSocket }
+    | { statusCode: number; headers: Record<string, string | string[] | undefined>; body: string }
+  >((resolve, reject) => {
+    const socket = new WebSocket(url, protocols);
+    socket.once('open', () => resolve({ socket }));
+    socket.once('unexpected-response', (_req, res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        body += chunk;
+      });
+      res.on('end', () => {
+        res.socket?.destroy();
+        resolve({ statusCode: res.statusCode ?? 0, headers: res.headers, body });
+      });
+    });
+    socket.once('error', reject);
+  });
 }
