@@ -5,34 +5,7 @@ import { type JsonOption, standard } from '../command.js';
 import { client, configPath, readConfig, removeConfig, resolveCredentials, writeConfig } from '../config.js';
 import { CliError } from '../errors.js';
 import { printFields, printJson, withSpinner } from '../output.js';
-
-/** Reads a line from the terminal in raw mode, echoing nothing (for the API key). */
-function askHidden(question: string): Promise<string> {
-  const stdin = process.stdin;
-  process.stderr.write(question);
-  stdin.setRawMode(true);
-  stdin.resume();
-  return new Promise((resolve, reject) => {
-    let answer = '';
-    const done = (err?: Error) => {
-      stdin.off('data', onData);
-      stdin.setRawMode(false);
-      stdin.pause();
-      process.stderr.write('\n');
-      if (err) reject(err);
-      else resolve(answer.trim());
-    };
-    const onData = (chunk: Buffer) => {
-      for (const char of chunk.toString('utf8')) {
-        if (char === '\r' || char === '\n') return done();
-        if (char === '\u0003') return done(new CliError('Cancelled.'));
-        if (char === '\u007f' || char === '\b') answer = answer.slice(0, -1);
-        else if (char >= ' ') answer += char;
-      }
-    };
-    stdin.on('data', onData);
-  });
-}
+import { askHidden } from '../prompt.js';
 
 let pipedLines: AsyncIterator<string> | null = null;
 
@@ -44,7 +17,7 @@ async function ask(question: string, secret = false): Promise<string> {
     const next = await pipedLines.next();
     return next.done ? '' : next.value.trim();
   }
-  if (secret) return askHidden(question);
+  if (secret) return (await askHidden(question)).trim();
   const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
   try {
     return (await rl.question(question)).trim();

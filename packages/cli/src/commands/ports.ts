@@ -5,6 +5,7 @@ import { type JsonOption, standard } from '../command.js';
 import { client } from '../config.js';
 import { CliError } from '../errors.js';
 import { printJson, printTable } from '../output.js';
+import { askHidden } from '../prompt.js';
 import { sshCommand } from './ssh.js';
 
 /** commander's parser for a TCP port argument. */
@@ -25,36 +26,6 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-/** Asks for one line on the terminal without echoing it (Ctrl-C ends the command). */
-function ask(prompt: string): Promise<string> {
-  const input = process.stdin;
-  return new Promise((resolve, reject) => {
-    let typed = '';
-    process.stderr.write(prompt);
-    input.setRawMode(true);
-    input.setEncoding('utf8');
-    input.resume();
-    const finish = (error?: Error) => {
-      input.off('data', onData);
-      input.setRawMode(false);
-      input.pause();
-      process.stderr.write('\n');
-      if (error) reject(error);
-      else resolve(typed);
-    };
-    const onData = (data: string) => {
-      for (const ch of data) {
-        if (ch === '\r' || ch === '\n') return finish();
-        if (ch === '\u0003') return finish(new CliError('Cancelled.', undefined, 130));
-        if (ch === '\u0004') return finish(typed ? undefined : new CliError('No password given.'));
-        if (ch === '\u007f' || ch === '\b') typed = typed.slice(0, -1);
-        else if (ch >= ' ') typed += ch;
-      }
-    };
-    input.on('data', onData);
-  });
-}
-
 /**
  * The password for `ports protect`: the first line of stdin with `--password-stdin`, else asked
  * twice on the terminal without echo. Never from argv (it would show in `ps` and shell history).
@@ -63,8 +34,8 @@ async function readPassword(fromStdin: boolean): Promise<string> {
   let password: string;
   if (fromStdin) password = (await readStdin()).split(/\r?\n/)[0] ?? '';
   else if (process.stdin.isTTY) {
-    password = await ask('Password: ');
-    if (password.length >= MIN_PASSWORD && (await ask('Again: ')) !== password)
+    password = await askHidden('Password: ');
+    if (password.length >= MIN_PASSWORD && (await askHidden('Again: ')) !== password)
       throw new CliError('The passwords differ.', 'run it again');
   } else
     throw new CliError(
