@@ -3251,6 +3251,7 @@ export interface paths {
                                 /** @description The shell, inside the sandbox */
                                 pid: number;
                             }[];
+                            next_cursor: null;
                         };
                     };
                 };

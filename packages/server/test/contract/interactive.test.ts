@@ -274,6 +274,7 @@ describeStores(
       try {
         const res = await api('GET', '/terminal/sessions');
         expect(res.statusCode, res.body).toBe(200);
+        expect(res.json().next_cursor).toBeNull();
         const [session] = res.json().data as Json[];
         exactKeys(session!, ['id', 'created_at', 'clients', 'cols', 'rows', 'pid'], 'session');
         expect(session).toMatchObject({ cols: 100, rows: 30, clients: 1 });

@@ -33,7 +33,8 @@ export function registerTerminalSessionRoutes(app: App, sessions: TerminalSessio
         summary: "The sandbox's terminal sessions (live shells), oldest first",
         security: SECURITY,
         params: SandboxParams,
-        response: { 200: Type.Object({ data: Type.Array(TerminalSessionSchema) }) },
+        // Every list answers {data, next_cursor}; a sandbox's live sessions fit one page.
+        response: { 200: Type.Object({ data: Type.Array(TerminalSessionSchema), next_cursor: Type.Null() }) },
       },
     },
     async (request) => {
@@ -47,6 +48,7 @@ export function registerTerminalSessionRoutes(app: App, sessions: TerminalSessio
           rows: s.rows,
           pid: s.pid,
         })),
+        next_cursor: null,
       };
     },
   );
