@@ -61,7 +61,7 @@ async function start(env: CliEnv, args: string[]): Promise<Running> {
 
 function httpGet(port: number, path: string): Promise<{ status: number; body: string }> {
   return new Promise((resolvePromise, reject) => {
-    get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+    get({ host: '127.0.0.1', port, path }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => {

@@ -2,9 +2,11 @@ import { createHash } from 'node:crypto';
 import { get } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
+import { Corral as BrowserCorral } from '../src/index.js';
 import {
   Corral,
   CorralError,
+  ForbiddenError,
   forwardPort,
   InvalidStateError,
   Sandbox,
@@ -27,7 +29,7 @@ const SILENT_PORT = 7072;
 /** `GET http://127.0.0.1:<port><path>` with Node's own http client: status and body. */
 function httpGet(port: number, path = '/'): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+    get({ host: '127.0.0.1', port, path }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => {
@@ -232,7 +234,7 @@ describe('sdk: the multiplexed WebSocket (box.connect)', () => {
     );
   });
 
-  it('refuses another workspace with SandboxNotFoundError, a stopped sandbox with InvalidStateError', async () => {
+  it('refuses another workspace (SandboxNotFoundError), a key without sandbox:exec (ForbiddenError), a stopped sandbox (InvalidStateError)', async () => {
     const stranger = new Corral({ baseUrl: server.url, apiKey: (await server.newKey()).key });
     // Our sandbox's id on a handle with the stranger's credentials.
     const transport = (stranger as unknown as { transport: SandboxContext['transport'] }).transport;
@@ -242,10 +244,34 @@ describe('sdk: the multiplexed WebSocket (box.connect)', () => {
     );
     await expect(foreign.connect()).rejects.toBeInstanceOf(SandboxNotFoundError);
 
+    // A key of this workspace without scope sandbox:exec.
+    const reader = await corral.apiKeys.create({ name: 'reader', scopes: ['sandbox:read'] });
+    const readerBox = await new Corral({ baseUrl: server.url, apiKey: reader.key }).sandboxes.get(box.id);
+    const forbidden = await readerBox.connect().catch((e: unknown) => e);
+    expect(forbidden).toBeInstanceOf(ForbiddenError);
+    expect(forbidden).toMatchObject({ status: 403 });
+
     const other = await corral.sandboxes.create({ template: 'base' });
     try {
       await other.stop();
       await expect(other.connect()).rejects.toBeInstanceOf(InvalidStateError);
+    } finally {
+      await other.destroy();
+    }
+  });
+
+  it("works with a WebSocket given to the browser entry's client, and says so when there is none", async () => {
+    const key = (await server.newKey()).key;
+    const browser = new BrowserCorral({ baseUrl: server.url, apiKey: key, WebSocket: NodeWebSocket });
+    const other = await browser.sandboxes.create({ template: 'base' });
+    try {
+      const conn = await other.connect();
+      connections.push(conn);
+      await conn.ping();
+      const echo = await conn.exec('echo', ['from the browser entry']);
+      expect(await echo.output()).toMatchObject({ stdout: 'from the browser entry\n', exitCode: 0 });
+      const none = await new BrowserCorral({ baseUrl: server.url, apiKey: key }).sandboxes.get(other.id);
+      await expect(none.connect()).rejects.toMatchObject({ code: 'NO_WEBSOCKET' });
     } finally {
       await other.destroy();
     }
@@ -257,8 +283,8 @@ describe('sdk: the multiplexed WebSocket (box.connect)', () => {
       expect(fwd.host).toBe('127.0.0.1');
       expect(fwd.localPort).toBeGreaterThan(0);
       expect(await httpGet(fwd.localPort, '/one')).toEqual({ status: 200, body: 'hello from /one' });
-      const many = await Promise.all(Array.from({ length: 8 }, (_, i) => httpGet(fwd.localPort, `/n${i}`)));
-      expect(many.map((r) => r.body)).toEqual(Array.from({ length: 8 }, (_, i) => `hello from /n${i}`));
+      const many = await Promise.all(Array.from({ length: 4 }, (_, i) => httpGet(fwd.localPort, `/n${i}`)));
+      expect(many.map((r) => r.body)).toEqual(Array.from({ length: 4 }, (_, i) => `hello from /n${i}`));
     } finally {
       await fwd.close();
     }

@@ -144,7 +144,9 @@ async function forwardSocket(socket: Socket, pool: ConnectionPool, port: number)
       if (socket.destroyed) return;
     }
   } catch {
-    socket.destroy(); // reset by the port's side, or the connection was lost
+    // Reset by the port's side, or the WebSocket was lost: what was received is written first
+    // (destroy would drop the socket's unflushed bytes), then the local side is ended too.
+    socket.end();
   }
 }
 
