@@ -7,22 +7,21 @@ import type { FrontDoorHandler } from '../../front-door.js';
 import { requestIdFor } from '../../plugins/request-id.js';
 import type { SandboxRow } from '../../store/schema.js';
 import { UrlSigner } from '../signed-urls.js';
-import { type AccessRequest, type Allowed, type Denied, PreviewAccess, TOKEN_HEADER } from './access.js';
-import { ExpiringCache } from './cache.js';
+import { type AccessRequest, type Allowed, type Denied, PreviewAccess } from './access.js';
 import {
   encodePreviewCookie,
   PASSWORD_COOKIE_TTL_SECONDS,
   passwordCredential,
   previewSetCookie,
-  withoutPreviewCookie,
 } from './cookie.js';
 import { readPasswordForm } from './form.js';
+import { previewForwardHeaders } from './headers.js';
 import { type PreviewTarget, parsePreviewHost, pathWithoutToken } from './host.js';
 import { AUTH_PATH, passwordPage, privatePage, safeNext, wantsHtml } from './page.js';
 import { UpstreamPool } from './pool.js';
-import { forwardableHeaders, forwardHttp, forwardUpgrade, UpstreamTimeout } from './proxy.js';
+import { forwardHttp, forwardUpgrade, UpstreamTimeout } from './proxy.js';
 import { refuseUpgrade, sendError, sendHtml, sendRedirect } from './respond.js';
-import { onPortSettingsChange, type PortSettings, portSettings } from './settings.js';
+import { PortSettingsCache } from './settings-cache.js';
 import { PasswordThrottle } from './throttle.js';
 import { activityIntervalMs, previewTimeoutSeconds } from './timing.js';
 
@@ -32,9 +31,6 @@ function requireRunning(row: SandboxRow, port: number): void {
     throw apiError('SANDBOX_UNAVAILABLE', { id: row.id, port, status: row.status, reason: 'not_running' });
   }
 }
-
-/** How long a port's settings are trusted (changes made on this server apply at once). */
-const SETTINGS_CACHE_MS = 5_000;
 
 /** One claimed request, resolved: its sandbox, port settings and parsed URL. */
 interface Claimed extends AccessRequest {
@@ -52,8 +48,7 @@ export class PreviewProxy implements FrontDoorHandler {
   readonly #secure: boolean;
   readonly #requests: Counter<'kind' | 'status'>;
   readonly #pool = new UpstreamPool();
-  readonly #settings = new ExpiringCache<PortSettings>();
-  readonly #unsubscribe: () => void;
+  readonly #settings: PortSettingsCache;
   /**
    * How long the app inside may take to start answering (response head, or a WebSocket
    * handshake) before the client gets 502 SANDBOX_UNAVAILABLE `{reason: timeout}`; 0 = no limit.
@@ -63,10 +58,9 @@ export class PreviewProxy implements FrontDoorHandler {
   constructor(app: App) {
     this.#app = app;
     this.headersTimeoutMs = previewTimeoutSeconds(app.config) * 1000;
-    this.#unsubscribe = onPortSettingsChange((sandboxId, port) => {
-      this.#settings.delete(`${sandboxId}:${port}`);
-      this.#access.forgetSandbox(sandboxId);
-    });
+    this.#settings = new PortSettingsCache(app.store.db, (sandboxId) =>
+      this.#access.forgetSandbox(sandboxId),
+    );
     this.#signer = UrlSigner.fromSecret(app.config.jwtSecret);
     this.#secure = app.config.publicUrl.startsWith('https:');
     this.#access = new PreviewAccess({
@@ -117,7 +111,7 @@ export class PreviewProxy implements FrontDoorHandler {
     // every time: its status must be current (a paused sandbox answers 502 at once).
     const [row, settings] = await Promise.all([
       this.#app.sandboxes.find(target.sandboxId),
-      this.#portSettings(target.sandboxId, target.port),
+      this.#settings.get(target.sandboxId, target.port),
     ]);
     if (!row) throw apiError('SANDBOX_NOT_FOUND', { id: target.sandboxId });
     const url = new URL(req.url ?? '/', 'http://preview.invalid');
@@ -258,27 +252,7 @@ export class PreviewProxy implements FrontDoorHandler {
 
   /** The headers to forward: Corral's credentials removed, X-Forwarded-* set. */
   #headers(claimed: Claimed, decision: Allowed) {
-    const { req } = claimed;
-    const drop = new Set([
-      TOKEN_HEADER,
-      'x-forwarded-for',
-      'x-forwarded-proto',
-      'x-forwarded-host',
-      'cookie',
-    ]);
-    if (decision.stripAuthorization) drop.add('authorization');
-    const headers = forwardableHeaders(req, drop);
-    const cookie = withoutPreviewCookie(req.headers.cookie);
-    if (cookie !== undefined) headers.cookie = cookie;
-    const trust = this.#app.config.trustProxy;
-    const remote = req.socket.remoteAddress ?? '';
-    const priorFor = req.headers['x-forwarded-for'];
-    headers['x-forwarded-for'] = trust && typeof priorFor === 'string' ? `${priorFor}, ${remote}` : remote;
-    const priorProto = req.headers['x-forwarded-proto'];
-    headers['x-forwarded-proto'] =
-      trust && typeof priorProto === 'string' ? priorProto : 'encrypted' in req.socket ? 'https' : 'http';
-    headers['x-forwarded-host'] = req.headers.host ?? '';
-    return headers;
+    return previewForwardHeaders(claimed.req, decision.stripAuthorization, this.#app.config.trustProxy);
   }
 
   /** `POST /__corral/auth` (the password form): a cookie and 303 back, or the page again. */
@@ -348,17 +322,6 @@ export class PreviewProxy implements FrontDoorHandler {
     return () => clearInterval(timer);
   }
 
-  /** The settings of a port, read at most every SETTINGS_CACHE_MS (dropped at once on a change here). */
-  async #portSettings(sandboxId: string, port: number): Promise<PortSettings> {
-    const key = `${sandboxId}:${port}`;
-    const cached = this.#settings.get(key);
-    if (cached !== undefined) return cached;
-    const epoch = this.#settings.epoch;
-    const settings = await portSettings(this.#app.store.db, sandboxId, port);
-    this.#settings.set(key, settings, SETTINGS_CACHE_MS, epoch);
-    return settings;
-  }
-
   /** 502 SANDBOX_UNAVAILABLE `{reason: timeout}`: the app accepted the connection but did not answer. */
   #timeoutError(claimed: Claimed): ApiError {
     return apiError('SANDBOX_UNAVAILABLE', {
@@ -374,7 +337,7 @@ export class PreviewProxy implements FrontDoorHandler {
    * tokens are revoked so they are refused at once here (other servers: within 5 s).
    */
   invalidateSandbox(sandboxId: string): void {
-    this.#settings.deletePrefix(`${sandboxId}:`);
+    this.#settings.forget(sandboxId);
     this.#access.forgetSandbox(sandboxId);
   }
 
@@ -385,7 +348,7 @@ export class PreviewProxy implements FrontDoorHandler {
 
   /** Closes the idle connections into sandboxes (server shutdown). */
   close(): void {
-    this.#unsubscribe();
+    this.#settings.close();
     this.#pool.close();
   }
 
