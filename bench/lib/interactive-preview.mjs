@@ -2,8 +2,9 @@
 // (Host `3000-<id>.localhost:<port>` on the server's own port) beside the baseline's app through
 // a loopback port piped to it by runtime.connect in-process — same client code, same app.
 // Two preview paths: a public port (no credential: the proxy alone) and a private port with
-// `Authorization: Bearer <API key>` (the proxy plus the key check on every request). The paths
-// take turns sample by sample (burst by burst, download by download).
+// `Authorization: Bearer <API key>` (the proxy plus the key check, whose store lookup the proxy
+// caches for up to 5 s, as it caches a port's settings). The paths take turns sample by sample
+// (burst by burst, download by download).
 import { percentileRows, quantile, row, unavailable } from '../scenarios/runtime-measure.mjs';
 import { APP_PORT } from './interactive-echo.mjs';
 import { bigBodyRate, latencyProbe, loadGenerator } from './interactive-http.mjs';
@@ -34,7 +35,7 @@ export async function previewRows({ url, key, api, box, baseline, knobs }) {
   const withKey = {
     label: 'preview, private + Bearer key',
     target: { url, host, bearer: key },
-    note: 'the API key checked on every request',
+    note: 'the API key checked (its store lookup cached up to 5 s)',
   };
   const open = {
     label: 'preview, public port',
