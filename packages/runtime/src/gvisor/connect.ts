@@ -1,6 +1,7 @@
-import { Duplex } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import { RuntimeError } from '../errors.js';
 import type { ExecProcess, ExecRequest } from '../interface.js';
+import { relayDuplex } from '../shared/process-duplex.js';
 
 // The relay runs inside the sandbox: gVisor's loopback is its own netstack, unreachable from the
 // host's side of the network namespace. bash's /dev/tcp connects; `K` says it did; when either
@@ -38,30 +39,13 @@ export async function connectOverExec(
     await proc.wait();
     throw new RuntimeError('PORT_NOT_LISTENING', `nothing listens on port ${port}`, { port });
   }
-  const duplex = new Duplex({
-    read() {
-      stdout.resume();
+  return relayDuplex(
+    {
+      stdin: proc.stdin,
+      stdout,
+      kill: () => proc.kill('SIGKILL'),
+      exited: proc.wait(),
     },
-    write(chunk, encoding, callback) {
-      proc.stdin.write(chunk, encoding, callback);
-    },
-    final(callback) {
-      proc.stdin.end(callback);
-    },
-    destroy(err, callback) {
-      proc.kill('SIGKILL');
-      callback(err);
-    },
-  });
-  proc.stdin.on('error', () => {});
-  if (first.length > 1) duplex.push(first.subarray(1));
-  stdout.on('data', (chunk: Buffer) => {
-    if (!duplex.push(chunk)) stdout.pause();
-  });
-  stdout.on('end', () => duplex.push(null));
-  // When the relay is gone, nothing more can be written: finish the writable side too.
-  void proc.wait().then(() => {
-    if (!duplex.writableFinished) duplex.end();
-  });
-  return duplex;
+    first.subarray(1),
+  );
 }

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
-import { Duplex, type Readable } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import { RuntimeError } from '../errors.js';
+import { relayDuplex } from '../shared/process-duplex.js';
 import type { SandboxEntry } from './exec.js';
 
 /**
@@ -49,10 +50,13 @@ export async function openRelay(entry: SandboxEntry, port: number): Promise<Dupl
     }
     throw new RuntimeError('INTERNAL', `connect relay failed: ${stderr.trim() || verdict}`);
   }
-  const stream = Duplex.from({ readable: child.stdout, writable: child.stdin });
-  child.stdin.on('error', () => undefined);
-  stream.on('close', () => {
-    if (child.exitCode === null) child.kill('SIGTERM');
+  const exited = new Promise((resolve) => child.once('close', resolve));
+  return relayDuplex({
+    stdin: child.stdin,
+    stdout: child.stdout,
+    kill: () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    },
+    exited,
   });
-  return stream;
 }
