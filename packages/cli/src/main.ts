@@ -11,6 +11,7 @@ import { completionCommand } from './commands/completion.js';
 import { cpCommand } from './commands/cp.js';
 import { envCommands } from './commands/env.js';
 import { execCommand } from './commands/exec.js';
+import { portForwardCommand } from './commands/port-forward.js';
 import { portCommands } from './commands/ports.js';
 import { sandboxCommands } from './commands/sandbox.js';
 import { shellCommand } from './commands/shell.js';
@@ -57,6 +58,7 @@ Exit codes: 0 ok, 1 API or usage error, 2 not supported; exec exits with the com
   apiKeyCommands(program);
   templateCommands(program);
   portCommands(program);
+  portForwardCommand(program);
   sshKeyCommands(program);
   tokenCommands(program);
   completionCommand(program);

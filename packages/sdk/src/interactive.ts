@@ -61,10 +61,8 @@ export class InteractiveAccess {
    * and TCP streams over it, many at once (`conn.exec`, `conn.pty`, `conn.tcp`). Close it when done.
    */
   connect(options: ConnectOptions = {}): Promise<SandboxConnection> {
-    // Until Sandbox hands its client's WebSocket to this constructor, take it from its context.
-    const fromContext = (this as { context?: { WebSocket?: WebSocketLike } }).context?.WebSocket;
     const global = (globalThis as { WebSocket?: WebSocketLike }).WebSocket;
-    const impl = this.#webSocket ?? fromContext ?? global;
+    const impl = this.#webSocket ?? global;
     return SandboxConnection.open(this.#transport, impl, this.#sandboxId, options);
   }
 

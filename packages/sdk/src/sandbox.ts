@@ -52,7 +52,7 @@ export class Sandbox extends InteractiveAccess {
     /** The sandbox as the API last described it. */
     public info: SandboxInfo,
   ) {
-    super(context.transport, info.id);
+    super(context.transport, info.id, context.WebSocket);
     this.transport = context.transport;
     this.files = new SandboxFiles(this.transport, info.id);
     this.env = new SandboxEnv(this.transport, info.id);
