@@ -221,7 +221,10 @@ export class PreviewAccess {
     const auth = isKey
       ? ((await authenticateApiKey(store, value)) ?? 'invalid')
       : await authenticateJwt(store, jwtSecret, value);
-    this.#bearers.set(key, auth, ACCESS_CACHE_MS, epoch);
+    // A JWT is not trusted past its own expiry.
+    const ttl =
+      isKey || auth === null ? ACCESS_CACHE_MS : Math.min(ACCESS_CACHE_MS, jwtExpiry(value) - Date.now());
+    if (ttl > 0) this.#bearers.set(key, auth, ttl, epoch);
     return auth;
   }
 
@@ -264,6 +267,16 @@ export class PreviewAccess {
     const live = await this.#deps.tokens.stillValid(sandboxId, id, 'port');
     this.#tokenRows.set(key, live, ACCESS_CACHE_MS, epoch);
     return live;
+  }
+}
+
+/** The `exp` of a JWT (its signature already checked) in ms, or 0 when it has none. */
+function jwtExpiry(jwt: string): number {
+  try {
+    const payload = JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString('utf8'));
+    return typeof payload?.exp === 'number' ? payload.exp * 1000 : 0;
+  } catch {
+    return 0;
   }
 }
 

@@ -191,13 +191,15 @@ export class PreviewProxy implements FrontDoorHandler {
       upstream,
       pathWithoutToken(claimed.req.url),
       this.#headers(claimed, decision),
-      this.headersTimeoutMs,
-      () => {
-        this.#count('ws', 502);
-        refuseUpgrade(socket, this.#timeoutError(claimed), requestId);
+      {
+        headersTimeoutMs: this.headersTimeoutMs,
+        onAnswer: () => this.#count('ws', 101),
+        onTimeout: () => {
+          this.#count('ws', 502);
+          refuseUpgrade(socket, this.#timeoutError(claimed), requestId);
+        },
       },
     );
-    this.#count('ws', 101);
     this.#app.log.info(
       {
         request_id: requestId,

@@ -142,12 +142,22 @@ export function forwardHttp(
   });
 }
 
+/** What `forwardUpgrade` is told besides the connections. */
+export interface UpgradeOptions {
+  /** How long the upstream may take to start answering (0: no limit). */
+  headersTimeoutMs: number;
+  /** The upstream's first bytes (its handshake answer) are on their way to the client. */
+  onAnswer: () => void;
+  /** The upstream sent nothing in time and was closed: answer the client (nothing was written to it). */
+  onTimeout: () => void;
+}
+
 /**
  * Hands a WebSocket (or any `Upgrade`) request to `upstream`: writes the request head
  * itself, then pipes both ways — the upstream's handshake answer included — until either
- * side closes. When the upstream sends nothing within `headersTimeoutMs` (0: no limit) it is
- * closed and `onTimeout` answers the client instead (nothing was written to it yet); once the
- * handshake answer started, the connection has no time limit.
+ * side closes. When the upstream sends nothing within `headersTimeoutMs` it is closed and
+ * `onTimeout` answers the client instead; once the handshake answer started, the connection
+ * has no time limit.
  */
 export function forwardUpgrade(
   req: IncomingMessage,
@@ -156,8 +166,7 @@ export function forwardUpgrade(
   upstream: Duplex,
   path: string,
   headers: ForwardHeaders,
-  headersTimeoutMs: number,
-  onTimeout: () => void,
+  { headersTimeoutMs, onAnswer, onTimeout }: UpgradeOptions,
 ): void {
   const lines = [`${req.method ?? 'GET'} ${path} HTTP/1.1`];
   for (const [name, value] of Object.entries(headers)) {
@@ -182,7 +191,10 @@ export function forwardUpgrade(
           onTimeout();
         }, headersTimeoutMs)
       : undefined;
-  upstream.once('data', () => clearTimeout(timer));
+  upstream.once('data', () => {
+    clearTimeout(timer);
+    onAnswer();
+  });
   upstream.on('error', close);
   socket.on('error', close);
   upstream.on('close', close);
