@@ -170,6 +170,7 @@ export class TokenConnections {
     } catch (err) {
       this.#deps.log.warn({ err }, 'could not re-check the credentials of open connections');
     }
+    if (closed > 0) this.#deps.log.info({ closed }, 'closed connections whose credential ended');
     return closed;
   }
 

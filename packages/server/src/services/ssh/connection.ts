@@ -87,6 +87,10 @@ export class SshConnection {
   end(reason: string): void {
     if (this.#closed || this.#ending !== null) return;
     this.#ending = reason;
+    this.app.log.info(
+      { sandbox_id: this.login.sandboxId, via: this.login.via, ip: this.ip, reason },
+      'ssh connection ended: its credential ended',
+    );
     const channels = [...this.#terminals];
     this.#terminals.clear();
     const disconnect = () => this.client.end();
