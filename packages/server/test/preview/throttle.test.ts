@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type App, buildApp } from '../../src/app.js';
 import { bearer, createKey, registerAccount } from '../auth/helpers.js';
 import { createTestApp, type TestApp } from '../support/app.js';
+import { freePort } from '../support/services.js';
 import { previewHost, send } from './helpers.js';
 
 /**
@@ -78,5 +79,54 @@ describe('preview passwords: one throttle across replicas (Redis store)', () => 
     // Known right on the server that checked it; the other one has never checked it: blocked.
     expect((await attempt(0, 'open sesame', 3001)).status).toBe(502);
     expect((await attempt(1, 'open sesame', 3001)).status).toBe(429);
+  });
+});
+
+describe('preview passwords when the throttle’s Redis is down', () => {
+  let testApp: TestApp;
+
+  beforeAll(async () => {
+    testApp = await createTestApp({
+      config: { redisUrl: `redis://127.0.0.1:${await freePort()}` },
+      runtime: true,
+    });
+    await testApp.app.listen({ port: 0, host: '127.0.0.1' });
+  });
+  afterAll(async () => {
+    await testApp?.close();
+  });
+
+  it('refuses unknown passwords with 503 CAPACITY_EXHAUSTED rather than let guesses through unthrottled', async () => {
+    const { app } = testApp;
+    const { key } = await createKey(app, await registerAccount(app, 'throttle-down'));
+    const created = await app.inject({
+      method: 'POST',
+      url: '/v1/sandboxes',
+      headers: bearer(key),
+      payload: {},
+    });
+    expect(created.statusCode, created.body).toBe(201);
+    const sandbox = created.json().id as string;
+    const protect = await app.inject({
+      method: 'POST',
+      url: `/v1/sandboxes/${sandbox}/ports/3000/protect`,
+      headers: bearer(key),
+      payload: { password: 'open sesame' },
+    });
+    expect(protect.statusCode, protect.body).toBe(200);
+    const port = (app.server.address() as AddressInfo).port;
+    for (const password of ['wrong', 'open sesame']) {
+      const res = await send(port, previewHost(sandbox, 3000, port), {
+        headers: { authorization: `Basic ${Buffer.from(`u:${password}`).toString('base64')}` },
+      });
+      expect(res.status).toBe(503);
+      expect(JSON.parse(res.text).error).toMatchObject({
+        code: 'CAPACITY_EXHAUSTED',
+        details: { reason: 'throttle_unavailable' },
+      });
+    }
+    // Members still get in with their key.
+    const member = await send(port, previewHost(sandbox, 3000, port), { headers: bearer(key) });
+    expect(member.status).toBe(502); // nothing listens on 3000: past the access check
   });
 });
