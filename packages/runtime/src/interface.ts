@@ -169,11 +169,23 @@ export interface PtyRequest extends ExecRequest {
   rows: number;
 }
 
+/**
+ * A process on a pseudo-terminal. `output` has backpressure at the source: while it is not read
+ * (paused, or its buffer full) the terminal is not read either, so the program blocks on write
+ * and memory stays bounded. It ends after the last byte the program wrote, also when the
+ * program exited while nobody read; `wait()` resolves at the exit, independently of it. A
+ * consumer that stops for good must `destroy()` it (that releases the terminal).
+ */
 export interface PtyProcess {
   readonly pid: number;
-  /** Terminal output. */
+  /** Terminal output, raw bytes. */
   readonly output: Readable;
-  write(data: string | Buffer): void;
+  /**
+   * Type bytes into the terminal, delivered unchanged (a string as UTF-8). Resolves once the
+   * kernel has them — so a caller can pace its input — or at once when the terminal is gone
+   * (the bytes are dropped). Never rejects.
+   */
+  write(data: string | Uint8Array): Promise<void>;
   resize(cols: number, rows: number): void;
   wait(): Promise<ExitStatus>;
   kill(signal?: NodeJS.Signals): void;

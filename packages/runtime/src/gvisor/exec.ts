@@ -7,6 +7,7 @@ import { PassThrough } from 'node:stream';
 import * as pty from '@lydell/node-pty';
 import { RuntimeError } from '../errors.js';
 import type { ExecProcess, ExitStatus, PtyProcess } from '../interface.js';
+import { ptyStreams } from '../shared/pty-stream.js';
 
 /** What starting a process in one sandbox needs from the driver. */
 export interface ExecTarget {
@@ -202,21 +203,19 @@ export async function startPty(
     rows: size.rows,
     cwd: '/',
     env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin' },
+    // Raw bytes: a decoder would replace bytes that are not UTF-8.
+    encoding: null,
   });
-  const output = new PassThrough();
-  term.onData((data) => output.write(data));
-  const exitCode = new Promise<number>((resolve) => {
-    term.onExit(({ exitCode: code, signal }) => resolve(signal ? 128 + signal : code));
-  });
+  const { output, write, exited } = ptyStreams(term);
+  const exitCode = exited.then(({ exitCode: code, signal }) => (signal ? 128 + signal : code));
   const pid = await waitForPid(files.pidFile, exitCode);
   if (pid === null) {
     void files.cleanup();
-    output.end();
     const code = await exitCode;
     return {
       pid: 0,
       output,
-      write: () => {},
+      write: async () => {},
       resize: () => {},
       wait: async () => ({ exitCode: code === 128 ? 127 : code, signal: null, timedOut: false }),
       kill: () => {},
@@ -227,15 +226,12 @@ export async function startPty(
   const status = exitCode.then((code) => {
     run.exited();
     void files.cleanup();
-    output.end();
     return exitStatusFrom(code, run.timedOut);
   });
   return {
     pid,
     output,
-    write: (data) => {
-      if (!run.hasExited) term.write(typeof data === 'string' ? data : data.toString('utf8'));
-    },
+    write: (data) => (run.hasExited ? Promise.resolve() : write(data)),
     resize: (cols, rows) => {
       if (!run.hasExited) term.resize(cols, rows);
     },

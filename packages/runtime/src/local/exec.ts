@@ -6,6 +6,7 @@ import { PassThrough, type Readable, type Writable } from 'node:stream';
 import * as pty from '@lydell/node-pty';
 import { RuntimeError } from '../errors.js';
 import type { ExecProcess, ExitStatus, PtyProcess } from '../interface.js';
+import { ptyStreams } from '../shared/pty-stream.js';
 
 /** How to enter a sandbox: the helper binary, the init's host pid and the cgroup.procs files. */
 export interface SandboxEntry {
@@ -172,9 +173,7 @@ export async function startPty(
       encoding: null,
     },
   );
-  const output = new PassThrough();
-  term.onData((data: string | Buffer) => output.write(data));
-  const helperExit = new Promise<{ exitCode: number; signal?: number }>((resolve) => term.onExit(resolve));
+  const { output, write, exited: helperExit } = ptyStreams(term);
   const deadline = Date.now() + 10_000;
   let pidLine: string | undefined;
   let helperDone = false;
@@ -186,7 +185,7 @@ export async function startPty(
     pidLine = text.split('\n').find((l) => l.startsWith('pid '));
     if (pidLine) break;
     if (helperDone || Date.now() > deadline) {
-      output.end();
+      output.destroy();
       await rm(envFile, { force: true });
       throw new RuntimeError('INTERNAL', 'pty failed to start');
     }
@@ -207,7 +206,6 @@ export async function startPty(
     const text = await readFile(request.statusFile, 'utf8').catch(() => '');
     await rm(request.statusFile, { force: true });
     const exitLine = text.split('\n').find((l) => l.startsWith('exit '));
-    output.end();
     // No status line: the helper itself was killed (the sandbox stopped or was destroyed under
     // the shell), so the shell died by that signal, not with the helper's exit code.
     if (!exitLine) {
@@ -221,7 +219,7 @@ export async function startPty(
   const proc: PtyProcess = {
     pid: nsPid,
     output,
-    write: (data) => term.write(typeof data === 'string' ? data : data.toString('utf8')),
+    write,
     resize: (cols, rows) => term.resize(cols, rows),
     wait: () => exited,
     kill: (signal = 'SIGKILL') => signalGroup(hostPid, signal),

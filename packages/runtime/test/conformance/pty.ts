@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { PtyProcess } from '../../src/interface.js';
 import { waitFor } from '../shared/sandbox-shell.js';
 import type { ConformanceContext } from './context.js';
+import { describePtyFlow } from './pty-flow.js';
 
 function capture(proc: PtyProcess): () => string {
   let text = '';
@@ -64,4 +65,5 @@ export function describePty(ctx: ConformanceContext): void {
       }
     });
   });
+  describePtyFlow(ctx);
 }
