@@ -33,6 +33,8 @@ export interface ChannelStats {
   heldBytes: number;
   /** Output bytes sent so far. */
   sentBytes: number;
+  /** Output the sources have read but the channel has not taken yet (their stream buffers). */
+  sourceBytes: number;
   /** The process/socket is not being read. */
   paused: boolean;
 }
@@ -79,6 +81,7 @@ export abstract class Channel {
       credit: this.#credit,
       heldBytes: this.#heldBytes,
       sentBytes: this.#sentBytes,
+      sourceBytes: this.#sources.reduce((sum, s) => sum + s.readableLength, 0),
       paused: this.#paused,
     };
   }

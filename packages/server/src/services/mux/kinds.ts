@@ -70,17 +70,13 @@ export class ExecChannel extends Channel {
 }
 
 /**
- * Terminal output a PTY channel may leave unread in the runtime's stream while the client
- * grants no window (4 MiB). The runtime's terminal has no backpressure of its own, so past
- * this the channel is ended (ERROR CAPACITY_EXHAUSTED, then CLOSE) and the terminal killed.
+ * A process on a terminal: STDIN → keystrokes, output → STDOUT, RESIZE, then EXIT. The
+ * runtime's terminal output has backpressure at its source: while the client grants no window
+ * the channel pauses it (Channel.flush), the terminal is not read and the program blocks on
+ * write, so a fast producer holds only about one chunk here — no backlog limit is needed.
  */
-export const PTY_BACKLOG_LIMIT_BYTES = 4 * 1024 * 1024;
-const PTY_BACKLOG_CHECK_MS = 100;
-
-/** A process on a terminal: STDIN → keystrokes, output → STDOUT, RESIZE, then EXIT. */
 export class PtyChannel extends Channel {
   readonly kind = 'pty';
-  #watch: NodeJS.Timeout | null = null;
 
   constructor(
     host: ChannelHost,
@@ -94,21 +90,6 @@ export class PtyChannel extends Channel {
   begin(): void {
     const pty = this.pty;
     const ended = new Promise<void>((resolve) => pty.output.once('end', resolve).once('close', resolve));
-    this.#watch = setInterval(() => {
-      const output = pty.output;
-      // The runtime's stream is a PassThrough: what waits on its writable side counts too.
-      const writable = (output as { writableLength?: number }).writableLength ?? 0;
-      if (output.readableLength + writable <= PTY_BACKLOG_LIMIT_BYTES) return;
-      this.fail({
-        error: {
-          code: 'CAPACITY_EXHAUSTED',
-          message: 'The terminal produced more output than the client took',
-          details: { reason: 'terminal output backlog', limit_bytes: PTY_BACKLOG_LIMIT_BYTES },
-        },
-      });
-    }, PTY_BACKLOG_CHECK_MS);
-    this.#watch.unref();
-    void ended.then(() => this.#unwatch());
     this.pipeOut(pty.output, FrameType.STDOUT, Stream.STDOUT);
     Promise.all([pty.wait(), ended]).then(
       ([status]) => {
@@ -122,9 +103,9 @@ export class PtyChannel extends Channel {
     );
   }
 
+  /** The bytes go to the terminal unchanged; the window comes back once the kernel has them. */
   protected write(data: Buffer, done: () => void): void {
-    this.pty.write(data);
-    done();
+    void this.pty.write(data).then(done);
   }
 
   /** A terminal has no end of input of its own: the client types ^D (0x04) instead. */
@@ -141,13 +122,7 @@ export class PtyChannel extends Channel {
   }
 
   protected stop(): void {
-    this.#unwatch();
     this.pty.kill('SIGKILL');
-  }
-
-  #unwatch(): void {
-    if (this.#watch) clearInterval(this.#watch);
-    this.#watch = null;
   }
 }
 
