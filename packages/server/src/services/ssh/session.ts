@@ -1,8 +1,11 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { ExitStatus } from '@corral/runtime';
 import type { PseudoTtyInfo, ServerChannel, Session } from 'ssh2';
 import type { SshConnection } from './connection.js';
 import { serveSftp } from './sftp.js';
 
+/** How long after a PTY program's exit its output may take to end (a client not reading). */
+const OUTPUT_TAIL_MS = 2_000;
 /** Terminal size when the client asked for a PTY without one. */
 const DEFAULT_COLS = 80;
 const DEFAULT_ROWS = 24;
@@ -113,10 +116,17 @@ async function run(
         user: 'user',
       });
       let exited = false;
-      const kill = () => {
+      // Gone for good (channel or connection closed): kill it and release the terminal.
+      const release = () => {
         if (!exited) proc.kill('SIGKILL');
+        proc.output.destroy();
       };
-      const forget = conn.onClose(kill);
+      const forget = conn.onClose(release);
+      // The output may end after the exit: its tail goes out before the exit status.
+      const drained = new Promise<void>((resolve) => {
+        proc.output.once('end', resolve);
+        proc.output.once('close', resolve);
+      });
       proc.output.on('data', (chunk: Buffer) => {
         conn.touch();
         if (!channel.write(chunk)) {
@@ -129,11 +139,12 @@ async function run(
         conn.touch();
         proc.write(chunk);
       });
-      channel.on('close', kill);
+      channel.on('close', release);
       proc.wait().then(
-        (status) => {
+        async (status) => {
           exited = true;
           forget();
+          await Promise.race([drained, sleep(OUTPUT_TAIL_MS, undefined, { ref: false })]);
           finish(channel, status);
         },
         () => finish(channel, null),
