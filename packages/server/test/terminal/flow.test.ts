@@ -43,6 +43,49 @@ describeStores(
       await fast.close();
       slow.socket.terminate();
     }, 180_000);
+
+    it('holds the shell back while its only client does not read, then delivers every byte before the exit', async () => {
+      const marker = `flood-finished-${Date.now()}`;
+      const exists = async () => {
+        const res = await ctx.app.inject({
+          method: 'POST',
+          url: `/v1/sandboxes/${id}/exec`,
+          headers: owner.headers,
+          payload: { command: 'sh', args: ['-c', `test -e /tmp/${marker} && echo yes || echo no`] },
+        });
+        return (res.json().stdout as string).trim() === 'yes';
+      };
+      const client = await TermClient.open(`${base}/v1/sandboxes/${id}/terminal`, owner.headers);
+      let outputAtExit = -1;
+      client.socket.on('message', (data: Buffer, isBinary: boolean) => {
+        if (!isBinary && data.toString('utf8').includes('"exit"')) outputAtExit = client.output.length;
+      });
+      const lines = 3_000_000; // ~21 MB: far more than the socket buffers and the server's bound
+      const tcp = (client.socket as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+      tcp.pause();
+      client.type(
+        `stty -echo -opost; echo BEGIN; seq 1 ${lines}; echo FINISH; touch /tmp/${marker}; exit 7\r`,
+      );
+      // Not reading for a while (under the 10 s after which a lagging client is dropped): the
+      // session stops reading the PTY, so the shell is blocked, not finished into memory.
+      await new Promise((r) => setTimeout(r, 3000));
+      expect(await exists()).toBe(false);
+      tcp.resume();
+      expect(await client.control('exit', 120_000)).toMatchObject({ exit_code: 7 });
+      await client.closed;
+      expect(client.closeCode).toBe(1000);
+      expect(await exists()).toBe(true);
+      const text = client.output;
+      const start = text.indexOf('BEGIN\n') + 'BEGIN\n'.length;
+      const end = text.indexOf('FINISH\n');
+      expect(start).toBeGreaterThan(5);
+      let expected = '';
+      for (let i = 1; i <= lines; i++) expected += `${i}\n`;
+      expect(end - start).toBe(expected.length);
+      expect(text.slice(start, end) === expected).toBe(true);
+      // The exit frame came after the last output.
+      expect(outputAtExit).toBeGreaterThanOrEqual(end + 'FINISH\n'.length);
+    }, 180_000);
   },
   { runtime: true },
 );

@@ -36,8 +36,11 @@ export interface TerminalSessionInit {
 /**
  * One PTY (a login shell) and the WebSockets attached to it. Output goes to every client and
  * into a bounded scrollback; any non-observer client may type and resize. Output is paused
- * while a client lags by more than CLIENT_HIGH_WATER_BYTES (a client that stays behind for
- * CLIENT_STALL_MS is dropped), so memory never grows with a slow reader.
+ * while a client lags by more than CLIENT_HIGH_WATER_BYTES — the runtime then stops reading
+ * the terminal, so the shell blocks on its writes — and a client that stays behind for
+ * CLIENT_STALL_MS is dropped, so memory never grows with a slow reader and one stuck client
+ * cannot freeze the shell for the others for long. With no client attached the output keeps
+ * flowing into the scrollback: a detached session's programs run on, never blocked.
  */
 export class TerminalSession {
   readonly id: string;
@@ -65,8 +68,13 @@ export class TerminalSession {
     this.#scrollback = new Scrollback(init.scrollbackBytes);
     init.pty.output.on('data', (chunk: Buffer) => this.#onOutput(chunk));
     init.pty.output.on('error', () => {});
-    init.pty.wait().then(
-      (status) => this.#end(status),
+    // The exit frame goes out after the shell's last output: the runtime reports the exit as
+    // soon as it happens, while output a paused session has not read yet still waits in the PTY.
+    const outputEnded = new Promise<void>((resolve) =>
+      init.pty.output.once('end', resolve).once('close', resolve),
+    );
+    Promise.all([init.pty.wait(), outputEnded]).then(
+      ([status]) => this.#end(status),
       () => this.#end(null),
     );
   }
@@ -173,7 +181,7 @@ export class TerminalSession {
 
   #write(data: Buffer): void {
     if (this.#ended || data.length === 0) return;
-    this.#pty.write(data);
+    void this.#pty.write(data);
     this.#init.onActivity();
   }
 
@@ -233,6 +241,7 @@ export class TerminalSession {
     this.#broadcast({ type: 'exit', exit_code: status?.exitCode ?? null, signal: status?.signal ?? null });
     for (const client of this.#clients) client.socket.close(1000, 'the shell exited');
     this.#clients.clear();
+    this.#pty.output.destroy();
     this.#init.onEnd(this, status);
   }
 
