@@ -68,6 +68,14 @@ export const ConfigSchema = Type.Object({
     env: 'CORRAL_PREVIEW_DOMAIN',
     expected: 'a domain name',
   }),
+  previewTimeoutSeconds: Type.Integer({
+    minimum: 0,
+    maximum: 86_400,
+    default: 300,
+    env: 'CORRAL_PREVIEW_TIMEOUT_SECONDS',
+    expected:
+      'an integer number of seconds 0-86400 (how long a preview app may take to start answering; 0 = no limit)',
+  }),
   sshPort: Type.Integer({
     minimum: 0,
     maximum: 65_535,

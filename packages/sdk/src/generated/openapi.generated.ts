@@ -3967,7 +3967,7 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        /** Revoke a token: refused from now on; terminals it opened are closed */
+        /** Revoke a token: refused from now on; the terminals, SSH sessions and preview WebSockets it opened are closed */
         delete: {
             parameters: {
                 query?: never;

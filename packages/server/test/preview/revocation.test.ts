@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { invalidatePreviewAccess } from '../../src/plugins/preview.js';
 import { createApiKey } from '../../src/services/keys.js';
 import { isoNow } from '../../src/store/db.js';
 import { describeStores, type StoreContext } from '../support/app.js';
-import { listenPort, previewHost, send, waitFor } from './helpers.js';
+import { echo, listenPort, openWs, previewHost, send, waitFor } from './helpers.js';
 import { type SandboxServer, startSandboxServer } from './sandbox-server.js';
 
 /**
@@ -77,7 +76,6 @@ describeStores(
         headers: here.headers,
       });
       expect(revoked.statusCode, revoked.body).toBe(204);
-      invalidatePreviewAccess(ctx.app); // what the revoke route calls
       expect(await statusWith(here.headers)).toBe(401);
 
       const elsewhere = await developerKey();
@@ -94,7 +92,7 @@ describeStores(
       );
     });
 
-    it('a member demoted to viewer is refused (at once after the invalidation, else within 5 s)', async () => {
+    it('a member demoted to viewer is refused: through the API at once, behind the server’s back within 5 s', async () => {
       const dev = await developerKey();
       expect(await statusWith(dev.headers)).toBe(200);
       const demote = () =>
@@ -109,13 +107,13 @@ describeStores(
 
       const other = await developerKey();
       expect(await statusWith(other.headers)).toBe(200);
-      await ctx.store.db
-        .updateTable('members')
-        .set({ role: 'viewer' })
-        .where('workspace_id', '=', owner.workspaceId)
-        .where('user_id', '=', other.userId)
-        .execute();
-      invalidatePreviewAccess(ctx.app); // what the member routes call
+      const changed = await ctx.app.inject({
+        method: 'PUT',
+        url: `/v1/workspaces/${owner.workspaceId}/members/${other.userId}`,
+        headers: owner.headers,
+        payload: { role: 'viewer' },
+      });
+      expect(changed.statusCode, changed.body).toBe(200);
       expect(await statusWith(other.headers)).toBe(403);
     });
 
@@ -129,7 +127,6 @@ describeStores(
         headers: owner.headers,
       });
       expect(revoked.statusCode, revoked.body).toBe(204);
-      invalidatePreviewAccess(ctx.app, id); // what the revoke route calls
       expect(await statusWith({ 'x-corral-token': token.token })).toBe(401);
 
       const other = await mint();
@@ -156,6 +153,41 @@ describeStores(
       expect(await statusWith({ 'x-corral-token': short.token })).toBe(200);
       await new Promise((r) => setTimeout(r, Date.parse(short.expiresAt) - Date.now() + 50));
       expect(await statusWith({ 'x-corral-token': short.token })).toBe(401);
+    });
+
+    it('a WebSocket opened with a port token (header or cookie) is cut when the token is revoked; a key’s stays', async () => {
+      const token = await mint();
+      const cookieToken = await mint();
+      const exchange = await send(serverPort, host(), { path: `/?corral_token=${cookieToken.token}` });
+      expect(exchange.status).toBe(302);
+      const cookie = String(exchange.headers['set-cookie']).split(';')[0]!;
+      const viaHeader = await openWs(serverPort, host(), '/echo', { 'x-corral-token': token.token });
+      const viaCookie = await openWs(serverPort, host(), '/echo', { cookie });
+      const viaKey = await openWs(serverPort, host(), '/echo', owner.headers);
+      if (typeof viaHeader === 'number' || typeof viaCookie === 'number' || typeof viaKey === 'number') {
+        throw new Error(
+          `upgrade refused: ${[viaHeader, viaCookie, viaKey].filter((v) => typeof v === 'number')}`,
+        );
+      }
+      try {
+        for (const ws of [viaHeader, viaCookie, viaKey])
+          expect((await echo(ws, 'hi')).data.toString()).toBe('hi');
+        const closed = (ws: typeof viaHeader) => new Promise((resolve) => ws.once('close', resolve));
+        const headerClosed = closed(viaHeader);
+        const cookieClosed = closed(viaCookie);
+        for (const t of [token, cookieToken]) {
+          const revoked = await ctx.app.inject({
+            method: 'DELETE',
+            url: `/v1/sandboxes/${id}/tokens/${t.id}`,
+            headers: owner.headers,
+          });
+          expect(revoked.statusCode, revoked.body).toBe(204);
+        }
+        await Promise.all([headerClosed, cookieClosed]);
+        expect((await echo(viaKey, 'still')).data.toString()).toBe('still');
+      } finally {
+        for (const ws of [viaHeader, viaCookie, viaKey]) ws.terminate();
+      }
     });
 
     it('a port made private or protected here is closed to anonymous visitors at once', async () => {

@@ -1,5 +1,6 @@
 import { Type } from 'typebox';
 import type { App } from '../../app.js';
+import { invalidatePreviewAccess } from '../../plugins/preview.js';
 import { revokeKeyForCaller } from '../../services/keys.js';
 import { SECURITY } from '../auth/schemas.js';
 
@@ -18,6 +19,7 @@ export function registerRevokeKeyRoute(app: App): void {
     },
     async (request, reply) => {
       await revokeKeyForCaller(app, request, request.params.id);
+      invalidatePreviewAccess(app);
       return reply.code(204).send(null);
     },
   );

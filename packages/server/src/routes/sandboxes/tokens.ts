@@ -1,6 +1,7 @@
 import { Type } from 'typebox';
 import type { App } from '../../app.js';
 import { apiError } from '../../errors.js';
+import { invalidatePreviewAccess } from '../../plugins/preview.js';
 import { DEFAULT_TOKEN_TTL_SECONDS, MAX_TOKEN_TTL_SECONDS } from '../../services/sandbox-tokens.js';
 import { requireState } from '../../services/sandboxes/states.js';
 import {
@@ -189,7 +190,8 @@ export function registerSandboxTokenRoutes(app: App): void {
       config: { scope: 'sandbox:exec' },
       schema: {
         tags: ['sandboxes'],
-        summary: 'Revoke a token: refused from now on; terminals it opened are closed',
+        summary:
+          'Revoke a token: refused from now on; the terminals, SSH sessions and preview WebSockets it opened are closed',
         security: SECURITY,
         params: TokenParams,
         response: { 204: Type.Null() },
@@ -201,6 +203,7 @@ export function registerSandboxTokenRoutes(app: App): void {
       if (!token) throw apiError('TOKEN_NOT_FOUND', { token_id: request.params.token_id });
       const revoked = await app.sandboxTokens.revoke(row.id, token.id);
       const closed = app.tokenConnections.revoked(token.id);
+      invalidatePreviewAccess(app, row.id);
       if (revoked) {
         await app.sandboxes.record(request, row, 'sandbox.token.revoke', {
           token_id: token.id,

@@ -1,5 +1,6 @@
 import { Type } from 'typebox';
 import type { App } from '../../app.js';
+import { invalidatePreviewAccess } from '../../plugins/preview.js';
 import { addMember, changeMemberRole, listWorkspaceMembers, removeMember } from '../../services/members.js';
 import { Email, SECURITY } from '../auth/schemas.js';
 import { ListQuery, MemberParams, MemberSchema, PageOf, RoleSchema, WorkspaceParams } from './schemas.js';
@@ -71,8 +72,17 @@ export function registerMemberRoutes(app: App): void {
         response: { 200: MemberSchema },
       },
     },
-    async (request) =>
-      changeMemberRole(app, request, request.params.id, request.params.user_id, request.body.role),
+    async (request) => {
+      const member = await changeMemberRole(
+        app,
+        request,
+        request.params.id,
+        request.params.user_id,
+        request.body.role,
+      );
+      invalidatePreviewAccess(app);
+      return member;
+    },
   );
 
   app.delete(
@@ -89,6 +99,7 @@ export function registerMemberRoutes(app: App): void {
     },
     async (request, reply) => {
       await removeMember(app, request, request.params.id, request.params.user_id);
+      invalidatePreviewAccess(app);
       return reply.code(204).send(null);
     },
   );

@@ -1,5 +1,6 @@
 import { Type } from 'typebox';
 import type { App } from '../../app.js';
+import { invalidatePreviewAccess } from '../../plugins/preview.js';
 import {
   createWorkspace,
   deleteWorkspace,
@@ -98,6 +99,7 @@ export function registerWorkspaceRoutes(app: App): void {
     },
     async (request, reply) => {
       await deleteWorkspace(app, request, request.params.id);
+      invalidatePreviewAccess(app);
       return reply.code(204).send(null);
     },
   );

@@ -39,6 +39,8 @@ export interface Allowed {
   stripAuthorization: boolean;
   /** A port token from `?corral_token=` (the caller sets the cookie and redirects for GET/HEAD). */
   token?: { id: string; expiresAt: string };
+  /** The port token the request got in with (parameter, header or cookie): a WebSocket it opens ends with it. */
+  portToken?: { id: string; expiresAt: string };
 }
 
 /** Refused: the error, and whether to show the password page (protected port) to browsers. */
@@ -98,7 +100,7 @@ export class PreviewAccess {
   /** Cookie grants: `${sandbox}:${token id}` → still live. */
   readonly #tokenRows = new ExpiringCache<boolean>();
   /** `X-Corral-Token`: `${sandbox}:${port}:${sha256}` → the token's expiry (ms), or null when refused. */
-  readonly #headerTokens = new ExpiringCache<number | null>();
+  readonly #headerTokens = new ExpiringCache<{ id: string; expiresAt: string } | null>();
   /** Bearer credentials: sha256 → the caller, or 'invalid' (a bad Corral key/JWT). */
   readonly #bearers = new ExpiringCache<Auth | 'invalid' | null>();
 
@@ -121,19 +123,14 @@ export class PreviewAccess {
     if (param !== null) {
       const token = await tokens.verify(param, check);
       if (!token) return deny('UNAUTHORIZED', { reason: 'invalid_token' });
-      return {
-        kind: 'allow',
-        via: 'token',
-        stripAuthorization,
-        token: { id: token.id, expiresAt: token.expires_at },
-      };
+      const granted = { id: token.id, expiresAt: token.expires_at };
+      return { kind: 'allow', via: 'token', stripAuthorization, token: granted, portToken: granted };
     }
     const header = req.headers[TOKEN_HEADER];
     if (typeof header === 'string') {
-      if (!(await this.#headerTokenLive(header, row.id, port))) {
-        return deny('UNAUTHORIZED', { reason: 'invalid_token' });
-      }
-      return { kind: 'allow', via: 'token', stripAuthorization };
+      const live = await this.#headerToken(header, row.id, port);
+      if (!live) return deny('UNAUTHORIZED', { reason: 'invalid_token' });
+      return { kind: 'allow', via: 'token', stripAuthorization, portToken: live };
     }
     if (bearer === 'invalid') return deny('UNAUTHORIZED');
     if (bearer !== null) {
@@ -144,9 +141,9 @@ export class PreviewAccess {
       if (!roleAtLeast(role, 'developer')) return deny('FORBIDDEN', { required_role: 'developer' });
       return { kind: 'allow', via: 'bearer', stripAuthorization };
     }
-    if (await this.#cookieValid(req, row.id, port, settings)) {
-      return { kind: 'allow', via: 'cookie', stripAuthorization };
-    }
+    const cookie = await this.#cookieGrant(req, row.id, port, settings);
+    if (cookie === 'password') return { kind: 'allow', via: 'cookie', stripAuthorization };
+    if (cookie !== null) return { kind: 'allow', via: 'cookie', stripAuthorization, portToken: cookie };
     if (settings.passwordHash !== null) {
       const basic = authorizationOf(req);
       const password = basic?.scheme === 'basic' ? basicPassword(basic.value) : null;
@@ -228,34 +225,42 @@ export class PreviewAccess {
     return auth;
   }
 
-  /** True when `token` is a live port token of this sandbox and port (cached ACCESS_CACHE_MS). */
-  async #headerTokenLive(token: string, sandboxId: string, port: number): Promise<boolean> {
+  /** `token`'s id and expiry when it is a live port token of this sandbox and port (cached ACCESS_CACHE_MS). */
+  async #headerToken(
+    token: string,
+    sandboxId: string,
+    port: number,
+  ): Promise<{ id: string; expiresAt: string } | null> {
     const key = `${sandboxId}:${port}:${sha256(token)}`;
     const now = Date.now();
-    let expires = this.#headerTokens.get(key, now);
-    if (expires === undefined) {
+    let live = this.#headerTokens.get(key, now);
+    if (live === undefined) {
       const epoch = this.#headerTokens.epoch;
       const row = await this.#deps.tokens.verify(token, { kind: 'port', sandboxId, port }, now);
-      expires = row ? Date.parse(row.expires_at) : null;
-      this.#headerTokens.set(key, expires, ACCESS_CACHE_MS, epoch, now);
+      live = row ? { id: row.id, expiresAt: row.expires_at } : null;
+      this.#headerTokens.set(key, live, ACCESS_CACHE_MS, epoch, now);
     }
-    return expires !== null && expires > now;
+    return live !== null && Date.parse(live.expiresAt) > now ? live : null;
   }
 
-  async #cookieValid(
+  /** What a valid preview cookie stands for: the port's password, or a live port token; else null. */
+  async #cookieGrant(
     req: IncomingMessage,
     sandboxId: string,
     port: number,
     settings: PortSettings,
-  ): Promise<boolean> {
+  ): Promise<'password' | { id: string; expiresAt: string } | null> {
     const value = previewCookieOf(req.headers.cookie);
-    if (value === null) return false;
+    if (value === null) return null;
     const grant = decodePreviewCookie(this.#deps.signer, value, sandboxId, port);
-    if (!grant) return false;
+    if (!grant) return null;
     if (grant.credential.startsWith('pw-')) {
-      return settings.passwordHash !== null && passwordCredential(settings.passwordHash) === grant.credential;
+      const right =
+        settings.passwordHash !== null && passwordCredential(settings.passwordHash) === grant.credential;
+      return right ? 'password' : null;
     }
-    return this.#tokenLive(sandboxId, grant.credential);
+    if (!(await this.#tokenLive(sandboxId, grant.credential))) return null;
+    return { id: grant.credential, expiresAt: new Date(grant.expires * 1000).toISOString() };
   }
 
   /** True when token `id` is neither revoked nor expired (read at most every ACCESS_CACHE_MS). */

@@ -200,6 +200,15 @@ export class PreviewProxy implements FrontDoorHandler {
         },
       },
     );
+    if (decision.portToken) {
+      // A WebSocket opened with a port token ends when the token does (revoked, expired, no
+      // longer valid). Destroyed, not closed with a frame: one may be half-forwarded.
+      const untrack = this.#app.tokenConnections.track(decision.portToken, () => {
+        upstream.destroy();
+        socket.destroy();
+      });
+      socket.once('close', untrack);
+    }
     this.#app.log.info(
       {
         request_id: requestId,

@@ -1,25 +1,12 @@
 import type { Config } from '../../config.js';
 import type { SandboxRow } from '../../store/schema.js';
 
-/**
- * How long the app inside may take to start answering a proxied request, by default: 5
- * minutes. nginx's `proxy_read_timeout` is 60 s, but long-polling dev servers hold requests
- * open for minutes.
- */
-export const DEFAULT_PREVIEW_TIMEOUT_SECONDS = 300;
-
 /** An open exchange counts as activity at least this often (and more often for short idle timeouts). */
 export const ACTIVITY_INTERVAL_MS = 30_000;
 
-/**
- * The response-head timeout in seconds: `config.previewTimeoutSeconds`
- * (`CORRAL_PREVIEW_TIMEOUT_SECONDS`, 0 = none) when the config has it, else the default.
- */
+/** The response-head timeout in seconds: `CORRAL_PREVIEW_TIMEOUT_SECONDS` (default 300, 0 = none). */
 export function previewTimeoutSeconds(config: Config): number {
-  const value = (config as Config & { previewTimeoutSeconds?: unknown }).previewTimeoutSeconds;
-  return typeof value === 'number' && Number.isFinite(value) && value >= 0
-    ? value
-    : DEFAULT_PREVIEW_TIMEOUT_SECONDS;
+  return config.previewTimeoutSeconds;
 }
 
 /**
