@@ -140,7 +140,7 @@ export class InteractiveAccess {
     return answer.data;
   }
 
-  /** Revokes a token: refused from its next use on; terminals it opened are closed. */
+  /** Revokes a token: refused from its next use on; the terminals, SSH sessions and preview WebSockets it opened are closed. */
   async revokeToken(tokenId: string, options: RequestOptions = {}): Promise<void> {
     await this.#transport.empty({
       method: 'DELETE',

@@ -51,7 +51,9 @@ export function tokenCommands(program: Command): void {
       .command('revoke')
       .argument('<sandbox-id>')
       .argument('<token-id>')
-      .description('revoke a token: refused from its next use on; terminals it opened are closed'),
+      .description(
+        'revoke a token: refused from its next use on; the terminals, SSH sessions and preview WebSockets it opened are closed',
+      ),
     ['corral tokens revoke sbx_… tun_…'],
   ).action(async (id: string, tokenId: string, opts: JsonOption) => {
     const box = await (await client()).sandboxes.get(id);
