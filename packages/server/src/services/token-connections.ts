@@ -1,4 +1,12 @@
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import type { Auth, Role } from './access.js';
+import {
+  type CallerLogin,
+  type CallerState,
+  callerLoginOf,
+  callerName,
+  callerStates,
+} from './caller-checks.js';
 import type { SandboxTokens, TokenState } from './sandbox-tokens.js';
 import { type KeyLogin, liveKeyLogins } from './ssh/keys.js';
 
@@ -22,6 +30,14 @@ export interface TrackedKey {
   sandboxId: string;
 }
 
+/** A connection opened by an API key, a JWT or a dashboard session (see `trackCaller`). */
+export interface TrackedCaller {
+  auth: Auth;
+  sandboxId: string;
+  /** The role the connection's route needs in the sandbox's workspace (developer for terminals). */
+  minRole: Role;
+}
+
 /** Ends one connection; `reason` is short, shown to the client, and never holds a secret. */
 export type CloseConnection = (reason: string) => void;
 
@@ -30,6 +46,8 @@ export interface TokenConnectionsDeps {
   tokens: Pick<SandboxTokens, 'states'>;
   /** Of `logins`, those still allowed (as `${keyId} ${sandboxId}`). */
   liveKeys(logins: readonly KeyLogin[]): Promise<Set<string>>;
+  /** The state of each caller login, by `callerName` (none tracked without it). */
+  callers?(logins: readonly CallerLogin[]): Promise<Map<string, CallerState>>;
   log: FastifyBaseLogger;
   checkIntervalMs?: number;
 }
@@ -46,6 +64,12 @@ const TOKEN_REASONS: Record<Exclude<TokenState, 'live'>, string> = {
   refused: 'token no longer valid',
 };
 
+const CALLER_REASONS: Record<Exclude<CallerState, 'live'>, string> = {
+  revoked: 'credential revoked',
+  expired: 'credential expired',
+  denied: 'no longer allowed',
+};
+
 /**
  * The open connections (terminal WebSockets, SSH connections …) opened with a sandbox token or
  * a registered SSH key, closed when that credential ends: at once on `revoked` / `keyDeleted`
@@ -53,15 +77,24 @@ const TOKEN_REASONS: Record<Exclude<TokenState, 'live'>, string> = {
  * for every tracked credential — that catches what happened elsewhere (a revoke on another
  * replica, a creator or key owner no longer a developer, a revoked minting key, a deleted
  * sandbox). Timers are unref'd and run only while something is tracked.
+ *
+ * Connections opened by a caller — an API key, a JWT, a dashboard session (`trackCaller`) —
+ * are closed the same way when the key is revoked or expires, the session ends (logout,
+ * expiry), the user is no longer a member of the sandbox's workspace with the route's role, or
+ * the sandbox or workspace is deleted: at once when a route of this server calls `recheck()`,
+ * otherwise by the periodic check.
  */
 export class TokenConnections {
   readonly #deps: TokenConnectionsDeps;
   readonly #tokens = new Map<string, Group>();
   /** By `${keyId} ${sandboxId}`. */
   readonly #keys = new Map<string, Group & { login: KeyLogin }>();
+  /** By `callerName`. */
+  readonly #callers = new Map<string, Group & { login: CallerLogin }>();
   #intervalMs: number;
   #timer: NodeJS.Timeout | null = null;
   #checking: Promise<number> | null = null;
+  #again: Promise<number> | null = null;
   #generation = 0;
   #stopped = false;
 
@@ -75,6 +108,7 @@ export class TokenConnections {
     let count = 0;
     for (const group of this.#tokens.values()) count += group.closers.size;
     for (const group of this.#keys.values()) count += group.closers.size;
+    for (const group of this.#callers.values()) count += group.closers.size;
     return count;
   }
 
@@ -101,6 +135,40 @@ export class TokenConnections {
       this.#keys.set(name, group);
     }
     return this.#add(this.#keys, name, group, close);
+  }
+
+  /**
+   * Tracks a connection opened by `caller.auth` (API key, JWT or session) until the returned
+   * untrack is called. A JWT is tracked by the key behind it, NOT by its own `exp`: access JWTs
+   * live 15 minutes and are meant to open connections (browsers pass them as `?token=`), so a
+   * connection lives on while the key that signed it stays valid and its user keeps the role —
+   * as Kubernetes exec streams and Cloudflare tunnels do. A session's connection ends with the
+   * session (logout, expiry).
+   */
+  trackCaller(caller: TrackedCaller, close: CloseConnection): () => void {
+    const login = callerLoginOf(caller.auth, caller.sandboxId, caller.minRole);
+    const name = callerName(login);
+    let group = this.#callers.get(name);
+    if (!group) {
+      group = { closers: new Map(), login };
+      this.#callers.set(name, group);
+    }
+    return this.#add(this.#callers, name, group, close);
+  }
+
+  /**
+   * Something changed here (a key revoked, a member's role changed or removed, a logout, a
+   * sandbox deleted): checks every tracked credential again, in a check that starts after this
+   * call (one already running may have read the store before the change). Returns how many
+   * connections it closed.
+   */
+  recheck(): Promise<number> {
+    if (!this.#checking) return this.check();
+    this.#again ??= this.#checking.then(() => {
+      this.#again = null;
+      return this.check();
+    });
+    return this.#again;
   }
 
   /** Token `tokenId` was revoked here: closes its connections; returns how many. */
@@ -151,6 +219,7 @@ export class TokenConnections {
     const generation = ++this.#generation;
     const tokenIds = [...this.#tokens.keys()];
     const logins = [...this.#keys.values()].map((group) => group.login);
+    const callers = [...this.#callers.values()].map((group) => group.login);
     let closed = 0;
     try {
       if (tokenIds.length > 0) {
@@ -165,6 +234,12 @@ export class TokenConnections {
           const name = `${keyId} ${sandboxId}`;
           if (!live.has(name))
             closed += this.#end(this.#keys, name, 'ssh key removed or access revoked', generation);
+        }
+      }
+      if (callers.length > 0 && this.#deps.callers) {
+        const states = await this.#deps.callers(callers);
+        for (const [name, state] of states) {
+          if (state !== 'live') closed += this.#end(this.#callers, name, CALLER_REASONS[state], generation);
         }
       }
     } catch (err) {
@@ -211,13 +286,17 @@ export class TokenConnections {
 
   /** Nothing tracked: the periodic check stops until something is. */
   #idle(): void {
-    if (this.#tokens.size > 0 || this.#keys.size > 0 || !this.#timer) return;
+    if (this.#tracking() || !this.#timer) return;
     clearInterval(this.#timer);
     this.#timer = null;
   }
 
+  #tracking(): boolean {
+    return this.#tokens.size > 0 || this.#keys.size > 0 || this.#callers.size > 0;
+  }
+
   #schedule(): void {
-    if (this.#timer || this.#stopped || (this.#tokens.size === 0 && this.#keys.size === 0)) return;
+    if (this.#timer || this.#stopped || !this.#tracking()) return;
     this.#timer = setInterval(() => void this.check(), this.#intervalMs);
     this.#timer.unref();
   }
@@ -228,6 +307,7 @@ export function createTokenConnections(app: FastifyInstance): TokenConnections {
   const connections = new TokenConnections({
     tokens: app.sandboxTokens,
     liveKeys: (logins) => liveKeyLogins(app.store.db, logins),
+    callers: (logins) => callerStates(app.store.db, logins),
     log: app.log,
   });
   app.addHook('onClose', async () => connections.stop());

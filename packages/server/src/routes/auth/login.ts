@@ -62,6 +62,7 @@ export function registerLoginRoutes(app: App, throttle: LoginThrottle): void {
       if (auth.sessionId) {
         await endSession(app, { sessionId: auth.sessionId, userId: auth.userId }, request.ip);
         clearSessionCookie(reply, app.config);
+        await app.tokenConnections.recheck(); // the session's open connections end now
       }
       return reply.code(204).send(null);
     },

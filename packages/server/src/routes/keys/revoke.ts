@@ -20,6 +20,7 @@ export function registerRevokeKeyRoute(app: App): void {
     async (request, reply) => {
       await revokeKeyForCaller(app, request, request.params.id);
       invalidatePreviewAccess(app);
+      await app.tokenConnections.recheck(); // its open terminals, /ws and preview WebSockets end now
       return reply.code(204).send(null);
     },
   );

@@ -107,6 +107,7 @@ export function registerSandboxCrudRoutes(app: App): void {
     async (request, reply) => {
       const row = await sandboxes.load(request, request.params.id, 'developer');
       await sandboxes.destroy(request, row);
+      await app.tokenConnections.recheck(); // connections to it (SSH, tokens, callers) end now
       return reply.code(204).send(null);
     },
   );

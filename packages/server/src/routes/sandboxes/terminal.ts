@@ -2,7 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import { type Static, Type } from 'typebox';
 import type { App } from '../../app.js';
 import { apiError } from '../../errors.js';
-import { requireAuth } from '../../services/access.js';
+import { type Auth, requireAuth } from '../../services/access.js';
 import { requireState } from '../../services/sandboxes/states.js';
 import { recordTokenUse } from '../../services/terminals/grants.js';
 import { terminalsOf } from '../../services/terminals/index.js';
@@ -61,6 +61,8 @@ interface Attach {
   observer: boolean;
   /** The sandbox token the connection was opened with (closed when it is revoked or expires). */
   token?: { id: string; expiresAt: string };
+  /** Or the caller (API key, JWT, session): closed when its credential or its role ends. */
+  caller?: Auth;
 }
 const attachments = new WeakMap<FastifyRequest, Attach>();
 
@@ -142,7 +144,7 @@ export function registerSandboxTerminalRoutes(app: App): void {
       session_id: session.id,
       reattach: query.session !== undefined,
     });
-    return { session, observer: false };
+    return { session, observer: false, caller: auth };
   }
 
   app.route({
@@ -188,9 +190,15 @@ export function registerSandboxTerminalRoutes(app: App): void {
         socket.close(1011, 'not prepared');
         return;
       }
-      if (attach.token) {
-        const close = (reason: string) => socket.close(TOKEN_CLOSE_CODE, reason);
-        socket.once('close', app.tokenConnections.track(attach.token, close));
+      const close = (reason: string) => socket.close(TOKEN_CLOSE_CODE, reason);
+      if (attach.token) socket.once('close', app.tokenConnections.track(attach.token, close));
+      if (attach.caller) {
+        const caller = {
+          auth: attach.caller,
+          sandboxId: attach.session.sandboxId,
+          minRole: 'developer' as const,
+        };
+        socket.once('close', app.tokenConnections.trackCaller(caller, close));
       }
       attach.session.attach(socket, attach.observer);
     },

@@ -81,6 +81,7 @@ export function registerMemberRoutes(app: App): void {
         request.body.role,
       );
       invalidatePreviewAccess(app);
+      await app.tokenConnections.recheck(); // a demoted member's open connections end now
       return member;
     },
   );
@@ -100,6 +101,7 @@ export function registerMemberRoutes(app: App): void {
     async (request, reply) => {
       await removeMember(app, request, request.params.id, request.params.user_id);
       invalidatePreviewAccess(app);
+      await app.tokenConnections.recheck(); // a removed member's open connections end now
       return reply.code(204).send(null);
     },
   );

@@ -6,6 +6,8 @@ import { type ApiError, apiError, toApiError } from '../../errors.js';
 import type { FrontDoorHandler } from '../../front-door.js';
 import { requestIdFor } from '../../plugins/request-id.js';
 import type { SandboxRow } from '../../store/schema.js';
+import type { Auth } from '../access.js';
+import { authenticateApiKey, authenticateJwt } from '../credentials.js';
 import { UrlSigner } from '../signed-urls.js';
 import { type AccessRequest, type Allowed, type Denied, PreviewAccess } from './access.js';
 import {
@@ -176,6 +178,12 @@ export class PreviewProxy implements FrontDoorHandler {
       return refuseUpgrade(socket, decision.error, requestId, decision.headers ?? {});
     }
     requireRunning(claimed.row, claimed.port);
+    // The Bearer caller, tracked below; read again (uncached) so the connection is tied to it.
+    const caller = decision.via === 'bearer' ? await this.#bearerCaller(req) : null;
+    if (decision.via === 'bearer' && !caller) {
+      this.#count('ws', 401);
+      return refuseUpgrade(socket, apiError('UNAUTHORIZED'), requestId);
+    }
     const upstream = await this.#connect(claimed.row, claimed.port);
     upstream.on('error', () => {});
     if (socket.destroyed) {
@@ -209,6 +217,16 @@ export class PreviewProxy implements FrontDoorHandler {
       });
       socket.once('close', untrack);
     }
+    if (caller) {
+      // A WebSocket opened with a Corral key or JWT ends when the key is revoked or expires, or
+      // its user is no longer a developer there (not at the JWT's own exp: see trackCaller).
+      const tracked = { auth: caller, sandboxId: claimed.row.id, minRole: 'developer' as const };
+      const untrack = this.#app.tokenConnections.trackCaller(tracked, () => {
+        upstream.destroy();
+        socket.destroy();
+      });
+      socket.once('close', untrack);
+    }
     this.#app.log.info(
       {
         request_id: requestId,
@@ -219,6 +237,16 @@ export class PreviewProxy implements FrontDoorHandler {
       },
       'preview upgrade',
     );
+  }
+
+  /** The Corral key or JWT of the request's `Authorization: Bearer` header, or null. */
+  async #bearerCaller(req: IncomingMessage): Promise<Auth | null> {
+    const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(req.headers.authorization ?? '');
+    if (!match?.[1]) return null;
+    const { store, config } = this.#app;
+    return match[1].startsWith('crl_sk_')
+      ? authenticateApiKey(store, match[1])
+      : authenticateJwt(store, new TextEncoder().encode(config.jwtSecret), match[1]);
   }
 
   /**
