@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type WebSocket from 'ws';
 import { createApiKey } from '../../src/services/keys.js';
+import { startSession } from '../../src/services/sessions.js';
 import { isoNow } from '../../src/store/index.js';
 import { MuxClient } from '../mux/client.js';
 import { echo, listenPort, openWs, previewHost } from '../preview/helpers.js';
@@ -142,6 +143,42 @@ describeStores(
       expect(await term.closed).toBe(1008);
       expect(await reason).toBe('credential expired');
       await alive(kept.term, 6);
+    });
+
+    it('a terminal opened with a dashboard session closes at once on logout, and at the next check when the session expires', async () => {
+      const session = async () => {
+        const dev = await developer();
+        const started = await startSession({ store: ctx.store, audit: ctx.app.audit }, dev.userId, {
+          ip: null,
+          userAgent: null,
+        });
+        return { ...started, cookie: `corral_session=${started.token}` };
+      };
+      const out = await session();
+      const lapsed = await session();
+      const other = await session();
+      const a = await terminal({ cookie: out.cookie });
+      const b = await terminal({ cookie: lapsed.cookie });
+      const kept = await terminal({ cookie: other.cookie });
+      await withoutChecks(async () => {
+        const res = await ctx.app.inject({
+          method: 'POST',
+          url: '/v1/auth/logout',
+          headers: { cookie: out.cookie, 'x-csrf-token': out.csrfToken },
+        });
+        expect(res.statusCode, res.body).toBe(204);
+        expect(await a.term.closed).toBe(1008);
+        expect(await a.reason).toBe('credential revoked');
+        expect(b.term.closeCode).toBeNull();
+      });
+      await ctx.store.db
+        .updateTable('sessions')
+        .set({ expires_at: new Date(Date.now() - 1000).toISOString() })
+        .where('id', '=', lapsed.id)
+        .execute();
+      expect(await b.term.closed).toBe(1008);
+      expect(await b.reason).toBe('credential expired');
+      await alive(kept.term, 7);
     });
 
     it('a /ws connection closes (1008) when its user is demoted to viewer through the route, or removed in the store', async () => {
