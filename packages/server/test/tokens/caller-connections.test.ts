@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type WebSocket from 'ws';
+import { SESSION_COOKIE_NAME } from '../../src/openapi.js';
 import { createApiKey } from '../../src/services/keys.js';
 import { startSession } from '../../src/services/sessions.js';
 import { isoNow } from '../../src/store/index.js';
@@ -152,7 +153,7 @@ describeStores(
           ip: null,
           userAgent: null,
         });
-        return { ...started, cookie: `corral_session=${started.token}` };
+        return { ...started, cookie: `${SESSION_COOKIE_NAME}=${started.token}` };
       };
       const out = await session();
       const lapsed = await session();
