@@ -1,11 +1,12 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { ExitStatus } from '@corral/runtime';
 import type { PseudoTtyInfo, ServerChannel, Session } from 'ssh2';
 import type { SshConnection } from './connection.js';
 import { serveSftp } from './sftp.js';
 
-/** How long after a PTY program's exit its output may take to end (a client not reading). */
-const OUTPUT_TAIL_MS = 2_000;
+/** Typed input the terminal has not taken above which the channel stops being read (256 KiB). */
+const INPUT_HIGH_WATER_BYTES = 256 * 1024;
+/** The channel is read again once the terminal has taken all but this much (64 KiB). */
+const INPUT_LOW_WATER_BYTES = 64 * 1024;
 /** Terminal size when the client asked for a PTY without one. */
 const DEFAULT_COLS = 80;
 const DEFAULT_ROWS = 24;
@@ -122,7 +123,8 @@ async function run(
         proc.output.destroy();
       };
       const forget = conn.onClose(release);
-      // The output may end after the exit: its tail goes out before the exit status.
+      // The output ends after the exit once read out: its tail goes out before the exit status
+      // (a client that stops reading holds it, as its channel window says; closing releases it).
       const drained = new Promise<void>((resolve) => {
         proc.output.once('end', resolve);
         proc.output.once('close', resolve);
@@ -135,16 +137,24 @@ async function run(
         }
       });
       proc.output.on('error', () => {});
+      // A program not reading its input holds the client back (SSH window) instead of the server
+      // buffering what it sends.
+      let pendingInput = 0;
       channel.on('data', (chunk: Buffer) => {
         conn.touch();
-        proc.write(chunk);
+        pendingInput += chunk.length;
+        if (pendingInput > INPUT_HIGH_WATER_BYTES) channel.pause();
+        void proc.write(chunk).then(() => {
+          pendingInput -= chunk.length;
+          if (pendingInput <= INPUT_LOW_WATER_BYTES && channel.isPaused()) channel.resume();
+        });
       });
       channel.on('close', release);
       proc.wait().then(
         async (status) => {
           exited = true;
           forget();
-          await Promise.race([drained, sleep(OUTPUT_TAIL_MS, undefined, { ref: false })]);
+          await drained;
           finish(channel, status);
         },
         () => finish(channel, null),
