@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createApiKey } from '../../src/services/keys.js';
 import { isoNow } from '../../src/store/db.js';
-import { describeStores, type StoreContext } from '../support/app.js';
+import { addMember, describeStores, type StoreContext } from '../support/app.js';
 import { echo, listenPort, openWs, previewHost, send, waitFor } from './helpers.js';
 import { type SandboxServer, startSandboxServer } from './sandbox-server.js';
 
@@ -23,21 +22,8 @@ describeStores(
       (await send(serverPort, host(port), { headers })).status;
     /** A developer key in the owner's workspace: its id and headers. */
     const developerKey = async () => {
-      const user = await ctx.createUser();
-      await ctx.store.db
-        .insertInto('members')
-        .values({
-          workspace_id: owner.workspaceId,
-          user_id: user.id,
-          role: 'developer',
-          created_at: isoNow(),
-        })
-        .execute();
-      const key = await createApiKey(
-        { store: ctx.store, audit: ctx.app.audit },
-        { userId: user.id, workspaceId: owner.workspaceId, name: 'dev', scopes: ['sandbox:exec'] },
-      );
-      return { id: key.id, userId: user.id, headers: { authorization: `Bearer ${key.key}` } };
+      const member = await addMember(ctx, owner.workspaceId, 'developer', ['sandbox:exec']);
+      return { id: member.keyId, userId: member.userId, headers: member.headers };
     };
     const mint = (port = 3000) =>
       ctx.app.sandboxTokens.mint({

@@ -1,9 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import ssh2 from 'ssh2';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createApiKey } from '../../src/services/keys.js';
-import { isoNow } from '../../src/store/index.js';
-import { describeStores, type StoreContext } from '../support/app.js';
+import { addMember, describeStores, type StoreContext } from '../support/app.js';
 import { createSandbox } from '../terminal/helpers.js';
 import { keyOnly, type SshFixture, sshFixture, sshKeygen, TOKEN_ONLY } from './helpers.js';
 
@@ -37,23 +35,7 @@ describeStores(
     let ssh: SshFixture;
 
     /** A developer of the owner's workspace, with an API key (scope `*`) to register SSH keys. */
-    const developer = async () => {
-      const user = await ctx.createUser();
-      await ctx.store.db
-        .insertInto('members')
-        .values({
-          workspace_id: owner.workspaceId,
-          user_id: user.id,
-          role: 'developer',
-          created_at: isoNow(),
-        })
-        .execute();
-      const key = await createApiKey(
-        { store: ctx.store, audit: ctx.app.audit },
-        { userId: user.id, workspaceId: owner.workspaceId, name: 'dev', scopes: ['*'] },
-      );
-      return { userId: user.id, headers: { authorization: `Bearer ${key.key}` } };
-    };
+    const developer = () => addMember(ctx, owner.workspaceId, 'developer');
     /** Registers a new key pair for the caller: the private key file and the key id. */
     const registerKey = async (headers: { authorization: string }, name: string) => {
       const pair = sshKeygen(ssh.dir, name);

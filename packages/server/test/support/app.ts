@@ -319,16 +319,24 @@ export function expectError(
   return body;
 }
 
+/** A user added to a workspace by `addMember`, with an API key there. */
+export interface MemberKey {
+  userId: string;
+  keyId: string;
+  key: string;
+  headers: { authorization: string };
+}
+
 /**
  * Adds a new user to `workspaceId` with `role` and gives them an API key there with `scopes`
- * (default `*`); returns the headers that authenticate as that key.
+ * (default `*`): the user, the key, and the headers that authenticate as it.
  */
-export async function memberHeaders(
+export async function addMember(
   ctx: StoreContext,
   workspaceId: string,
   role: string,
   scopes: string[] = ['*'],
-): Promise<{ authorization: string }> {
+): Promise<MemberKey> {
   const user = await ctx.createUser();
   await ctx.store.db
     .insertInto('members')
@@ -338,7 +346,17 @@ export async function memberHeaders(
     { store: ctx.store, audit: ctx.app.audit },
     { userId: user.id, workspaceId, name: `${role} key`, scopes },
   );
-  return { authorization: `Bearer ${key.key}` };
+  return { userId: user.id, keyId: key.id, key: key.key, headers: { authorization: `Bearer ${key.key}` } };
+}
+
+/** The headers of a new `role` member's API key in `workspaceId` (see `addMember`). */
+export async function memberHeaders(
+  ctx: StoreContext,
+  workspaceId: string,
+  role: string,
+  scopes: string[] = ['*'],
+): Promise<{ authorization: string }> {
+  return (await addMember(ctx, workspaceId, role, scopes)).headers;
 }
 
 /** A user who owns a new workspace, with an API key there: what most suites act as. */

@@ -1,7 +1,5 @@
 import { beforeAll, expect, it } from 'vitest';
-import { createApiKey } from '../../src/services/keys.js';
-import { isoNow } from '../../src/store/index.js';
-import { describeStores, type StoreContext } from '../support/app.js';
+import { addMember, describeStores, type StoreContext } from '../support/app.js';
 import { createSandbox, refusal, wsBase } from '../terminal/helpers.js';
 
 describeStores(
@@ -11,23 +9,7 @@ describeStores(
     let id: string;
     let base: string;
     /** A developer of the owner's workspace with an API key: who mints in these tests. */
-    const developer = async () => {
-      const user = await ctx.createUser();
-      await ctx.store.db
-        .insertInto('members')
-        .values({
-          workspace_id: owner.workspaceId,
-          user_id: user.id,
-          role: 'developer',
-          created_at: isoNow(),
-        })
-        .execute();
-      const key = await createApiKey(
-        { store: ctx.store, audit: ctx.app.audit },
-        { userId: user.id, workspaceId: owner.workspaceId, name: 'dev', scopes: ['*'] },
-      );
-      return { userId: user.id, keyId: key.id, headers: { authorization: `Bearer ${key.key}` } };
-    };
+    const developer = () => addMember(ctx, owner.workspaceId, 'developer');
     const mintShell = async (headers: { authorization: string }) => {
       const res = await ctx.app.inject({
         method: 'POST',
