@@ -2,6 +2,7 @@ import { Type } from 'typebox';
 import type { App } from '../../app.js';
 import { ONE_MINUTE_MS } from '../../plugins/rate-limit.js';
 import { requireAuth } from '../../services/access.js';
+import { accessChanged } from '../../services/access-changed.js';
 import { login } from '../../services/auth.js';
 import type { LoginThrottle } from '../../services/login-throttle.js';
 import { endSession } from '../../services/sessions.js';
@@ -62,7 +63,7 @@ export function registerLoginRoutes(app: App, throttle: LoginThrottle): void {
       if (auth.sessionId) {
         await endSession(app, { sessionId: auth.sessionId, userId: auth.userId }, request.ip);
         clearSessionCookie(reply, app.config);
-        await app.tokenConnections.recheck(); // the session's open connections end now
+        await accessChanged(app); // the session's open connections end now
       }
       return reply.code(204).send(null);
     },

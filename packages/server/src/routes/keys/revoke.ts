@@ -1,6 +1,6 @@
 import { Type } from 'typebox';
 import type { App } from '../../app.js';
-import { invalidatePreviewAccess } from '../../plugins/preview.js';
+import { accessChanged } from '../../services/access-changed.js';
 import { revokeKeyForCaller } from '../../services/keys.js';
 import { SECURITY } from '../auth/schemas.js';
 
@@ -19,8 +19,7 @@ export function registerRevokeKeyRoute(app: App): void {
     },
     async (request, reply) => {
       await revokeKeyForCaller(app, request, request.params.id);
-      invalidatePreviewAccess(app);
-      await app.tokenConnections.recheck(); // its open terminals, /ws and preview WebSockets end now
+      await accessChanged(app); // its open terminals, /ws and preview WebSockets end now
       return reply.code(204).send(null);
     },
   );

@@ -1,5 +1,6 @@
 import { Type } from 'typebox';
 import type { App } from '../../app.js';
+import { accessChanged } from '../../services/access-changed.js';
 import { CreateSandboxBody } from '../../services/sandboxes/spec.js';
 import {
   ListQuery,
@@ -107,7 +108,7 @@ export function registerSandboxCrudRoutes(app: App): void {
     async (request, reply) => {
       const row = await sandboxes.load(request, request.params.id, 'developer');
       await sandboxes.destroy(request, row);
-      await app.tokenConnections.recheck(); // connections to it (SSH, tokens, callers) end now
+      await accessChanged(app); // connections to it (SSH, tokens, callers) end now
       return reply.code(204).send(null);
     },
   );

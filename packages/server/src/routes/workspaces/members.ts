@@ -1,6 +1,6 @@
 import { Type } from 'typebox';
 import type { App } from '../../app.js';
-import { invalidatePreviewAccess } from '../../plugins/preview.js';
+import { accessChanged } from '../../services/access-changed.js';
 import { addMember, changeMemberRole, listWorkspaceMembers, removeMember } from '../../services/members.js';
 import { Email, SECURITY } from '../auth/schemas.js';
 import { ListQuery, MemberParams, MemberSchema, PageOf, RoleSchema, WorkspaceParams } from './schemas.js';
@@ -80,8 +80,7 @@ export function registerMemberRoutes(app: App): void {
         request.params.user_id,
         request.body.role,
       );
-      invalidatePreviewAccess(app);
-      await app.tokenConnections.recheck(); // a demoted member's open connections end now
+      await accessChanged(app); // a demoted member's open connections end now
       return member;
     },
   );
@@ -100,8 +99,7 @@ export function registerMemberRoutes(app: App): void {
     },
     async (request, reply) => {
       await removeMember(app, request, request.params.id, request.params.user_id);
-      invalidatePreviewAccess(app);
-      await app.tokenConnections.recheck(); // a removed member's open connections end now
+      await accessChanged(app); // a removed member's open connections end now
       return reply.code(204).send(null);
     },
   );

@@ -1,6 +1,6 @@
 import { Type } from 'typebox';
 import type { App } from '../../app.js';
-import { invalidatePreviewAccess } from '../../plugins/preview.js';
+import { accessChanged } from '../../services/access-changed.js';
 import {
   createWorkspace,
   deleteWorkspace,
@@ -99,7 +99,7 @@ export function registerWorkspaceRoutes(app: App): void {
     },
     async (request, reply) => {
       await deleteWorkspace(app, request, request.params.id);
-      invalidatePreviewAccess(app);
+      await accessChanged(app);
       return reply.code(204).send(null);
     },
   );

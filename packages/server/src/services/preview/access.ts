@@ -39,6 +39,8 @@ export interface Allowed {
   stripAuthorization: boolean;
   /** A port token from `?corral_token=` (the caller sets the cookie and redirects for GET/HEAD). */
   token?: { id: string; expiresAt: string };
+  /** The Bearer caller: a WebSocket it opens ends with its key or role. */
+  auth?: Auth;
   /** The port token the request got in with (parameter, header or cookie): a WebSocket it opens ends with it. */
   portToken?: { id: string; expiresAt: string };
 }
@@ -139,7 +141,7 @@ export class PreviewAccess {
         return deny('FORBIDDEN', { required_scope: PREVIEW_SCOPE });
       const role = bearer.resolved?.workspace.role ?? '';
       if (!roleAtLeast(role, 'developer')) return deny('FORBIDDEN', { required_role: 'developer' });
-      return { kind: 'allow', via: 'bearer', stripAuthorization };
+      return { kind: 'allow', via: 'bearer', stripAuthorization, auth: bearer };
     }
     const cookie = await this.#cookieGrant(req, row.id, port, settings);
     if (cookie === 'password') return { kind: 'allow', via: 'cookie', stripAuthorization };

@@ -6,8 +6,6 @@ import { type ApiError, apiError, toApiError } from '../../errors.js';
 import type { FrontDoorHandler } from '../../front-door.js';
 import { requestIdFor } from '../../plugins/request-id.js';
 import type { SandboxRow } from '../../store/schema.js';
-import type { Auth } from '../access.js';
-import { authenticateApiKey, authenticateJwt } from '../credentials.js';
 import { UrlSigner } from '../signed-urls.js';
 import { type AccessRequest, type Allowed, type Denied, PreviewAccess } from './access.js';
 import {
@@ -178,12 +176,8 @@ export class PreviewProxy implements FrontDoorHandler {
       return refuseUpgrade(socket, decision.error, requestId, decision.headers ?? {});
     }
     requireRunning(claimed.row, claimed.port);
-    // The Bearer caller, tracked below; read again (uncached) so the connection is tied to it.
-    const caller = decision.via === 'bearer' ? await this.#bearerCaller(req) : null;
-    if (decision.via === 'bearer' && !caller) {
-      this.#count('ws', 401);
-      return refuseUpgrade(socket, apiError('UNAUTHORIZED'), requestId);
-    }
+    // The Bearer caller, tracked below: the connection ends with its key or role.
+    const caller = decision.via === 'bearer' ? (decision.auth ?? null) : null;
     const upstream = await this.#connect(claimed.row, claimed.port);
     upstream.on('error', () => {});
     if (socket.destroyed) {
@@ -237,16 +231,6 @@ export class PreviewProxy implements FrontDoorHandler {
       },
       'preview upgrade',
     );
-  }
-
-  /** The Corral key or JWT of the request's `Authorization: Bearer` header, or null. */
-  async #bearerCaller(req: IncomingMessage): Promise<Auth | null> {
-    const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(req.headers.authorization ?? '');
-    if (!match?.[1]) return null;
-    const { store, config } = this.#app;
-    return match[1].startsWith('crl_sk_')
-      ? authenticateApiKey(store, match[1])
-      : authenticateJwt(store, new TextEncoder().encode(config.jwtSecret), match[1]);
   }
 
   /**
