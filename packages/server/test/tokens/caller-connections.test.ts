@@ -1,13 +1,12 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type WebSocket from 'ws';
 import { SESSION_COOKIE_NAME } from '../../src/openapi.js';
-import { createApiKey } from '../../src/services/keys.js';
 import { startSession } from '../../src/services/sessions.js';
 import { isoNow } from '../../src/store/index.js';
 import { MuxClient } from '../mux/client.js';
 import { echo, listenPort, openWs, previewHost } from '../preview/helpers.js';
 import { type SandboxServer, startSandboxServer } from '../preview/sandbox-server.js';
-import { describeStores, type StoreContext } from '../support/app.js';
+import { addMember, describeStores, type StoreContext } from '../support/app.js';
 import { createSandbox, TermClient, wsBase } from '../terminal/helpers.js';
 
 /** The periodic re-check in this suite (the default is 15 s). */
@@ -25,28 +24,7 @@ describeStores(
     const servers: SandboxServer[] = [];
 
     /** A new developer of the owner's workspace with an API key. */
-    const developer = async () => {
-      const user = await ctx.createUser();
-      await ctx.store.db
-        .insertInto('members')
-        .values({
-          workspace_id: owner.workspaceId,
-          user_id: user.id,
-          role: 'developer',
-          created_at: isoNow(),
-        })
-        .execute();
-      const key = await createApiKey(
-        { store: ctx.store, audit: ctx.app.audit },
-        { userId: user.id, workspaceId: owner.workspaceId, name: 'dev', scopes: ['*'] },
-      );
-      return {
-        userId: user.id,
-        keyId: key.id,
-        key: key.key,
-        headers: { authorization: `Bearer ${key.key}` },
-      };
-    };
+    const developer = () => addMember(ctx, owner.workspaceId, 'developer');
     /** A terminal opened with `headers` or a query; its close reason. */
     const terminal = async (headers: Record<string, string>, query = '') => {
       const term = await TermClient.open(`${base}/v1/sandboxes/${id}/terminal${query}`, headers);

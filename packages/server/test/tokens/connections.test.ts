@@ -1,9 +1,7 @@
 import pino from 'pino';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type App, buildApp } from '../../src/app.js';
-import { createApiKey } from '../../src/services/keys.js';
-import { isoNow } from '../../src/store/index.js';
-import { describeStores, type StoreContext } from '../support/app.js';
+import { addMember, describeStores, type StoreContext } from '../support/app.js';
 import { createSandbox, TermClient, wsBase } from '../terminal/helpers.js';
 
 /** The periodic re-check in these suites (the default is 15 s). */
@@ -20,23 +18,7 @@ describeStores(
     const terms: TermClient[] = [];
 
     /** A developer of the owner's workspace with an API key: who mints in these tests. */
-    const developer = async () => {
-      const user = await ctx.createUser();
-      await ctx.store.db
-        .insertInto('members')
-        .values({
-          workspace_id: owner.workspaceId,
-          user_id: user.id,
-          role: 'developer',
-          created_at: isoNow(),
-        })
-        .execute();
-      const key = await createApiKey(
-        { store: ctx.store, audit: ctx.app.audit },
-        { userId: user.id, workspaceId: owner.workspaceId, name: 'dev', scopes: ['*'] },
-      );
-      return { userId: user.id, keyId: key.id, headers: { authorization: `Bearer ${key.key}` } };
-    };
+    const developer = () => addMember(ctx, owner.workspaceId, 'developer');
     const mint = async (headers: { authorization: string }, route: 'tunnel' | 'observe', payload: object) => {
       const res = await ctx.app.inject({
         method: 'POST',
