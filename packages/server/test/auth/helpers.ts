@@ -32,12 +32,15 @@ export async function registerAccount(
   app: App,
   tag = 'user',
   password = 'correct horse battery',
+  /** The client address (default 127.0.0.1): per-IP limits count registrations by it. */
+  remoteAddress?: string,
 ): Promise<Account> {
   const email = uniqueEmail(tag);
   const response = await app.inject({
     method: 'POST',
     url: '/v1/auth/register',
     payload: { email, password },
+    ...(remoteAddress ? { remoteAddress } : {}),
   });
   expect(response.statusCode, response.body).toBe(201);
   const body = response.json();
