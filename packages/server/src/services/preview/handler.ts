@@ -23,7 +23,7 @@ import { forwardHttp, forwardUpgrade, UpstreamTimeout } from './proxy.js';
 import { refuseUpgrade, sendError, sendHtml, sendRedirect } from './respond.js';
 import { PortSettingsCache } from './settings-cache.js';
 import { PasswordThrottle } from './throttle.js';
-import { activityIntervalMs, previewTimeoutSeconds } from './timing.js';
+import { activityIntervalMs } from './timing.js';
 
 /** 502 SANDBOX_UNAVAILABLE `{status, reason: not_running}` unless the sandbox is running. */
 function requireRunning(row: SandboxRow, port: number): void {
@@ -57,7 +57,7 @@ export class PreviewProxy implements FrontDoorHandler {
 
   constructor(app: App) {
     this.#app = app;
-    this.headersTimeoutMs = previewTimeoutSeconds(app.config) * 1000;
+    this.headersTimeoutMs = app.config.previewTimeoutSeconds * 1000;
     this.#settings = new PortSettingsCache(app.store.db, (sandboxId) =>
       this.#access.forgetSandbox(sandboxId),
     );

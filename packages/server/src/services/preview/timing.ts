@@ -1,13 +1,7 @@
-import type { Config } from '../../config.js';
 import type { SandboxRow } from '../../store/schema.js';
 
 /** An open exchange counts as activity at least this often (and more often for short idle timeouts). */
 export const ACTIVITY_INTERVAL_MS = 30_000;
-
-/** The response-head timeout in seconds: `CORRAL_PREVIEW_TIMEOUT_SECONDS` (default 300, 0 = none). */
-export function previewTimeoutSeconds(config: Config): number {
-  return config.previewTimeoutSeconds;
-}
 
 /**
  * How often an open proxied exchange touches its sandbox: every 30 s, or a third of the idle
